@@ -1,0 +1,211 @@
+//! An in-process Sisense REST simulator over real HTTP (axum on 127.0.0.1, random port).
+//!
+//! It follows the API facts in the design notes: form-encoded login with bearer tokens, `/api/v1/users`
+//! (list with skip/limit/sort/expand/filters, get, create, bulk, patch, delete), roles on `/api/roles` and
+//! `/api/v1/roles`, groups, Sisense-shaped error bodies. A seeded population gives a deterministic mix of recent,
+//! stale and never-logged-in users. [`Faults`] inject latency, 429/5xx, dropped connections, token expiry and
+//! ignored writes; every request is recorded so tests can assert what was (not) written.
+
+mod faults;
+mod routes;
+mod seed;
+mod state;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use faults::{Faults, RecordedRequest};
+pub use seed::{GROUPS, ROLES, object_id, timestamp};
+
+/// How to build a simulated installation.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Users to generate (the first is the service account, a `super` user).
+    pub users: usize,
+    /// Seed for the population, the ids and the fault dice.
+    pub seed: u64,
+    /// The simulator's "now": activity is generated relative to it and creates are stamped with it.
+    pub now: DateTime<Utc>,
+    /// Login name of the service account.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// A pre-issued API token that never expires, if any.
+    pub api_token: Option<String>,
+    /// Serve roles only on `/api/v1/roles` (404 on `/api/roles`), to exercise the client's fallback.
+    pub roles_v1_only: bool,
+    /// Faults from the start.
+    pub faults: Faults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            users: 100,
+            seed: 42,
+            now: Utc::now(),
+            username: "svc-lifecycle@example.com".into(),
+            password: "sim-password-123".into(),
+            api_token: None,
+            roles_v1_only: false,
+            faults: Faults::default(),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    state: Mutex<state::State>,
+    faults: Mutex<Faults>,
+    rng: Mutex<StdRng>,
+    log: Mutex<Vec<RecordedRequest>>,
+    username: String,
+    password: String,
+    api_token: Option<String>,
+    roles_v1_only: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, state::State> {
+        lock(&self.state)
+    }
+
+    fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        lock(&self.log).push(request);
+    }
+}
+
+/// A running simulator; it stops when dropped.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    base_url: String,
+    server: JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Simulator {
+    /// Seeds the installation and serves it on `127.0.0.1` at a random port.
+    pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        let population = seed::populate(config.seed, config.users, config.now, &config.username);
+        let (_, _, user_prefix) = seed::prefixes(config.seed);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state::State::new(population, user_prefix, config.now)),
+            faults: Mutex::new(config.faults),
+            rng: Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(1))),
+            log: Mutex::new(Vec::new()),
+            username: config.username,
+            password: config.password,
+            api_token: config.api_token,
+            roles_v1_only: config.roles_v1_only,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let app = routes::router(shared.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "simulator server stopped");
+            }
+        });
+        Ok(Simulator {
+            shared,
+            base_url,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The service account's login name.
+    pub fn username(&self) -> &str {
+        &self.shared.username
+    }
+
+    /// The service account's password.
+    pub fn password(&self) -> &str {
+        &self.shared.password
+    }
+
+    /// Replaces the fault settings.
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.shared.faults) = faults;
+    }
+
+    /// Every request so far, in arrival-completion order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// The requests that asked for a change.
+    pub fn writes(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(RecordedRequest::is_write)
+            .collect()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// The stored users (ids, not expanded), in `_id` order.
+    pub fn users(&self) -> Vec<Value> {
+        self.shared.lock().users.values().cloned().collect()
+    }
+
+    /// The stored user with this email (case-insensitive).
+    pub fn user_by_email(&self, email: &str) -> Option<Value> {
+        self.shared
+            .lock()
+            .users
+            .values()
+            .find(|u| {
+                u["email"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .cloned()
+    }
+
+    /// Roles as served.
+    pub fn roles(&self) -> Vec<Value> {
+        self.shared.lock().roles.clone()
+    }
+
+    /// Groups as served.
+    pub fn groups(&self) -> Vec<Value> {
+        self.shared.lock().groups.clone()
+    }
+
+    /// Inserts or replaces a stored user (test set-up); it must carry an `_id`.
+    pub fn put_user(&self, user: Value) {
+        let id = user["_id"].as_str().unwrap_or_default().to_string();
+        self.shared.lock().users.insert(id, user);
+    }
+
+    /// Logins that succeeded so far (tokens issued).
+    pub fn logins(&self) -> u64 {
+        self.shared.lock().token_counter
+    }
+}

@@ -1,0 +1,250 @@
+//! The Sisense REST routes the simulator serves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::state::{ListQuery, SimError};
+
+type Shared_ = State<Arc<Shared>>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/v1/authentication/login", post(login))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/bulk", post(bulk_create))
+        .route(
+            "/api/v1/users/{id}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
+        .route("/api/roles", get(roles_legacy_path))
+        .route("/api/v1/roles", get(roles))
+        .route("/api/v1/groups", get(groups))
+        .fallback(|| async { error(SimError::new(404, 1404, "Route not found")) })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            crate::faults::inject,
+        ))
+        .with_state(shared)
+}
+
+fn error(err: SimError) -> Response {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(err.body())).into_response()
+}
+
+fn json_reply(status: StatusCode, value: Value) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, SimError> {
+    serde_json::from_slice(body)
+        .map_err(|e| SimError::new(400, 1002, format!("Invalid JSON body: {e}")))
+}
+
+/// Checks `Authorization: Bearer <token>` and counts the token's use (for expiry).
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), SimError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| SimError::new(401, 5002, "Authorization header is missing."))?;
+    let faults = shared.faults();
+    if faults.reject_all_tokens {
+        return Err(SimError::new(401, 5001, "Invalid token."));
+    }
+    if shared.api_token.as_deref() == Some(token) {
+        return Ok(());
+    }
+    let mut state = shared.lock();
+    let uses = state
+        .tokens
+        .get_mut(token)
+        .ok_or_else(|| SimError::new(401, 5001, "Invalid token."))?;
+    if faults
+        .token_expiry_after
+        .is_some_and(|limit| *uses >= limit)
+    {
+        state.tokens.remove(token);
+        return Err(SimError::new(401, 5001, "Token expired."));
+    }
+    *uses += 1;
+    Ok(())
+}
+
+async fn login(
+    State(shared): Shared_,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return json_reply(
+            StatusCode::BAD_REQUEST,
+            json!({"success": false, "message": "Expected a form-encoded body with username and password"}),
+        );
+    };
+    let (user, pass) = (form.get("username"), form.get("password"));
+    let ok = user.is_some_and(|u| u.eq_ignore_ascii_case(&shared.username))
+        && pass.is_some_and(|p| *p == shared.password);
+    if !ok {
+        return json_reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"success": false, "message": "Invalid username or password"}),
+        );
+    }
+    let mut state = shared.lock();
+    state.token_counter += 1;
+    let token = format!(
+        "simtok.{:06}.{:016x}",
+        state.token_counter,
+        rand::random::<u64>()
+    );
+    state.tokens.insert(token.clone(), 0);
+    let profile = state
+        .users
+        .values()
+        .find(|u| {
+            u["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&shared.username))
+        })
+        .cloned();
+    json_reply(
+        StatusCode::OK,
+        json!({"success": true, "message": "", "access_token": token, "profile": profile}),
+    )
+}
+
+async fn list_users(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let run = || -> Result<Value, SimError> {
+        authorize(&shared, &headers)?;
+        let query = ListQuery::parse(&params)?;
+        Ok(Value::Array(shared.lock().list(&query)))
+    };
+    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+}
+
+async fn get_user(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let run = || -> Result<Value, SimError> {
+        authorize(&shared, &headers)?;
+        let query = ListQuery::parse(&params)?;
+        let state = shared.lock();
+        let user = state
+            .users
+            .get(&id)
+            .ok_or_else(|| SimError::new(404, 2000, format!("User {id} was not found")))?;
+        Ok(state.render(
+            user,
+            query.expand_role,
+            query.expand_groups,
+            query.fields.as_deref(),
+        ))
+    };
+    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+}
+
+async fn create_user(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
+    let run = || -> Result<Value, SimError> {
+        authorize(&shared, &headers)?;
+        let body = parse_json(&body)?;
+        shared.lock().create(&body)
+    };
+    run().map_or_else(error, |v| json_reply(StatusCode::CREATED, v))
+}
+
+/// Creates every valid user; answers 201 only when all were valid, else 400 naming the failures
+/// (the valid ones stay created: Sisense does not document partial failure, so the client must reconcile).
+async fn bulk_create(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
+    let run = || -> Result<Response, SimError> {
+        authorize(&shared, &headers)?;
+        let body = parse_json(&body)?;
+        let items = body
+            .as_array()
+            .ok_or_else(|| SimError::new(400, 1003, "Expected a JSON array of users"))?;
+        let mut state = shared.lock();
+        let mut created = Vec::new();
+        let mut failures = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match state.create(item) {
+                Ok(user) => created.push(user),
+                Err(e) => failures.push(format!("item {i}: {}", e.message)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(json_reply(StatusCode::CREATED, Value::Array(created)))
+        } else {
+            Err(SimError::new(
+                400,
+                2010,
+                format!("Some users could not be created: {}", failures.join("; ")),
+            ))
+        }
+    };
+    run().unwrap_or_else(error)
+}
+
+async fn patch_user(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let run = || -> Result<Value, SimError> {
+        authorize(&shared, &headers)?;
+        let body = parse_json(&body)?;
+        let ignore = shared.faults().ignore_writes;
+        shared.lock().patch(&id, &body, ignore)
+    };
+    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+}
+
+async fn delete_user(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let run = || -> Result<(), SimError> {
+        authorize(&shared, &headers)?;
+        let ignore = shared.faults().ignore_writes;
+        shared.lock().delete(&id, ignore)
+    };
+    run().map_or_else(error, |()| StatusCode::NO_CONTENT.into_response())
+}
+
+async fn roles_legacy_path(state: Shared_, headers: HeaderMap) -> Response {
+    if state.0.roles_v1_only {
+        return error(SimError::new(404, 1404, "Route not found"));
+    }
+    roles(state, headers).await
+}
+
+async fn roles(State(shared): Shared_, headers: HeaderMap) -> Response {
+    match authorize(&shared, &headers) {
+        Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().roles.clone())),
+        Err(e) => error(e),
+    }
+}
+
+async fn groups(State(shared): Shared_, headers: HeaderMap) -> Response {
+    match authorize(&shared, &headers) {
+        Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().groups.clone())),
+        Err(e) => error(e),
+    }
+}

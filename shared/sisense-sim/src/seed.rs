@@ -1,0 +1,261 @@
+//! Deterministic population: roles, groups and users with a realistic mix of activity.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+/// Role API names and display names, as Sisense ships them.
+pub const ROLES: [(&str, &str); 6] = [
+    ("super", "Sys Admin"),
+    ("admin", "Admin"),
+    ("dataAdmin", "Data Admin"),
+    ("dataDesigner", "Data Designer"),
+    ("contributor", "Designer"),
+    ("consumer", "Viewer"),
+];
+
+/// Group names; "Analysts" exists twice on purpose (names are not unique in Sisense).
+pub const GROUPS: [&str; 9] = [
+    "Sales",
+    "Finance",
+    "Engineering",
+    "Marketing",
+    "Support",
+    "Executives",
+    "Contractors",
+    "Analysts",
+    "Analysts",
+];
+
+const FIRST: [&str; 16] = [
+    "ann", "bob", "chloe", "dmitri", "eva", "farid", "grace", "hiro", "ines", "jamal", "kaito",
+    "lena", "mateo", "noor", "olga", "priya",
+];
+const LAST: [&str; 12] = [
+    "smith", "garcia", "müller", "o'brien", "nguyen", "kowalski", "rossi", "tanaka", "dubois",
+    "silva", "khan", "lee",
+];
+
+/// RFC 3339 UTC with milliseconds, as Sisense writes timestamps.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A 24-hex id: an 8-hex prefix per kind and installation, then a counter.
+pub fn object_id(prefix: u32, n: u64) -> String {
+    format!("{prefix:08x}{n:016x}")
+}
+
+/// The seeded installation.
+pub(crate) struct Population {
+    pub roles: Vec<Value>,
+    pub groups: Vec<Value>,
+    pub users: Vec<Value>,
+    pub tenant_id: String,
+}
+
+/// Id prefixes derived from the seed, so ids differ per "installation".
+pub(crate) fn prefixes(seed: u64) -> (u32, u32, u32) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5155_5345);
+    let base: u32 = rng.random_range(0x6000_0000..0x6800_0000);
+    (base, base + 1, base + 2)
+}
+
+pub(crate) fn populate(
+    seed: u64,
+    users: usize,
+    now: DateTime<Utc>,
+    service_user: &str,
+) -> Population {
+    let (role_prefix, group_prefix, user_prefix) = prefixes(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let roles: Vec<Value> = ROLES
+        .iter()
+        .enumerate()
+        .map(|(i, (name, display))| json!({"_id": object_id(role_prefix, i as u64 + 1), "name": name, "displayName": display}))
+        .collect();
+    let groups: Vec<Value> = GROUPS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| json!({"_id": object_id(group_prefix, i as u64 + 1), "name": name, "created": timestamp(now - Duration::days(900))}))
+        .collect();
+    let tenant_id = object_id(group_prefix + 7, 1);
+    let role_id = |name: &str| {
+        roles
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["_id"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let ms = |rng: &mut StdRng, lo_days: i64, hi_days: i64| {
+        Duration::milliseconds(rng.random_range(lo_days * 86_400_000..hi_days * 86_400_000))
+    };
+
+    let mut out = Vec::with_capacity(users);
+    for i in 0..users {
+        let id = object_id(user_prefix, i as u64 + 1);
+        let (first, last) = (
+            FIRST[rng.random_range(0..FIRST.len())],
+            LAST[rng.random_range(0..LAST.len())],
+        );
+        let email = if i == 0 {
+            service_user.to_string()
+        } else {
+            format!("{first}.{}{i}@example.com", last.replace(['\'', 'ü'], ""))
+        };
+        let role = match i {
+            0 | 1 => "super",
+            2..=4 => "admin",
+            _ => match rng.random_range(0..1000) {
+                0..2 => "super",
+                2..12 => "admin",
+                12..30 => "dataAdmin",
+                30..100 => "dataDesigner",
+                100..300 => "contributor",
+                _ => "consumer",
+            },
+        };
+        let bucket = if i == 0 { 0 } else { rng.random_range(0..100) };
+        let last_login = match bucket {
+            0..50 => Some(now - ms(&mut rng, 0, 30)),
+            50..65 => Some(now - ms(&mut rng, 31, 89)),
+            65..85 => Some(now - ms(&mut rng, 91, 720)),
+            _ => None,
+        };
+        let last_activity = match (last_login, rng.random_range(0..100)) {
+            (Some(login), 0..5) if login < now - Duration::days(90) => {
+                Some(now - ms(&mut rng, 0, 20))
+            }
+            (Some(login), 5..75) => Some((login + ms(&mut rng, 0, 2)).min(now)),
+            _ => None,
+        };
+        let created = match last_login {
+            Some(login) => login - ms(&mut rng, 1, 400),
+            None => now - ms(&mut rng, 1, 400),
+        };
+        let mut groups_of: Vec<Value> = Vec::new();
+        for _ in 0..rng.random_range(0..4) {
+            let g = groups[rng.random_range(0..groups.len())]["_id"].clone();
+            if !groups_of.contains(&g) {
+                groups_of.push(g);
+            }
+        }
+        let mut user = json!({
+            "_id": id,
+            "email": email,
+            "userName": if i > 0 && rng.random_range(0..10) == 0 { format!("{first}.{last}{i}") } else { email.clone() },
+            "firstName": first[..1].to_uppercase() + &first[1..],
+            "roleId": role_id(role),
+            "groups": groups_of,
+            "active": i == 0 || rng.random_range(0..100) < 92,
+            "created": timestamp(created),
+            "lastUpdated": timestamp(created + Duration::days(1)),
+            "tenantId": tenant_id,
+            "preferences": {"language": "en-US"},
+        });
+        if rng.random_range(0..100) >= 5 {
+            user["lastName"] = json!(last[..1].to_uppercase() + &last[1..]);
+        }
+        if let Some(t) = last_login {
+            user["lastLogin"] = json!(timestamp(t));
+        }
+        if let Some(t) = last_activity {
+            user["lastActivity"] = json!(timestamp(t));
+        }
+        out.push(user);
+    }
+    Population {
+        roles,
+        groups,
+        users: out,
+        tenant_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_population_other_seed_other_ids() {
+        let a = populate(7, 200, now(), "svc@example.com");
+        let b = populate(7, 200, now(), "svc@example.com");
+        let c = populate(8, 200, now(), "svc@example.com");
+        assert_eq!(a.users, b.users);
+        assert_ne!(
+            a.roles[0]["_id"], c.roles[0]["_id"],
+            "ids differ per installation"
+        );
+    }
+
+    #[test]
+    fn population_mixes_activity_roles_and_states() {
+        let p = populate(42, 5_000, now(), "svc@example.com");
+        let days_since = |u: &Value, key: &str| {
+            u[key].as_str().map(|t| {
+                (now() - DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)).num_days()
+            })
+        };
+        let recent = p
+            .users
+            .iter()
+            .filter(|u| days_since(u, "lastLogin").is_some_and(|d| d <= 30))
+            .count();
+        let stale = p
+            .users
+            .iter()
+            .filter(|u| days_since(u, "lastLogin").is_some_and(|d| d > 90))
+            .count();
+        let never = p
+            .users
+            .iter()
+            .filter(|u| u.get("lastLogin").is_none())
+            .count();
+        let inactive = p.users.iter().filter(|u| u["active"] == false).count();
+        for (what, n) in [
+            ("recent", recent),
+            ("stale", stale),
+            ("never", never),
+            ("inactive", inactive),
+        ] {
+            assert!(n > 200, "{what}: {n}");
+        }
+        let role_of =
+            |name: &str| p.roles.iter().find(|r| r["name"] == name).unwrap()["_id"].clone();
+        let supers = p
+            .users
+            .iter()
+            .filter(|u| u["roleId"] == role_of("super"))
+            .count();
+        let admins = p
+            .users
+            .iter()
+            .filter(|u| u["roleId"] == role_of("admin"))
+            .count();
+        assert!(
+            (2..50).contains(&supers) && admins >= 3,
+            "supers {supers} admins {admins}"
+        );
+        assert_eq!(p.users[0]["email"], "svc@example.com");
+        assert!(
+            p.users
+                .iter()
+                .all(|u| u["_id"].as_str().unwrap().len() == 24)
+        );
+        let ts = p.users[0]["created"].as_str().unwrap();
+        assert!(
+            ts.ends_with('Z') && ts.len() == 24,
+            "RFC 3339 with millis: {ts}"
+        );
+        let mut ids: Vec<_> = p.users.iter().map(|u| u["_id"].as_str().unwrap()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 5_000);
+    }
+}

@@ -1,0 +1,424 @@
+//! The simulator's data and the rules Sisense applies to it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::seed::{Population, object_id, timestamp};
+
+/// A Sisense-shaped error: status plus `{"error":{code,message,status,httpMessage}}`.
+#[derive(Debug, Clone)]
+pub(crate) struct SimError {
+    pub status: u16,
+    pub code: i64,
+    pub message: String,
+}
+
+impl SimError {
+    pub fn new(status: u16, code: i64, message: impl Into<String>) -> Self {
+        SimError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let http = axum::http::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        json!({"error": {"code": self.code, "message": self.message, "status": self.status, "httpMessage": http}})
+    }
+}
+
+pub(crate) struct State {
+    pub roles: Vec<Value>,
+    pub groups: Vec<Value>,
+    pub users: BTreeMap<String, Value>,
+    pub tenant_id: String,
+    pub next_user: u64,
+    pub user_prefix: u32,
+    pub tokens: HashMap<String, u64>,
+    pub token_counter: u64,
+    pub now: DateTime<Utc>,
+}
+
+/// Listing parameters of `GET /api/v1/users`.
+#[derive(Debug, Default)]
+pub(crate) struct ListQuery {
+    pub skip: usize,
+    pub limit: Option<usize>,
+    pub descending: bool,
+    pub email: Option<String>,
+    pub user_name: Option<String>,
+    pub active: Option<bool>,
+    pub expand_role: bool,
+    pub expand_groups: bool,
+    pub fields: Option<Vec<String>>,
+}
+
+impl ListQuery {
+    pub fn parse(params: &HashMap<String, String>) -> Result<Self, SimError> {
+        let number = |key: &str| -> Result<Option<usize>, SimError> {
+            params
+                .get(key)
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        SimError::new(400, 1001, format!("{key} must be a non-negative integer"))
+                    })
+                })
+                .transpose()
+        };
+        let expand: Vec<&str> = params
+            .get("expand")
+            .map(|e| e.split(',').map(str::trim).collect())
+            .unwrap_or_default();
+        Ok(ListQuery {
+            skip: number("skip")?.unwrap_or(0),
+            limit: number("limit")?,
+            descending: params.get("sort").is_some_and(|s| s.trim() == "-_id"),
+            email: params.get("email").cloned(),
+            user_name: params.get("userName").cloned(),
+            active: params.get("active").map(|a| a == "true"),
+            expand_role: expand.contains(&"role"),
+            expand_groups: expand.contains(&"groups"),
+            fields: params
+                .get("fields")
+                .map(|f| f.split(',').map(|s| s.trim().to_string()).collect()),
+        })
+    }
+}
+
+impl State {
+    pub fn new(population: Population, user_prefix: u32, now: DateTime<Utc>) -> Self {
+        let next_user = population.users.len() as u64 + 1;
+        let users = population
+            .users
+            .into_iter()
+            .map(|u| (u["_id"].as_str().unwrap_or_default().to_string(), u))
+            .collect();
+        State {
+            roles: population.roles,
+            groups: population.groups,
+            users,
+            tenant_id: population.tenant_id,
+            next_user,
+            user_prefix,
+            tokens: HashMap::new(),
+            token_counter: 0,
+            now,
+        }
+    }
+
+    pub fn list(&self, q: &ListQuery) -> Vec<Value> {
+        let matches = |u: &&Value| {
+            q.email.as_ref().is_none_or(|e| {
+                u["email"]
+                    .as_str()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(e))
+            }) && q
+                .user_name
+                .as_ref()
+                .is_none_or(|n| u["userName"].as_str() == Some(n.as_str()))
+                && q.active
+                    .is_none_or(|a| u["active"].as_bool().unwrap_or(true) == a)
+        };
+        let limit = q.limit.unwrap_or(usize::MAX);
+        let render =
+            |u: &Value| self.render(u, q.expand_role, q.expand_groups, q.fields.as_deref());
+        if q.descending {
+            self.users
+                .values()
+                .rev()
+                .filter(matches)
+                .skip(q.skip)
+                .take(limit)
+                .map(render)
+                .collect()
+        } else {
+            self.users
+                .values()
+                .filter(matches)
+                .skip(q.skip)
+                .take(limit)
+                .map(render)
+                .collect()
+        }
+    }
+
+    pub fn render(
+        &self,
+        user: &Value,
+        expand_role: bool,
+        expand_groups: bool,
+        fields: Option<&[String]>,
+    ) -> Value {
+        let mut out = user.clone();
+        if expand_role && let Some(role) = self.roles.iter().find(|r| r["_id"] == user["roleId"]) {
+            out["role"] = role.clone();
+        }
+        if expand_groups {
+            let ids = user["groups"].as_array().cloned().unwrap_or_default();
+            out["groups"] = ids
+                .iter()
+                .filter_map(|id| self.groups.iter().find(|g| g["_id"] == *id).cloned())
+                .collect();
+        }
+        if let (Some(fields), Some(obj)) = (fields, out.as_object()) {
+            let kept: Map<String, Value> = obj
+                .iter()
+                .filter(|(k, _)| k.as_str() == "_id" || fields.iter().any(|f| f == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            out = Value::Object(kept);
+        }
+        out
+    }
+
+    fn email_taken(&self, email: &str) -> bool {
+        self.users.values().any(|u| {
+            u["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
+    }
+
+    fn check_role_and_groups(&self, body: &Value) -> Result<(), SimError> {
+        if let Some(role) = body.get("roleId")
+            && !self.roles.iter().any(|r| r["_id"] == *role)
+        {
+            return Err(SimError::new(
+                400,
+                2004,
+                format!("Role {role} was not found"),
+            ));
+        }
+        if let Some(groups) = body.get("groups") {
+            let ids = groups
+                .as_array()
+                .ok_or_else(|| SimError::new(400, 2005, "groups must be an array of ids"))?;
+            if let Some(missing) = ids
+                .iter()
+                .find(|id| !self.groups.iter().any(|g| g["_id"] == **id))
+            {
+                return Err(SimError::new(
+                    400,
+                    2005,
+                    format!("Group {missing} was not found"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create(&mut self, body: &Value) -> Result<Value, SimError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| SimError::new(400, 2001, "user must be a JSON object"))?;
+        let email = obj
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+            return Err(SimError::new(400, 2002, format!("Invalid email {email:?}")));
+        }
+        if self.email_taken(&email) {
+            return Err(SimError::new(
+                400,
+                2003,
+                format!("User with email {email} already exists"),
+            ));
+        }
+        if obj.get("roleId").is_none() {
+            return Err(SimError::new(400, 2004, "roleId is required"));
+        }
+        self.check_role_and_groups(body)?;
+        if obj
+            .get("password")
+            .is_some_and(|p| p.as_str().is_none_or(str::is_empty))
+        {
+            return Err(SimError::new(400, 2006, "password must not be empty"));
+        }
+        let id = object_id(self.user_prefix, self.next_user);
+        self.next_user += 1;
+        let now = timestamp(self.now);
+        let mut user = json!({
+            "_id": id, "email": email, "userName": obj.get("userName").cloned().unwrap_or(json!(email)),
+            "roleId": obj["roleId"], "groups": obj.get("groups").cloned().unwrap_or(json!([])), "active": true,
+            "created": now, "lastUpdated": now, "tenantId": self.tenant_id, "preferences": {"language": "en-US"},
+        });
+        for key in ["firstName", "lastName"] {
+            if let Some(v) = obj.get(key) {
+                user[key] = v.clone();
+            }
+        }
+        self.users.insert(id, user.clone());
+        Ok(user)
+    }
+
+    pub fn patch(&mut self, id: &str, body: &Value, ignore: bool) -> Result<Value, SimError> {
+        let patch = body
+            .as_object()
+            .ok_or_else(|| SimError::new(400, 2001, "patch must be a JSON object"))?;
+        self.check_role_and_groups(body)?;
+        if let Some(email) = patch.get("email").and_then(Value::as_str)
+            && self.users.values().any(|u| {
+                u["_id"] != id
+                    && u["email"]
+                        .as_str()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        {
+            return Err(SimError::new(
+                400,
+                2003,
+                format!("User with email {email} already exists"),
+            ));
+        }
+        let now = timestamp(self.now);
+        let user = self
+            .users
+            .get_mut(id)
+            .ok_or_else(|| SimError::new(404, 2000, format!("User {id} was not found")))?;
+        if !ignore {
+            for (key, value) in patch {
+                if [
+                    "firstName",
+                    "lastName",
+                    "email",
+                    "userName",
+                    "roleId",
+                    "groups",
+                    "active",
+                    "preferences",
+                ]
+                .contains(&key.as_str())
+                {
+                    user[key] = value.clone();
+                }
+            }
+            user["lastUpdated"] = json!(now);
+        }
+        Ok(user.clone())
+    }
+
+    pub fn delete(&mut self, id: &str, ignore: bool) -> Result<(), SimError> {
+        if !self.users.contains_key(id) {
+            return Err(SimError::new(404, 2000, format!("User {id} was not found")));
+        }
+        if !ignore {
+            self.users.remove(id);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::{populate, prefixes};
+
+    fn state() -> State {
+        let now = Utc::now();
+        State::new(populate(1, 30, now, "svc@example.com"), prefixes(1).2, now)
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        ListQuery::parse(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn lists_with_skip_limit_sort_filters_and_fields() {
+        let s = state();
+        let ids = |v: Vec<Value>| {
+            v.iter()
+                .map(|u| u["_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let all = ids(s.list(&query(&[("sort", "_id")])));
+        assert_eq!(all.len(), 30);
+        assert_eq!(
+            ids(s.list(&query(&[("skip", "10"), ("limit", "5")]))),
+            all[10..15]
+        );
+        let mut rev = all.clone();
+        rev.reverse();
+        assert_eq!(ids(s.list(&query(&[("sort", "-_id")]))), rev);
+        let one = s.list(&query(&[("email", "SVC@example.com"), ("fields", "email")]));
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            one[0].as_object().unwrap().len(),
+            2,
+            "only _id and email: {}",
+            one[0]
+        );
+        assert!(ListQuery::parse(&[("skip".to_string(), "x".to_string())].into()).is_err());
+    }
+
+    #[test]
+    fn create_validates_email_uniqueness_role_groups_and_password() {
+        let mut s = state();
+        let role = s.roles[5]["_id"].clone();
+        let group = s.groups[0]["_id"].clone();
+        let ok = s
+            .create(&json!({"email": "new@x.io", "roleId": role, "groups": [group]}))
+            .unwrap();
+        assert_eq!(ok["active"], true);
+        assert_eq!(ok["userName"], "new@x.io");
+        let cases = [
+            (
+                json!({"email": "NEW@x.io", "roleId": role}),
+                "already exists",
+            ),
+            (json!({"email": "bad", "roleId": role}), "Invalid email"),
+            (json!({"email": "a@x.io", "roleId": "nope"}), "Role"),
+            (
+                json!({"email": "a@x.io", "roleId": role, "groups": ["nope"]}),
+                "Group",
+            ),
+            (
+                json!({"email": "a@x.io", "roleId": role, "password": ""}),
+                "password",
+            ),
+            (json!({"email": "a@x.io"}), "roleId"),
+        ];
+        for (body, expected) in cases {
+            let err = s.create(&body).unwrap_err();
+            assert!(err.message.contains(expected), "{body}: {}", err.message);
+            assert_eq!(err.status, 400);
+        }
+    }
+
+    #[test]
+    fn patch_and_delete_respect_ignore_writes() {
+        let mut s = state();
+        let id = s.users.keys().nth(3).unwrap().clone();
+        let before = s.users[&id].clone();
+        let answered = s
+            .patch(&id, &json!({"firstName": "Zed", "active": false}), true)
+            .unwrap();
+        assert_eq!(
+            answered, before,
+            "the server answers with the unchanged user"
+        );
+        assert_eq!(s.users[&id], before, "ignored patch changes nothing");
+        s.patch(&id, &json!({"firstName": "Zed", "_id": "hijack"}), false)
+            .unwrap();
+        assert_eq!(s.users[&id]["firstName"], "Zed");
+        assert_eq!(s.users[&id]["_id"], id.as_str(), "_id cannot be patched");
+        s.delete(&id, true).unwrap();
+        assert!(s.users.contains_key(&id));
+        s.delete(&id, false).unwrap();
+        assert_eq!(s.delete(&id, false).unwrap_err().status, 404);
+    }
+}

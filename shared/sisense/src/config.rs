@@ -1,0 +1,191 @@
+//! Client configuration: where Sisense is, how to authenticate, and the transport's limits.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::{Host, Url};
+
+use crate::error::Error;
+use crate::retry::RetryConfig;
+
+/// How the client authenticates. `Debug` never shows the secret parts.
+#[derive(Clone)]
+pub enum Credentials {
+    /// Form-encoded login at `/api/v1/authentication/login`; the client logs in again once on a 401.
+    Password {
+        /// The Sisense user name (usually an email).
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
+    /// A pre-issued API token; a 401 is final because there is nothing to refresh it with.
+    Token(SecretString),
+}
+
+impl Credentials {
+    /// The login name of the service account, when known (it is always protected from lifecycle actions).
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Password { username, .. } => Some(username),
+            Credentials::Token(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"[REDACTED]")
+                .finish(),
+            Credentials::Token(_) => f.debug_tuple("Token").field(&"[REDACTED]").finish(),
+        }
+    }
+}
+
+/// Everything a [`crate::FusionClient`] needs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL of the Sisense instance, e.g. `https://bi.example.com` (a path prefix is kept).
+    pub base_url: Url,
+    /// How to authenticate.
+    pub credentials: Credentials,
+    /// Timeout of one HTTP attempt.
+    pub request_timeout: Duration,
+    /// Requests per second across all clones of the client; `None` disables the limit.
+    pub rate_limit: Option<NonZeroU32>,
+    /// Retry behaviour for transient failures.
+    pub retry: RetryConfig,
+    /// Users per page when listing.
+    pub page_size: u32,
+    /// Pages fetched concurrently while listing (1 = strictly sequential).
+    pub prefetch: usize,
+    /// Users per `/api/v1/users/bulk` request.
+    pub bulk_chunk: usize,
+}
+
+/// Default requests per second (Sisense's guidance is about 5-10 writes per second).
+pub const DEFAULT_RATE_LIMIT: u32 = 8;
+
+impl ClientConfig {
+    /// A configuration with defaults for everything but the endpoint and credentials.
+    ///
+    /// Fails unless the URL is `https://`, or `http://` to a loopback host (127.0.0.0/8, ::1, localhost).
+    pub fn new(base_url: &str, credentials: Credentials) -> Result<Self, Error> {
+        Ok(ClientConfig {
+            base_url: validate_base_url(base_url)?,
+            credentials,
+            request_timeout: Duration::from_secs(30),
+            rate_limit: NonZeroU32::new(DEFAULT_RATE_LIMIT),
+            retry: RetryConfig::default(),
+            page_size: 1000,
+            prefetch: 1,
+            bulk_chunk: 50,
+        })
+    }
+}
+
+/// Parses and checks a base URL: https anywhere, plain http only for loopback hosts.
+pub fn validate_base_url(raw: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(raw.trim())
+        .map_err(|e| Error::Config(format!("base URL {raw:?} is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "base URL must not carry credentials; put them in the secret".into(),
+        ));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(Error::Config(format!(
+                "base URL {raw:?} uses plain http to a non-loopback host; use https (http is only allowed for 127.0.0.0/8, ::1 and localhost)"
+            )));
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "base URL scheme {other:?} is not supported; use https"
+            )));
+        }
+    }
+    if url.host().is_none() {
+        return Err(Error::Config(format!("base URL {raw:?} has no host")));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn accepts_https_and_loopback_http() {
+        for ok in [
+            "https://bi.example.com",
+            "https://bi.example.com/sisense",
+            "http://127.0.0.1:8081",
+            "http://127.4.5.6",
+            "http://[::1]:9000",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+        ] {
+            let url = validate_base_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(url.path().ends_with('/'), "{url}");
+        }
+    }
+
+    #[test]
+    fn rejects_plain_http_to_remote_hosts_and_other_schemes() {
+        for bad in [
+            "http://bi.example.com",
+            "http://10.0.0.5",
+            "http://localhost.evil.com",
+            "http://128.0.0.1",
+            "ftp://bi.example.com",
+            "bi.example.com",
+            "https://user:pw@bi.example.com",
+        ] {
+            assert!(
+                matches!(validate_base_url(bad), Err(Error::Config(_))),
+                "{bad} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let password = Credentials::Password {
+            username: "svc@example.com".into(),
+            password: SecretString::from("hunter2-secret"),
+        };
+        let token = Credentials::Token(SecretString::from("tok-abc-123"));
+        let shown = format!("{password:?} {token:?}");
+        assert!(shown.contains("svc@example.com"));
+        assert!(
+            !shown.contains("hunter2-secret") && !shown.contains("tok-abc-123"),
+            "{shown}"
+        );
+        let config = ClientConfig::new("https://bi.example.com", password).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2-secret"));
+    }
+}

@@ -1,0 +1,69 @@
+//! The Sisense Linux/Fusion REST v1 client.
+
+mod auth;
+mod directory;
+mod transport;
+
+use std::fmt;
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::config::ClientConfig;
+use crate::error::Error;
+
+/// A cloneable Fusion client; clones share the token, the connection pool and the rate limit.
+#[derive(Clone)]
+pub struct FusionClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    http: reqwest::Client,
+    limiter: Option<DefaultDirectRateLimiter>,
+    auth: auth::TokenCache,
+}
+
+impl fmt::Debug for FusionClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FusionClient")
+            .field("base_url", &self.inner.config.base_url.as_str())
+            .field("credentials", &self.inner.config.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FusionClient {
+    /// Builds the client. TLS certificate verification is always on.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(
+                config
+                    .request_timeout
+                    .min(std::time::Duration::from_secs(10)),
+            )
+            .user_agent(concat!("sisense-lifecycle/", env!("CARGO_PKG_VERSION")))
+            .https_only(config.base_url.scheme() == "https")
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?;
+        let limiter = config
+            .rate_limit
+            .map(|rps| RateLimiter::direct(Quota::per_second(rps)));
+        let auth = auth::TokenCache::new(&config.credentials);
+        Ok(FusionClient {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                limiter,
+                auth,
+            }),
+        })
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+}

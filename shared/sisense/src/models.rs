@@ -1,0 +1,282 @@
+//! Typed Sisense models. Every model keeps the fields it does not name in `extra`, so nothing is lost.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// A reference that the API returns either as a bare id or, when expanded, as the object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Ref<T> {
+    /// The object's `_id`.
+    Id(String),
+    /// The expanded object.
+    Expanded(T),
+}
+
+/// A Sisense role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    /// The role's id (differs per installation).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// API name: `super`, `admin`, `dataAdmin`, `dataDesigner`, `contributor`, `consumer` or a custom one.
+    #[serde(default)]
+    pub name: String,
+    /// Name shown in the UI (`Viewer`, `Designer`, ...).
+    #[serde(
+        rename = "displayName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    /// Fields this model does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A Sisense group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// The group's id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The group's name (not guaranteed unique).
+    #[serde(default)]
+    pub name: String,
+    /// Fields this model does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A Sisense user as `GET /api/v1/users` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// 24-hex id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Login name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// Email address.
+    #[serde(default)]
+    pub email: String,
+    /// First name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name (often missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Role id (not expanded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// Role, when expanded (`expand=role`); some versions send an id here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Ref<Role>>,
+    /// Groups, as ids or expanded objects.
+    #[serde(default)]
+    pub groups: Vec<Ref<Group>>,
+    /// Whether the user is active; missing is treated as active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// When the user was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// When the user was last updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<DateTime<Utc>>,
+    /// Last login; missing when never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<DateTime<Utc>>,
+    /// Last activity; missing when never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Tenant id (multi-tenant installations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// Fields this model does not name (preferences, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl User {
+    /// The role id, whether given as `roleId`, as `role` id or as the expanded role.
+    pub fn role_id(&self) -> Option<&str> {
+        match (&self.role_id, &self.role) {
+            (Some(id), _) => Some(id),
+            (None, Some(Ref::Id(id))) => Some(id),
+            (None, Some(Ref::Expanded(role))) => Some(&role.id),
+            (None, None) => None,
+        }
+    }
+
+    /// The group ids, whether given as ids or expanded.
+    pub fn group_ids(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().map(|g| match g {
+            Ref::Id(id) => id.as_str(),
+            Ref::Expanded(group) => group.id.as_str(),
+        })
+    }
+
+    /// Whether the user is active (a missing flag counts as active).
+    pub fn is_active(&self) -> bool {
+        self.active.unwrap_or(true)
+    }
+
+    /// The later of last login and last activity; `None` when never seen.
+    pub fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.last_login.max(self.last_activity)
+    }
+}
+
+/// A user to create (`POST /api/v1/users` or one element of `/bulk`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    /// Email address (the key users are reconciled by).
+    pub email: String,
+    /// Login name; Sisense uses the email when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// First name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Role id (resolve names first).
+    pub role_id: String,
+    /// Group ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Initial password; omitted from the request when `None`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose_password"
+    )]
+    pub password: Option<SecretString>,
+}
+
+fn expose_password<S: Serializer>(
+    password: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match password {
+        Some(p) => s.serialize_str(p.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A partial update (`PATCH /api/v1/users/{id}`); `groups` replaces the whole list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPatch {
+    /// New first name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// New last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// New role id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// New group ids (the whole list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// Activate or deactivate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+impl UserPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == UserPatch::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_with_ids_keeps_unknown_fields_and_missing_logins() {
+        let raw = json!({
+            "_id": "64a000000000000000000001", "userName": "ann@example.com", "email": "ann@example.com",
+            "firstName": "Ann", "roleId": "r1", "groups": ["g1", "g2"], "active": true,
+            "created": "2025-01-02T03:04:05.678Z", "preferences": {"language": "en-US"}, "tenantId": "t1"
+        });
+        let user: User = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(user.role_id(), Some("r1"));
+        assert_eq!(user.group_ids().collect::<Vec<_>>(), ["g1", "g2"]);
+        assert_eq!(user.last_name, None);
+        assert_eq!(user.last_login, None);
+        assert_eq!(user.last_seen(), None);
+        assert_eq!(user.extra["preferences"], json!({"language": "en-US"}));
+        let back = serde_json::to_value(&user).unwrap();
+        assert_eq!(back, raw, "round trip keeps every field");
+    }
+
+    #[test]
+    fn user_with_expanded_role_and_groups() {
+        let user: User = serde_json::from_value(json!({
+            "_id": "u1", "email": "a@b.c",
+            "role": {"_id": "r9", "name": "consumer", "displayName": "Viewer", "manifest": {}},
+            "groups": [{"_id": "g1", "name": "Sales"}],
+            "lastLogin": "2026-11-01T10:00:00.000Z", "lastActivity": "2026-11-03T10:00:00.000Z", "active": false
+        }))
+        .unwrap();
+        assert_eq!(user.role_id(), Some("r9"));
+        assert_eq!(user.group_ids().collect::<Vec<_>>(), ["g1"]);
+        assert!(!user.is_active());
+        assert_eq!(
+            user.last_seen().unwrap().to_rfc3339(),
+            "2026-11-03T10:00:00+00:00"
+        );
+        match &user.role {
+            Some(Ref::Expanded(role)) => assert_eq!(role.extra["manifest"], json!({})),
+            other => panic!("expected expanded role, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_user_omits_empty_password_and_groups() {
+        let new = NewUser {
+            email: "a@b.c".into(),
+            user_name: None,
+            first_name: Some("A".into()),
+            last_name: None,
+            role_id: "r1".into(),
+            groups: vec![],
+            password: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&new).unwrap(),
+            json!({"email": "a@b.c", "firstName": "A", "roleId": "r1"})
+        );
+        let with_pw = NewUser {
+            password: Some(SecretString::from("pw")),
+            ..new
+        };
+        assert_eq!(serde_json::to_value(&with_pw).unwrap()["password"], "pw");
+        assert!(!format!("{with_pw:?}").contains("\"pw\""));
+    }
+
+    #[test]
+    fn patch_serialises_only_what_changes() {
+        let patch = UserPatch {
+            active: Some(false),
+            groups: Some(vec![]),
+            ..UserPatch::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!({"active": false, "groups": []})
+        );
+        assert!(UserPatch::default().is_empty());
+        assert!(!patch.is_empty());
+    }
+}

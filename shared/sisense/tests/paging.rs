@@ -1,0 +1,126 @@
+//! Listing users through the stream against the simulator.
+
+mod common;
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+use sisense::{Directory, Ref, UserQuery};
+use sisense_sim::Faults;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_10001_users_with_prefetch_each_exactly_once() {
+    let sim = common::sim(10_001, Faults::default()).await;
+    let client = common::client(&sim);
+    let query = UserQuery {
+        page_size: Some(500),
+        prefetch: Some(4),
+        ..UserQuery::default()
+    };
+    let users: Vec<_> = client.users(query).try_collect().await.unwrap();
+    let expected: Vec<String> = sim
+        .users()
+        .iter()
+        .map(|u| u["_id"].as_str().unwrap().to_string())
+        .collect();
+    let got: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    assert_eq!(got.len(), 10_001);
+    assert_eq!(got.iter().collect::<HashSet<_>>().len(), 10_001);
+    assert_eq!(got, expected, "every user once, in _id order");
+    let list_requests: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/users")
+        .collect();
+    assert!(
+        list_requests.len() >= 21,
+        "21 pages at least: {}",
+        list_requests.len()
+    );
+    assert!(
+        list_requests
+            .iter()
+            .all(|r| r.query.as_deref().unwrap_or("").contains("sort=_id"))
+    );
+}
+
+#[tokio::test]
+async fn exact_multiple_of_page_size_ends_on_empty_page() {
+    let sim = common::sim(1_000, Faults::default()).await;
+    let client = common::client(&sim);
+    let query = UserQuery {
+        page_size: Some(100),
+        prefetch: Some(1),
+        ..UserQuery::default()
+    };
+    let users: Vec<_> = client.users(query).try_collect().await.unwrap();
+    assert_eq!(users.len(), 1_000);
+    let pages = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/users")
+        .count();
+    assert_eq!(pages, 11, "ten full pages and one empty page, no more");
+}
+
+#[tokio::test]
+async fn expanded_role_and_groups_and_models_match_the_server() {
+    let sim = common::sim(300, Faults::default()).await;
+    let client = common::client(&sim);
+    let query = UserQuery {
+        expand_role: true,
+        expand_groups: true,
+        page_size: Some(64),
+        ..UserQuery::default()
+    };
+    let users: Vec<_> = client.users(query).try_collect().await.unwrap();
+    let stored = sim.users();
+    assert_eq!(users.len(), stored.len());
+    for (user, raw) in users.iter().zip(&stored) {
+        assert_eq!(user.email, raw["email"]);
+        assert_eq!(user.role_id(), raw["roleId"].as_str());
+        assert!(matches!(user.role, Some(Ref::Expanded(_))));
+        let ids: Vec<_> = user.group_ids().collect();
+        let raw_ids: Vec<_> = raw["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap())
+            .collect();
+        assert_eq!(ids, raw_ids);
+        assert_eq!(
+            user.last_login.map(sisense_sim::timestamp),
+            raw["lastLogin"].as_str().map(str::to_string)
+        );
+        assert_eq!(
+            user.created.map(sisense_sim::timestamp),
+            raw["created"].as_str().map(str::to_string)
+        );
+        assert_eq!(
+            user.extra["preferences"], raw["preferences"],
+            "unknown fields are kept"
+        );
+    }
+    assert!(
+        users.iter().any(|u| u.last_login.is_none()),
+        "population has never-logged-in users"
+    );
+}
+
+#[tokio::test]
+async fn active_filter_is_sent_and_applied() {
+    let sim = common::sim(500, Faults::default()).await;
+    let client = common::client(&sim);
+    let inactive: Vec<_> = client
+        .users(UserQuery {
+            active: Some(false),
+            ..UserQuery::default()
+        })
+        .try_collect()
+        .await
+        .unwrap();
+    let expected = sim.users().iter().filter(|u| u["active"] == false).count();
+    assert!(expected > 0);
+    assert_eq!(inactive.len(), expected);
+    assert!(inactive.iter().all(|u| !u.is_active()));
+}

@@ -1,0 +1,251 @@
+//! Creates, bulk creates, patches and deletes against the simulator, including lost responses.
+
+mod common;
+
+use sisense::{Directory, Error, GroupResolver, NewUser, RoleResolver, SecretString, UserPatch};
+use sisense_sim::{Faults, SimConfig, Simulator};
+
+fn new_user(email: &str, role_id: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        user_name: None,
+        first_name: Some("New".into()),
+        last_name: Some("Hire".into()),
+        role_id: role_id.into(),
+        groups: vec![],
+        password: None,
+    }
+}
+
+async fn consumer_role(client: &sisense::FusionClient) -> String {
+    RoleResolver::new(client.roles().await.unwrap())
+        .resolve("viewer")
+        .unwrap()
+        .id
+        .clone()
+}
+
+#[tokio::test]
+async fn roles_and_groups_resolve_against_the_server() {
+    let sim = common::sim(5, Faults::default()).await;
+    let client = common::client(&sim);
+    let roles = RoleResolver::new(client.roles().await.unwrap());
+    assert_eq!(roles.resolve("Designer").unwrap().name, "contributor");
+    assert_eq!(roles.resolve("sysadmin").unwrap().name, "super");
+    let groups = GroupResolver::new(client.groups().await.unwrap());
+    assert_eq!(groups.resolve("sales").unwrap().unwrap().name, "Sales");
+    assert!(matches!(
+        groups.resolve("Analysts"),
+        Err(sisense::ResolveError::Ambiguous { .. })
+    ));
+}
+
+#[tokio::test]
+async fn roles_fall_back_to_v1_path() {
+    let sim = Simulator::start(SimConfig {
+        users: 5,
+        roles_v1_only: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let roles = common::client(&sim).roles().await.unwrap();
+    assert_eq!(roles.len(), 6);
+    let paths: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .map(|r| (r.path, r.status))
+        .collect();
+    assert!(
+        paths.contains(&("/api/roles".into(), 404))
+            && paths.contains(&("/api/v1/roles".into(), 200))
+    );
+}
+
+#[tokio::test]
+async fn create_find_patch_delete_round_trip() {
+    let sim = common::sim(5, Faults::default()).await;
+    let client = common::client(&sim);
+    let role = consumer_role(&client).await;
+    let mut user = new_user("Round.Trip@example.com", &role);
+    user.password = Some(SecretString::from("Initial-Pass-1"));
+    let created = client.create_user(&user).await.unwrap();
+    assert_eq!(created.role_id(), Some(role.as_str()));
+    let found = client
+        .find_user_by_email("round.trip@EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, created.id);
+
+    let patched = client
+        .update_user(
+            &created.id,
+            &UserPatch {
+                active: Some(false),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!patched.is_active());
+    assert_eq!(
+        client.get_user(&created.id).await.unwrap().unwrap().active,
+        Some(false)
+    );
+
+    client.delete_user(&created.id).await.unwrap();
+    assert!(client.get_user(&created.id).await.unwrap().is_none());
+    client
+        .delete_user(&created.id)
+        .await
+        .expect("deleting a user that is gone succeeds");
+    assert!(sim.user_by_email("round.trip@example.com").is_none());
+}
+
+fn count_email(sim: &Simulator, email: &str) -> usize {
+    sim.users()
+        .iter()
+        .filter(|u| {
+            u["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn lost_create_responses_are_reconciled_by_email_never_created_twice() {
+    let faults = Faults {
+        lose_write_response_rate: 0.4,
+        rate_5xx: 0.1,
+        rate_429: 0.1,
+        ..Faults::default()
+    };
+    let sim = common::sim(5, faults).await;
+    let client = common::client(&sim);
+    let role = consumer_role(&client).await;
+    for i in 0..40 {
+        let email = format!("single{i}@example.com");
+        let created = client.create_user(&new_user(&email, &role)).await.unwrap();
+        assert_eq!(created.email, email);
+        assert_eq!(count_email(&sim, &email), 1, "{email} exists exactly once");
+    }
+    let posts: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/users")
+        .collect();
+    let lost = posts
+        .iter()
+        .filter(|r| r.fault == Some("lost-response"))
+        .count();
+    let applied = posts.iter().filter(|r| r.status == 201).count() + lost;
+    assert!(lost > 3, "responses were lost: {lost}");
+    assert_eq!(applied, 40, "each create applied once");
+    assert!(
+        posts.iter().all(|r| r.status != 400),
+        "no duplicate create was ever attempted"
+    );
+}
+
+#[tokio::test]
+async fn bulk_create_in_chunks() {
+    let sim = common::sim(5, Faults::default()).await;
+    let mut config = common::config(&sim);
+    config.bulk_chunk = 50;
+    let client = sisense::FusionClient::new(config).unwrap();
+    let role = consumer_role(&client).await;
+    let users: Vec<_> = (0..120)
+        .map(|i| new_user(&format!("bulk{i}@example.com"), &role))
+        .collect();
+    let outcomes = client.create_users(&users).await;
+    assert_eq!(outcomes.len(), 120);
+    for (outcome, user) in outcomes.iter().zip(&users) {
+        assert_eq!(outcome.email, user.email);
+        assert_eq!(outcome.result.as_ref().unwrap().email, user.email);
+        assert!(!outcome.reconciled);
+    }
+    let bulk: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/users/bulk")
+        .collect();
+    assert_eq!(
+        bulk.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![201, 201, 201]
+    );
+    assert_eq!(sim.users().len(), 125);
+}
+
+#[tokio::test]
+async fn refused_bulk_falls_back_to_single_creates_and_reconciles_partial_success() {
+    let sim = common::sim(5, Faults::default()).await;
+    let client = common::client(&sim);
+    let role = consumer_role(&client).await;
+    let mut users: Vec<_> = (0..5)
+        .map(|i| new_user(&format!("mixed{i}@example.com"), &role))
+        .collect();
+    users[2].role_id = "ffffffffffffffffffffffff".into();
+    let outcomes = client.create_users(&users).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i == 2 {
+            let err = outcome.result.as_ref().unwrap_err();
+            assert!(
+                matches!(err, Error::Api { status, message, .. } if status.as_u16() == 400 && message.contains("Role")),
+                "{err}"
+            );
+        } else {
+            assert!(outcome.result.is_ok(), "{i}: {:?}", outcome.result);
+            assert!(
+                outcome.reconciled,
+                "the refused bulk had created it; found by email"
+            );
+            assert_eq!(count_email(&sim, &outcome.email), 1);
+        }
+    }
+    let singles = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/users")
+        .count();
+    assert_eq!(
+        singles, 1,
+        "only the user the bulk did not create is sent again"
+    );
+}
+
+#[tokio::test]
+async fn bulk_whose_response_is_lost_is_reconciled_without_duplicates() {
+    let sim = common::sim(5, Faults::default()).await;
+    let client = common::client(&sim);
+    let role = consumer_role(&client).await;
+    sim.set_faults(Faults {
+        lose_write_response_rate: 1.0,
+        ..Faults::default()
+    });
+    let users: Vec<_> = (0..10)
+        .map(|i| new_user(&format!("lost{i}@example.com"), &role))
+        .collect();
+    let outcomes = client.create_users(&users).await;
+    assert!(outcomes.iter().all(|o| o.result.is_ok() && o.reconciled));
+    assert!(users.iter().all(|u| count_email(&sim, &u.email) == 1));
+    assert_eq!(
+        sim.writes().len(),
+        1,
+        "one bulk POST, no retries of it, no single creates"
+    );
+}
+
+#[tokio::test]
+async fn creating_an_existing_user_is_a_clear_error() {
+    let sim = common::sim(5, Faults::default()).await;
+    let client = common::client(&sim);
+    let role = consumer_role(&client).await;
+    let existing = sim.users()[1]["email"].as_str().unwrap().to_uppercase();
+    let err = client
+        .create_user(&new_user(&existing, &role))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+}
