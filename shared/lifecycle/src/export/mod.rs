@@ -1,0 +1,206 @@
+//! The export job: every user to a CSV streamed into the object store, plus a summary.
+
+mod csv_row;
+mod summary;
+
+use std::time::Instant;
+
+use chrono::SecondsFormat;
+use futures::StreamExt;
+use serde::Serialize;
+use sisense::{Directory, UserQuery};
+
+pub use csv_row::{HEADER, Names, neutralise, row, timestamp};
+pub use summary::{BUCKETS, Summary};
+
+use crate::clock::Clock;
+use crate::store::{ObjectStore, StoreError, Upload};
+
+/// Default key prefix of exports.
+pub const DEFAULT_PREFIX: &str = "exports/users/";
+
+/// What to export and where.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Key prefix; `dt=YYYY-MM-DD/users-<timestamp>.csv` and `latest.csv` go under it.
+    pub prefix: String,
+    /// Users per page (the client's default when `None`).
+    pub page_size: Option<u32>,
+    /// Pages in flight (the client's default when `None`).
+    pub prefetch: Option<usize>,
+    /// CSV bytes buffered before they are handed to the upload.
+    pub flush_bytes: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            prefix: DEFAULT_PREFIX.into(),
+            page_size: None,
+            prefetch: None,
+            flush_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Why an export failed. Nothing is left half-written: the upload is aborted and `latest.csv` untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Sisense failed (auth, network, malformed answers).
+    #[error("Sisense: {0}")]
+    Sisense(#[from] sisense::Error),
+    /// The object store failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Writing the CSV failed.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// What an export produced.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportOutcome {
+    /// Users written.
+    pub users: u64,
+    /// The bucket (or folder) written to.
+    pub bucket: String,
+    /// Key of the dated CSV.
+    pub key: String,
+    /// Key of the summary JSON.
+    pub summary_key: String,
+    /// Key of the copy at `latest.csv`.
+    pub latest_key: String,
+    /// Size of the CSV in bytes.
+    pub bytes: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryFile<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    csv_key: &'a str,
+    timing: Timing,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Timing {
+    started_at: String,
+    finished_at: String,
+    duration_ms: u64,
+}
+
+fn normalise_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim().trim_start_matches('/');
+    if trimmed.is_empty() || trimmed.ends_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}/")
+    }
+}
+
+/// Streams every user to `{prefix}dt=YYYY-MM-DD/users-YYYYMMDDTHHMMSSZ.csv`, copies it to `{prefix}latest.csv`
+/// and writes the summary beside it.
+pub async fn export_users(
+    directory: &dyn Directory,
+    store: &dyn ObjectStore,
+    clock: &dyn Clock,
+    options: &ExportOptions,
+) -> Result<ExportOutcome, ExportError> {
+    let started = clock.now();
+    let timer = Instant::now();
+    let prefix = normalise_prefix(&options.prefix);
+    let stem = format!(
+        "{prefix}dt={}/users-{}",
+        started.format("%Y-%m-%d"),
+        started.format("%Y%m%dT%H%M%SZ")
+    );
+    let (key, summary_key, latest_key) = (
+        format!("{stem}.csv"),
+        format!("{stem}.summary.json"),
+        format!("{prefix}latest.csv"),
+    );
+
+    let names = Names::new(&directory.roles().await?, &directory.groups().await?);
+    let mut upload = store.start_upload(&key, "text/csv; charset=utf-8").await?;
+    let written = match write_csv(directory, upload.as_mut(), &names, clock, options).await {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::error!(key = %key, error = %e, "export failed; aborting the upload");
+            upload.abort().await;
+            return Err(e);
+        }
+    };
+    let summary = written.summary;
+    let bytes = upload.finish().await?;
+    store.copy(&key, &latest_key).await?;
+    let finished = clock.now();
+    let file = SummaryFile {
+        summary: &summary,
+        csv_key: &key,
+        timing: Timing {
+            started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
+            duration_ms: timer.elapsed().as_millis() as u64,
+        },
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError {
+        operation: "encode summary",
+        location: summary_key.clone(),
+        message: e.to_string(),
+    })?;
+    store.put(&summary_key, json, "application/json").await?;
+    tracing::info!(users = summary.users, bytes, key = %key, "export written");
+    Ok(ExportOutcome {
+        users: summary.users,
+        bucket: store.container(),
+        key,
+        summary_key,
+        latest_key,
+        bytes,
+    })
+}
+
+fn into_bytes(csv: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
+    csv.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+struct Written {
+    summary: Summary,
+}
+
+async fn write_csv(
+    directory: &dyn Directory,
+    upload: &mut dyn Upload,
+    names: &Names,
+    clock: &dyn Clock,
+    options: &ExportOptions,
+) -> Result<Written, ExportError> {
+    let now = clock.now();
+    let new_writer = || csv::Writer::from_writer(Vec::with_capacity(options.flush_bytes + 4096));
+    let mut csv = new_writer();
+    csv.write_record(HEADER)?;
+    let mut summary = Summary::new();
+    let query = UserQuery {
+        page_size: options.page_size,
+        prefetch: options.prefetch,
+        ..UserQuery::default()
+    };
+    let mut users = directory.users(query);
+    while let Some(user) = users.next().await {
+        let user = user?;
+        let cells = row(&user, names);
+        summary.add(&user, &cells[11], now);
+        csv.write_record(&cells)?;
+        csv.flush().map_err(csv::Error::from)?;
+        if csv.get_ref().len() >= options.flush_bytes {
+            let full = std::mem::replace(&mut csv, new_writer());
+            upload.write(&into_bytes(full)?).await?;
+        }
+    }
+    upload.write(&into_bytes(csv)?).await?;
+    Ok(Written { summary })
+}

@@ -1,0 +1,146 @@
+//! The export summary: counts, users per role and last-login buckets.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sisense::User;
+
+/// Last-login buckets, in days since the last login, each exclusive of the previous one.
+pub const BUCKETS: [(&str, i64); 5] = [
+    ("0-7d", 7),
+    ("8-30d", 30),
+    ("31-90d", 90),
+    ("91-180d", 180),
+    ("181-365d", 365),
+];
+
+/// Counts over the exported users.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Users exported.
+    pub users: u64,
+    /// Active users.
+    pub active: u64,
+    /// Inactive users.
+    pub inactive: u64,
+    /// Users without a `lastLogin`.
+    pub never_logged_in: u64,
+    /// Users per role name (`(none)` when a user has no known role).
+    pub per_role: BTreeMap<String, u64>,
+    /// Users per last-login bucket (`0-7d` ... `181-365d`, `older`, `never`).
+    pub last_login: BTreeMap<String, u64>,
+    /// The most recent login seen.
+    pub latest_login: Option<DateTime<Utc>>,
+}
+
+impl Summary {
+    /// An empty summary with every bucket present.
+    pub fn new() -> Self {
+        let mut last_login: BTreeMap<String, u64> = BUCKETS
+            .iter()
+            .map(|(name, _)| (name.to_string(), 0))
+            .collect();
+        last_login.insert("older".into(), 0);
+        last_login.insert("never".into(), 0);
+        Summary {
+            users: 0,
+            active: 0,
+            inactive: 0,
+            never_logged_in: 0,
+            per_role: BTreeMap::new(),
+            last_login,
+            latest_login: None,
+        }
+    }
+
+    /// The bucket a last login falls in, relative to `now`.
+    pub fn bucket(last_login: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &'static str {
+        let Some(t) = last_login else { return "never" };
+        let days = (now - t).num_days();
+        BUCKETS
+            .iter()
+            .find(|(_, max)| days <= *max)
+            .map_or("older", |(name, _)| name)
+    }
+
+    /// Counts one user.
+    pub fn add(&mut self, user: &User, role_name: &str, now: DateTime<Utc>) {
+        self.users += 1;
+        if user.is_active() {
+            self.active += 1;
+        } else {
+            self.inactive += 1;
+        }
+        if user.last_login.is_none() {
+            self.never_logged_in += 1;
+        }
+        let role = if role_name.is_empty() {
+            "(none)"
+        } else {
+            role_name
+        };
+        *self.per_role.entry(role.to_string()).or_default() += 1;
+        *self
+            .last_login
+            .entry(Self::bucket(user.last_login, now).to_string())
+            .or_default() += 1;
+        self.latest_login = self.latest_login.max(user.last_login);
+    }
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn buckets_are_exclusive_and_cover_never_and_older() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let ago = |d: i64| Some(now - Duration::days(d) - Duration::hours(1));
+        let cases = [
+            (Some(now), "0-7d"),
+            (ago(7), "0-7d"),
+            (ago(8), "8-30d"),
+            (ago(30), "8-30d"),
+            (ago(31), "31-90d"),
+            (ago(90), "31-90d"),
+            (ago(91), "91-180d"),
+            (ago(365), "181-365d"),
+            (ago(366), "older"),
+            (None, "never"),
+        ];
+        for (t, expected) in cases {
+            assert_eq!(Summary::bucket(t, now), expected, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn counts_users() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let mut s = Summary::new();
+        let user = |v| serde_json::from_value::<User>(v).unwrap();
+        s.add(&user(serde_json::json!({"_id": "1", "active": true, "lastLogin": "2026-11-20T00:00:00Z"})), "consumer", now);
+        s.add(
+            &user(serde_json::json!({"_id": "2", "active": false})),
+            "",
+            now,
+        );
+        assert_eq!(
+            (s.users, s.active, s.inactive, s.never_logged_in),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(s.per_role["consumer"], 1);
+        assert_eq!(s.per_role["(none)"], 1);
+        assert_eq!(s.last_login["0-7d"], 1);
+        assert_eq!(s.last_login["never"], 1);
+        assert_eq!(s.last_login.values().sum::<u64>(), 2);
+    }
+}

@@ -1,0 +1,9 @@
+//! The sisense-lifecycle jobs as plain async functions over ports: [`sisense::Directory`] for Sisense,
+//! [`ObjectStore`] for artefacts and [`Clock`] for time. No Lambda, no AWS types here.
+
+pub mod clock;
+pub mod export;
+pub mod store;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use store::{LocalStore, MemoryStore, ObjectStore, StoreError, Upload};

@@ -1,0 +1,286 @@
+//! The `ObjectStore` port: where jobs write their artefacts (S3 in Lambda, a folder locally, memory in tests).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+/// A storage failure, with the location it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} {location}: {message}")]
+pub struct StoreError {
+    /// What was attempted (`put`, `upload part`, `copy`, ...).
+    pub operation: &'static str,
+    /// The object (e.g. `s3://bucket/key` or a path).
+    pub location: String,
+    /// Why it failed.
+    pub message: String,
+}
+
+/// An upload in progress. Nothing is visible at the key until `finish` succeeds; `abort` discards it.
+#[async_trait]
+pub trait Upload: Send {
+    /// Appends bytes (the upload buffers them into parts as its backend requires).
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Makes the object visible; returns its size in bytes.
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+    /// Discards everything written.
+    async fn abort(self: Box<Self>);
+}
+
+/// Object storage the jobs write to.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Writes a whole object.
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+    /// Starts a streaming upload to `key`.
+    async fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Box<dyn Upload>, StoreError>;
+    /// Copies an object (server-side where the backend can).
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError>;
+    /// Reads an object; `None` when it does not exist.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The container the keys live in (bucket name or folder), for reports.
+    fn container(&self) -> String;
+}
+
+/// An in-memory store for tests and dry demos.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    /// When set, a streaming upload fails after this many bytes were written (to test aborts).
+    pub fail_upload_after: Option<usize>,
+}
+
+impl MemoryStore {
+    /// A store whose streaming uploads fail once more than `bytes` were written.
+    pub fn failing_after(bytes: usize) -> Self {
+        MemoryStore {
+            fail_upload_after: Some(bytes),
+            ..MemoryStore::default()
+        }
+    }
+
+    /// The stored objects.
+    pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn insert(&self, key: &str, body: Vec<u8>) {
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), body);
+    }
+}
+
+struct MemoryUpload {
+    store: MemoryStore,
+    key: String,
+    buffer: Vec<u8>,
+}
+
+#[async_trait]
+impl Upload for MemoryUpload {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.buffer.extend_from_slice(bytes);
+        match self.store.fail_upload_after {
+            Some(limit) if self.buffer.len() > limit => Err(StoreError {
+                operation: "upload part",
+                location: self.key.clone(),
+                message: "injected failure".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError> {
+        let len = self.buffer.len() as u64;
+        self.store.insert(&self.key, self.buffer);
+        Ok(len)
+    }
+
+    async fn abort(self: Box<Self>) {}
+}
+
+#[async_trait]
+impl ObjectStore for MemoryStore {
+    async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        self.insert(key, body);
+        Ok(())
+    }
+
+    async fn start_upload(
+        &self,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(Box::new(MemoryUpload {
+            store: self.clone(),
+            key: key.to_string(),
+            buffer: Vec::new(),
+        }))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let body = self.get(from).await?.ok_or_else(|| StoreError {
+            operation: "copy",
+            location: from.to_string(),
+            message: "no such object".into(),
+        })?;
+        self.insert(to, body);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned())
+    }
+
+    fn container(&self) -> String {
+        "memory".into()
+    }
+}
+
+/// A folder on disk: keys are relative paths. Uploads go to a temporary file renamed into place on `finish`.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStore { root: root.into() }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        if key.split('/').any(|part| part == ".." || part.is_empty()) || key.starts_with('/') {
+            return Err(StoreError {
+                operation: "resolve",
+                location: key.into(),
+                message: "invalid key".into(),
+            });
+        }
+        Ok(self.root.join(key))
+    }
+
+    fn io(operation: &'static str, path: &std::path::Path, e: std::io::Error) -> StoreError {
+        StoreError {
+            operation,
+            location: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn ensure_parent(path: &std::path::Path) -> Result<(), StoreError> {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| Self::io("create folder", parent, e))?;
+        }
+        Ok(())
+    }
+}
+
+struct LocalUpload {
+    file: tokio::fs::File,
+    temp: PathBuf,
+    target: PathBuf,
+    written: u64,
+}
+
+#[async_trait]
+impl Upload for LocalUpload {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| LocalStore::io("write", &self.temp, e))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        use tokio::io::AsyncWriteExt;
+        self.file
+            .flush()
+            .await
+            .map_err(|e| LocalStore::io("flush", &self.temp, e))?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(|e| LocalStore::io("sync", &self.temp, e))?;
+        tokio::fs::rename(&self.temp, &self.target)
+            .await
+            .map_err(|e| LocalStore::io("rename", &self.target, e))?;
+        Ok(self.written)
+    }
+
+    async fn abort(self: Box<Self>) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.temp).await;
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        let mut upload = self.start_upload(key, content_type).await?;
+        upload.write(&body).await?;
+        upload.finish().await.map(|_| ())
+    }
+
+    async fn start_upload(
+        &self,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<Box<dyn Upload>, StoreError> {
+        let target = self.path(key)?;
+        Self::ensure_parent(&target).await?;
+        let temp = target.with_extension(format!("partial-{}", std::process::id()));
+        let file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| Self::io("create", &temp, e))?;
+        Ok(Box::new(LocalUpload {
+            file,
+            temp,
+            target,
+            written: 0,
+        }))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let (source, target) = (self.path(from)?, self.path(to)?);
+        Self::ensure_parent(&target).await?;
+        tokio::fs::copy(&source, &target)
+            .await
+            .map_err(|e| Self::io("copy", &source, e))
+            .map(|_| ())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(body) => Ok(Some(body)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::io("read", &path, e)),
+        }
+    }
+
+    fn container(&self) -> String {
+        self.root.display().to_string()
+    }
+}

@@ -1,0 +1,270 @@
+//! The export job against the simulator, writing to memory.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use lifecycle::export::{ExportError, ExportOptions, HEADER, export_users};
+use lifecycle::{FixedClock, MemoryStore};
+use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
+use sisense_sim::{Faults, SimConfig, Simulator};
+
+fn client(sim: &Simulator) -> FusionClient {
+    let credentials = Credentials::Password {
+        username: sim.username().into(),
+        password: SecretString::from(sim.password().to_string()),
+    };
+    let mut config = ClientConfig::new(sim.base_url(), credentials).unwrap();
+    config.rate_limit = None;
+    config.retry = RetryConfig {
+        max_attempts: 12,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(30),
+        budget: Duration::from_secs(10),
+    };
+    FusionClient::new(config).unwrap()
+}
+
+fn clock() -> FixedClock {
+    FixedClock(Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 5).unwrap())
+}
+
+async fn sim(users: usize, faults: Faults) -> Simulator {
+    Simulator::start(SimConfig {
+        users,
+        faults,
+        now: clock().0,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn options() -> ExportOptions {
+    ExportOptions {
+        page_size: Some(250),
+        prefetch: Some(3),
+        flush_bytes: 64 * 1024,
+        ..ExportOptions::default()
+    }
+}
+
+/// Checks every row of `csv` against the simulator's stored users.
+fn assert_matches_sim(csv: &[u8], sim: &Simulator) {
+    let mut reader = csv::Reader::from_reader(csv);
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), HEADER);
+    let roles: HashMap<String, String> = sim
+        .roles()
+        .iter()
+        .map(|r| {
+            (
+                r["_id"].as_str().unwrap().into(),
+                r["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let groups: HashMap<String, String> = sim
+        .groups()
+        .iter()
+        .map(|g| {
+            (
+                g["_id"].as_str().unwrap().into(),
+                g["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let stored = sim.users();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), stored.len());
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    for (row, user) in rows.iter().zip(&stored) {
+        let group_names: Vec<String> = user["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| groups[g.as_str().unwrap()].clone())
+            .collect();
+        let expected = [
+            text(&user["_id"]),
+            text(&user["userName"]),
+            text(&user["firstName"]),
+            text(&user["lastName"]),
+            user["active"].as_bool().unwrap().to_string(),
+            text(&user["roleId"]),
+            text(&user["created"]),
+            text(&user["tenantId"]),
+            text(&user["lastLogin"]),
+            text(&user["lastActivity"]),
+            text(&user["email"]),
+            roles[user["roleId"].as_str().unwrap()].clone(),
+            group_names.join(";"),
+        ];
+        assert_eq!(
+            row.iter().collect::<Vec<_>>(),
+            expected.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_every_user_with_names_summary_and_latest_copy() {
+    let sim = sim(3_000, Faults::default()).await;
+    let store = MemoryStore::default();
+    let outcome = export_users(&client(&sim), &store, &clock(), &options())
+        .await
+        .unwrap();
+    assert_eq!(outcome.users, 3_000);
+    assert_eq!(
+        outcome.key,
+        "exports/users/dt=2026-11-22/users-20261122T103005Z.csv"
+    );
+    assert_eq!(
+        outcome.summary_key,
+        "exports/users/dt=2026-11-22/users-20261122T103005Z.summary.json"
+    );
+    let objects = store.objects();
+    assert_eq!(objects.len(), 3);
+    let csv = &objects[&outcome.key];
+    assert_eq!(
+        csv, &objects["exports/users/latest.csv"],
+        "latest.csv holds the same bytes"
+    );
+    assert_eq!(outcome.bytes, csv.len() as u64);
+    assert_matches_sim(csv, &sim);
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&objects[&outcome.summary_key]).unwrap();
+    let stored = sim.users();
+    let active = stored.iter().filter(|u| u["active"] == true).count();
+    let never = stored
+        .iter()
+        .filter(|u| u.get("lastLogin").is_none())
+        .count();
+    assert_eq!(summary["users"], 3_000);
+    assert_eq!(summary["active"], active);
+    assert_eq!(summary["inactive"], 3_000 - active);
+    assert_eq!(summary["neverLoggedIn"], never);
+    assert_eq!(summary["lastLogin"]["never"], never);
+    let bucket_total: u64 = summary["lastLogin"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(bucket_total, 3_000);
+    let role_total: u64 = summary["perRole"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(role_total, 3_000);
+    assert_eq!(summary["csvKey"], outcome.key.as_str());
+    assert!(summary["timing"]["durationMs"].is_u64());
+    // Role and group names are resolved once per run, not per user.
+    let lookups = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/roles") || r.path.ends_with("/groups"))
+        .count();
+    assert_eq!(lookups, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_give_identical_csv_content() {
+    let clean = sim(2_000, Faults::default()).await;
+    let clean_store = MemoryStore::default();
+    let a = export_users(&client(&clean), &clean_store, &clock(), &options())
+        .await
+        .unwrap();
+    let faults = Faults {
+        rate_429: 0.10,
+        rate_5xx: 0.05,
+        token_expiry_after: Some(5),
+        ..Faults::default()
+    };
+    let faulty = sim(2_000, faults).await;
+    let faulty_store = MemoryStore::default();
+    let b = export_users(&client(&faulty), &faulty_store, &clock(), &options())
+        .await
+        .unwrap();
+    assert_eq!(
+        clean_store.objects()[&a.key],
+        faulty_store.objects()[&b.key]
+    );
+    assert!(faulty.requests().iter().any(|r| r.fault.is_some()));
+    assert!(faulty.logins() > 1);
+}
+
+#[tokio::test]
+async fn a_failed_upload_is_aborted_and_leaves_no_latest() {
+    let sim = sim(2_000, Faults::default()).await;
+    let store = MemoryStore::failing_after(100_000);
+    let err = export_users(&client(&sim), &store, &clock(), &options())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExportError::Store(_)), "{err}");
+    assert!(
+        store.objects().is_empty(),
+        "nothing half-written: {:?}",
+        store.objects().keys()
+    );
+}
+
+#[tokio::test]
+async fn sisense_failure_mid_stream_writes_nothing() {
+    let sim = sim(2_000, Faults::default()).await;
+    let store = MemoryStore::default();
+    let client = client(&sim);
+    // Roles and groups succeed, then every token is refused while paging.
+    let sim_ref = &sim;
+    let options = ExportOptions {
+        page_size: Some(100),
+        prefetch: Some(1),
+        ..options()
+    };
+    let clock = clock();
+    let export = export_users(&client, &store, &clock, &options);
+    let flip = async {
+        while !sim_ref.requests().iter().any(|r| r.path == "/api/v1/users") {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sim_ref.set_faults(Faults {
+            reject_all_tokens: true,
+            ..Faults::default()
+        });
+    };
+    let (result, ()) = tokio::join!(export, flip);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExportError::Sisense(sisense::Error::Unauthorized { .. })
+        ),
+        "{err}"
+    );
+    assert!(store.objects().is_empty());
+}
+
+#[tokio::test]
+async fn formula_cells_are_neutralised_in_the_file() {
+    let sim = sim(3, Faults::default()).await;
+    let mut user = sim.users()[2].clone();
+    user["firstName"] = serde_json::json!("=HYPERLINK(\"http://evil\",\"x\")");
+    user["lastName"] = serde_json::json!("Smith, \"Jr\"\nIII");
+    sim.put_user(user);
+    let store = MemoryStore::default();
+    let outcome = export_users(&client(&sim), &store, &clock(), &options())
+        .await
+        .unwrap();
+    let csv = store.objects()[&outcome.key].clone();
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_slice())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(&rows[2][2], "'=HYPERLINK(\"http://evil\",\"x\")");
+    assert_eq!(
+        &rows[2][3], "Smith, \"Jr\"\nIII",
+        "RFC 4180 quoting round-trips commas, quotes and newlines"
+    );
+}
