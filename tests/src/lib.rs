@@ -1,10 +1,31 @@
-//! Helpers for the end-to-end tests: where the workspace is and what its documents say.
+//! Harness for the end-to-end tests: moto on 127.0.0.1, a Lambda Runtime API emulator that drives the real
+//! function binaries, and helpers to read what they wrote.
+
+pub mod moto;
+pub mod runtime_api;
 
 use std::path::PathBuf;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A function binary built by `cargo build --bins` in the same profile as the running test.
+pub fn function_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first (tests/run.sh does)",
+        path.display()
+    );
+    path
 }
 
 /// The shell commands in the README's fenced `sh` blocks, in order.

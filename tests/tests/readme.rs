@@ -34,15 +34,14 @@ fn ci_runs_the_readme_test_command() {
 #[test]
 fn the_demo_command_names_an_existing_example() {
     let demo = &readme_commands(&readme())[0];
-    let example = demo
-        .split_whitespace()
-        .skip_while(|w| *w != "--example")
-        .nth(1)
-        .expect("--example NAME");
-    assert!(
-        workspace_root()
-            .join(format!("shared/sisense/examples/{example}.rs"))
-            .is_file(),
-        "{demo}"
-    );
+    let after = |flag: &str| {
+        demo.split_whitespace()
+            .skip_while(|w| *w != flag)
+            .nth(1)
+            .map(str::to_string)
+    };
+    let package = after("-p").expect("-p PACKAGE");
+    let example = after("--example").expect("--example NAME");
+    let path = workspace_root().join(format!("shared/{package}/examples/{example}.rs"));
+    assert!(path.is_file(), "{demo}: {} is missing", path.display());
 }

@@ -1,0 +1,265 @@
+//! S3 as an [`ObjectStore`]: streaming multipart uploads (created lazily, so small objects are one PUT).
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use lifecycle::{ObjectStore, StoreError, Upload};
+
+/// S3's smallest part (all parts but the last).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// Default part size.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// One bucket.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    part_size: usize,
+}
+
+impl S3Store {
+    /// A store over `bucket` with the default part size.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            part_size: DEFAULT_PART_SIZE,
+        }
+    }
+
+    /// Sets the part size (raised to S3's 5 MiB minimum).
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes.max(MIN_PART_SIZE);
+        self
+    }
+
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    fn error(&self, operation: &'static str, key: &str, e: impl std::error::Error) -> StoreError {
+        StoreError {
+            operation,
+            location: self.location(key),
+            message: DisplayErrorContext(e).to_string(),
+        }
+    }
+}
+
+/// Builds an S3 client from shared config; path-style addressing when an endpoint override is set (moto, MinIO).
+pub fn s3_client(config: &aws_config::SdkConfig) -> Client {
+    let builder =
+        aws_sdk_s3::config::Builder::from(config).force_path_style(crate::env::endpoint_override());
+    Client::from_conf(builder.build())
+}
+
+/// Percent-encodes a key for `x-amz-copy-source` (keeps `/` and unreserved characters).
+fn encode_copy_source(bucket: &str, key: &str) -> String {
+    let mut out = format!("{bucket}/");
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+struct S3Upload {
+    store: S3Store,
+    key: String,
+    content_type: String,
+    buffer: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+    written: u64,
+}
+
+impl S3Upload {
+    async fn upload_id(&mut self) -> Result<String, StoreError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let created = (self.store.client.create_multipart_upload())
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .content_type(&self.content_type)
+            .send()
+            .await
+            .map_err(|e| self.store.error("create multipart upload", &self.key, e))?;
+        let id = created
+            .upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError {
+                operation: "create multipart upload",
+                location: self.store.location(&self.key),
+                message: "no upload id returned".into(),
+            })?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    async fn send_part(&mut self, body: Vec<u8>) -> Result<(), StoreError> {
+        let upload_id = self.upload_id().await?;
+        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        let output = (self.store.client.upload_part())
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.store.error("upload part", &self.key, e))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .set_e_tag(output.e_tag().map(str::to_string))
+                .part_number(number)
+                .build(),
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Upload for S3Upload {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.buffer.extend_from_slice(bytes);
+        self.written += bytes.len() as u64;
+        while self.buffer.len() >= self.store.part_size {
+            let rest = self.buffer.split_off(self.store.part_size);
+            let part = std::mem::replace(&mut self.buffer, rest);
+            self.send_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            // Never reached a full part: one PUT, no multipart upload to clean up.
+            let body = std::mem::take(&mut self.buffer);
+            self.store.put(&self.key, body, &self.content_type).await?;
+            return Ok(self.written);
+        };
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer);
+            self.send_part(last).await?;
+        }
+        let parts = std::mem::take(&mut self.parts);
+        (self.store.client.complete_multipart_upload())
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.store.error("complete multipart upload", &self.key, e))?;
+        Ok(self.written)
+    }
+
+    async fn abort(self: Box<Self>) {
+        let Some(upload_id) = &self.upload_id else {
+            return;
+        };
+        let aborted = (self.store.client.abort_multipart_upload())
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            // The bucket's AbortIncompleteMultipartUpload lifecycle rule cleans up what this could not.
+            tracing::warn!(key = %self.key, error = %DisplayErrorContext(&e), "could not abort multipart upload");
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        (self.client.put_object())
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.error("put", key, e))?;
+        Ok(())
+    }
+
+    async fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(Box::new(S3Upload {
+            store: self.clone(),
+            key: key.to_string(),
+            content_type: content_type.to_string(),
+            buffer: Vec::new(),
+            upload_id: None,
+            parts: Vec::new(),
+            written: 0,
+        }))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        (self.client.copy_object())
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(encode_copy_source(&self.bucket, from))
+            .send()
+            .await
+            .map_err(|e| self.error("copy", from, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => {
+                let bytes = output
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.error("read", key, e))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(self.error("get", key, e)),
+        }
+    }
+
+    fn container(&self) -> String {
+        self.bucket.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_is_percent_encoded() {
+        assert_eq!(
+            encode_copy_source("b", "exports/users/dt=2026-11-22/users 1+.csv"),
+            "b/exports/users/dt%3D2026-11-22/users%201%2B.csv"
+        );
+    }
+}

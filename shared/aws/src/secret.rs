@@ -1,0 +1,182 @@
+//! The Sisense secret in Secrets Manager and the client configuration it yields.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use sisense::{ClientConfig, Credentials};
+
+/// Why the secret could not be turned into credentials. Never carries secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Secrets Manager refused or failed.
+    #[error("cannot read secret {id}: {message}")]
+    Fetch {
+        /// Secret name or ARN.
+        id: String,
+        /// The service's message.
+        message: String,
+    },
+    /// The secret has no SecretString (binary secrets are not supported).
+    #[error("secret {id} has no SecretString")]
+    NotString {
+        /// Secret name or ARN.
+        id: String,
+    },
+    /// The SecretString is not the expected JSON (position only, so no value is echoed).
+    #[error(
+        "secret {id} is not valid JSON of the expected shape ({category} error at line {line}, column {column})"
+    )]
+    NotJson {
+        /// Secret name or ARN.
+        id: String,
+        /// serde_json's error category.
+        category: String,
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+    /// The JSON is well-formed but not usable.
+    #[error("secret {id} is invalid: {reason}")]
+    Invalid {
+        /// Secret name or ARN.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `{"kind":"fusion","baseUrl":"...","username":"...","password":"..."}` or `{..., "token":"..."}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretJson {
+    #[serde(default = "fusion")]
+    kind: String,
+    base_url: Option<String>,
+    username: Option<String>,
+    password: Option<SecretString>,
+    token: Option<SecretString>,
+}
+
+fn fusion() -> String {
+    "fusion".into()
+}
+
+/// Parses the secret JSON into a client configuration (defaults for everything else).
+pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
+    let secret: SecretJson = serde_json::from_str(json).map_err(|e| SecretError::NotJson {
+        id: id.into(),
+        category: format!("{:?}", e.classify()).to_lowercase(),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    let invalid = |reason: &str| SecretError::Invalid {
+        id: id.into(),
+        reason: reason.into(),
+    };
+    if !secret.kind.eq_ignore_ascii_case("fusion") {
+        return Err(invalid(&format!(
+            "kind {:?} is not supported yet (supported: fusion)",
+            secret.kind
+        )));
+    }
+    let base_url = secret
+        .base_url
+        .ok_or_else(|| invalid("baseUrl is missing"))?;
+    let credentials = match (secret.username, secret.password, secret.token) {
+        (None, None, Some(token)) => Credentials::Token(token),
+        (Some(username), Some(password), None) if !username.trim().is_empty() => {
+            Credentials::Password {
+                username: username.trim().to_string(),
+                password,
+            }
+        }
+        (_, _, Some(_)) => {
+            return Err(invalid(
+                "give either token or username and password, not both",
+            ));
+        }
+        _ => return Err(invalid("username and password (or token) are required")),
+    };
+    ClientConfig::new(&base_url, credentials).map_err(|e| invalid(&e.to_string()))
+}
+
+/// Reads the secret from Secrets Manager and parses it.
+pub async fn load_client_config(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+) -> Result<ClientConfig, SecretError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| SecretError::Fetch {
+            id: id.into(),
+            message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    let json = output
+        .secret_string()
+        .ok_or_else(|| SecretError::NotString { id: id.into() })?;
+    parse_secret(id, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_password_and_token_secrets() {
+        let pw = parse_secret(
+            "s",
+            r#"{"baseUrl":"https://bi.example.com","username":"svc@x.io","password":"p4ss"}"#,
+        )
+        .unwrap();
+        assert_eq!(pw.credentials.username(), Some("svc@x.io"));
+        assert_eq!(pw.base_url.as_str(), "https://bi.example.com/");
+        let tok = parse_secret(
+            "s",
+            r#"{"kind":"fusion","baseUrl":"https://bi.example.com","token":"t0k"}"#,
+        )
+        .unwrap();
+        assert!(matches!(tok.credentials, Credentials::Token(_)));
+    }
+
+    #[test]
+    fn rejections_are_specific_and_never_echo_values() {
+        let cases = [
+            (
+                r#"{"baseUrl":"https://b","username":"u","password":12345678}"#,
+                "line 1",
+            ),
+            (r#"not json sup3rsecret"#, "line 1"),
+            (
+                r#"{"baseUrl":"https://b","username":"u"}"#,
+                "username and password",
+            ),
+            (
+                r#"{"baseUrl":"https://b","username":"u","password":"sup3rsecret","token":"sup3rsecret"}"#,
+                "either token",
+            ),
+            (
+                r#"{"username":"u","password":"sup3rsecret"}"#,
+                "baseUrl is missing",
+            ),
+            (
+                r#"{"kind":"legacy","baseUrl":"https://b","token":"sup3rsecret"}"#,
+                "not supported yet",
+            ),
+            (
+                r#"{"baseUrl":"http://bi.example.com","token":"sup3rsecret"}"#,
+                "plain http",
+            ),
+        ];
+        for (json, expected) in cases {
+            let err = parse_secret("arn:secret", json).unwrap_err().to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+            assert!(
+                !err.contains("sup3rsecret") && !err.contains("12345678"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Export bench: the real `export-users` binary (under the emulated Lambda runtime, writing to moto S3) against
+//! the Python requests + pandas baseline, both reading the same simulator with 20 ms per-request latency.
+//!
+//! `cargo build --profile bench-fast --bins && cargo run --profile bench-fast -p e2e-tests --bin bench_export -- [USERS,...] [LATENCY_MS]`
+//! (defaults `10000,100000` and 20). Needs `moto[server]`, `pandas` and `requests` from PyPI.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::moto::Moto;
+use e2e_tests::runtime_api::Function;
+use e2e_tests::{function_binary, workspace_root};
+use serde_json::{Value, json};
+use sisense_sim::{Faults, SimConfig, Simulator};
+
+struct Run {
+    seconds: f64,
+    peak_rss_mib: f64,
+}
+
+async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str, &str)]) -> Run {
+    let mut env = moto.env();
+    env.push(("SISENSE_SECRET_ID".into(), secret.into()));
+    env.push(("EXPORT_BUCKET".into(), "bench".into()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut function = Function::start(&function_binary("export-users"), &env).await;
+    let started = Instant::now();
+    let out = function
+        .invoke(&json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(out["users"].as_u64(), Some(sim.users().len() as u64));
+    let peak = function.peak_rss_kib().expect("peak RSS from /proc") as f64 / 1024.0;
+    Run {
+        seconds,
+        peak_rss_mib: peak,
+    }
+}
+
+fn python_baseline(sim: &Simulator) -> Run {
+    let script = workspace_root().join("tests/bench/baseline_export.py");
+    let out_csv = std::env::temp_dir().join("bench-baseline.csv");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .args([sim.base_url(), sim.username(), sim.password()])
+        .arg(&out_csv)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "baseline failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("baseline prints JSON");
+    assert_eq!(result["users"].as_u64(), Some(sim.users().len() as u64));
+    Run {
+        seconds: result["seconds"].as_f64().unwrap_or_default(),
+        peak_rss_mib: result["peak_rss_kib"].as_f64().unwrap_or_default() / 1024.0,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "10000,100000".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("user counts"))
+        .collect();
+    let latency: u64 = std::env::args()
+        .nth(2)
+        .map_or(20, |l| l.parse().expect("latency ms"));
+    let moto = Moto::start().await;
+    moto.s3()
+        .await
+        .create_bucket()
+        .bucket("bench")
+        .send()
+        .await
+        .expect("bucket");
+    let secrets = moto.secrets().await;
+
+    println!(
+        "latency {latency} ms per request; Rust = export-users binary -> moto S3; baseline = requests + pandas, one GET"
+    );
+    println!(
+        "{:>8} | {:>26} | {:>10} {:>9} | {:>12} {:>11} | {:>10} {:>9}",
+        "users", "run", "wall s", "peak MiB", "baseline s", "base MiB", "time ratio", "mem ratio"
+    );
+    for (i, &users) in sizes.iter().enumerate() {
+        let faults = Faults {
+            latency: Duration::from_millis(latency),
+            ..Faults::default()
+        };
+        let sim = Simulator::start(SimConfig {
+            users,
+            faults,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let secret = json!({"baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()});
+        let arn = secrets
+            .create_secret()
+            .name(format!("bench/{i}"))
+            .secret_string(secret.to_string())
+            .send()
+            .await
+            .expect("secret")
+            .arn()
+            .unwrap_or_default()
+            .to_string();
+        let baseline = python_baseline(&sim);
+        let runs = [
+            (
+                "prefetch 4, no rate limit",
+                vec![("SISENSE_RATE_LIMIT", "0"), ("EXPORT_PREFETCH", "4")],
+            ),
+            ("defaults (8 req/s, prefetch 2)", vec![]),
+        ];
+        for (label, extra) in runs {
+            let run = rust_export(&moto, &sim, &arn, &extra).await;
+            println!(
+                "{users:>8} | {label:>26} | {:>10.2} {:>9.1} | {:>12.2} {:>11.1} | {:>9.2}x {:>8.3}x",
+                run.seconds,
+                run.peak_rss_mib,
+                baseline.seconds,
+                baseline.peak_rss_mib,
+                run.seconds / baseline.seconds,
+                run.peak_rss_mib / baseline.peak_rss_mib
+            );
+        }
+    }
+    println!("ratios are Rust / baseline (below 1 is better)");
+}

@@ -1,0 +1,210 @@
+//! A Lambda Runtime API emulator (the protocol `lambda_runtime` speaks) that runs a real function binary as a
+//! child process and hands it events one at a time, like the Lambda service does.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<(String, Vec<u8>)>,
+    results: HashMap<String, Result<Value, Value>>,
+    init_error: Option<Value>,
+    counter: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    event_ready: Notify,
+    result_ready: Notify,
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Queue> {
+    shared.queue.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A function binary under the emulated runtime.
+pub struct Function {
+    shared: Arc<Shared>,
+    child: Child,
+    server: tokio::task::JoinHandle<()>,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    loop {
+        let notified = shared.event_ready.notified();
+        if let Some((id, body)) = lock(&shared).pending.pop_front() {
+            let deadline = chrono::Utc::now().timestamp_millis() + 900_000;
+            let mut headers = HeaderMap::new();
+            let header =
+                |v: String| HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("x"));
+            headers.insert("lambda-runtime-aws-request-id", header(id));
+            headers.insert("lambda-runtime-deadline-ms", header(deadline.to_string()));
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:test"),
+            );
+            headers.insert(
+                "lambda-runtime-trace-id",
+                HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
+            );
+            return (StatusCode::OK, headers, body).into_response();
+        }
+        notified.await;
+    }
+}
+
+fn parse(body: &Bytes) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
+    lock(&shared).results.insert(id, Ok(parse(&body)));
+    shared.result_ready.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn error(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
+    lock(&shared).results.insert(id, Err(parse(&body)));
+    shared.result_ready.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
+    lock(&shared).init_error = Some(parse(&body));
+    shared.result_ready.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+impl Function {
+    /// Starts the runtime API on a loopback port and the binary with `env` (plus the Lambda variables).
+    pub async fn start(binary: &Path, env: &[(String, String)]) -> Function {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind runtime api");
+        let addr = listener.local_addr().expect("runtime api address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let name = binary
+            .file_name()
+            .map_or("function".into(), |n| n.to_string_lossy().into_owned());
+        let log =
+            std::env::temp_dir().join(format!("{name}-{}-{}.log", std::process::id(), addr.port()));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "e2e")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().cloned())
+            .stdout(Stdio::from(log_file.try_clone().expect("log file")))
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("function binary starts");
+        Function {
+            shared,
+            child,
+            server,
+            log,
+        }
+    }
+
+    /// Invokes the function with `event`; `Ok(response)` or `Err(error body)` as the function reported.
+    pub async fn invoke(&mut self, event: &Value) -> Result<Value, Value> {
+        let id = {
+            let mut queue = lock(&self.shared);
+            queue.counter += 1;
+            let id = format!("req-{:04}", queue.counter);
+            queue.pending.push_back((
+                id.clone(),
+                serde_json::to_vec(event).expect("event encodes"),
+            ));
+            id
+        };
+        self.shared.event_ready.notify_waiters();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            let notified = self.shared.result_ready.notified();
+            {
+                let mut queue = lock(&self.shared);
+                if let Some(result) = queue.results.remove(&id) {
+                    return result;
+                }
+                if let Some(init) = &queue.init_error {
+                    panic!("function failed to initialise: {init}\n{}", self.logs());
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("function exited ({status}) during {id}\n{}", self.logs());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "invocation {id} timed out\n{}",
+                self.logs()
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+            self.shared.event_ready.notify_waiters();
+        }
+    }
+
+    /// What the function printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The child's peak resident set size in KiB (`VmHWM`), on Linux.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}

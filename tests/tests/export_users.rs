@@ -1,0 +1,419 @@
+//! export-users end to end: the real binary under the Lambda Runtime API, moto S3 + Secrets Manager, and the
+//! Sisense simulator over HTTP.
+
+use std::collections::HashMap;
+
+use e2e_tests::function_binary;
+use e2e_tests::moto::Moto;
+use e2e_tests::runtime_api::Function;
+use serde_json::{Value, json};
+use sisense_sim::{Faults, SimConfig, Simulator};
+
+struct World {
+    moto: Moto,
+    s3: sl_aws::aws_sdk_s3::Client,
+    secrets: sl_aws::aws_sdk_secretsmanager::Client,
+}
+
+const BUCKET: &str = "lifecycle-data";
+
+type Env<'a> = Vec<(&'a str, &'a str)>;
+
+impl World {
+    async fn new() -> World {
+        let moto = Moto::start().await;
+        let s3 = moto.s3().await;
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("bucket");
+        let secrets = moto.secrets().await;
+        World { moto, s3, secrets }
+    }
+
+    async fn secret(&self, name: &str, value: Value) -> String {
+        let out = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("secret");
+        out.arn().expect("arn").to_string()
+    }
+
+    async fn sim_secret(&self, name: &str, sim: &Simulator) -> String {
+        self.secret(name, json!({"kind": "fusion", "baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()}))
+            .await
+    }
+
+    async fn function(&self, env: &[(&str, &str)]) -> Function {
+        let mut all = self.moto.env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Function::start(&function_binary("export-users"), &all).await
+    }
+
+    async fn get(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    async fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+}
+
+/// Checks the CSV against the simulator's stored users: ids, emails, activity flags, roles and timestamps.
+fn check_against_sim(csv: &[u8], sim: &Simulator) {
+    let mut reader = csv::Reader::from_reader(csv);
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        header.join(","),
+        "user_id,user_name,first_name,last_name,is_active,role_id,created_date,tenant_id,last_login,last_activity,email,role_name,group_names"
+    );
+    let role_names: HashMap<String, String> = sim
+        .roles()
+        .iter()
+        .map(|r| {
+            (
+                r["_id"].as_str().unwrap().into(),
+                r["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let stored = sim.users();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), stored.len(), "every user exported");
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    for (row, user) in rows.iter().zip(&stored) {
+        assert_eq!(&row[0], s(&user["_id"]));
+        assert_eq!(&row[4], user["active"].to_string());
+        assert_eq!(&row[6], s(&user["created"]), "created_date of {}", &row[0]);
+        assert_eq!(&row[8], s(&user["lastLogin"]), "last_login of {}", &row[0]);
+        assert_eq!(
+            &row[9],
+            s(&user["lastActivity"]),
+            "last_activity of {}",
+            &row[0]
+        );
+        assert_eq!(&row[10], s(&user["email"]));
+        assert_eq!(&row[11], role_names[user["roleId"].as_str().unwrap()]);
+        assert_eq!(
+            row[12].split(';').filter(|g| !g.is_empty()).count(),
+            user["groups"].as_array().unwrap().len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_25000_users_to_s3_and_again_identically_under_faults() {
+    let world = World::new().await;
+    let sim = Simulator::start(SimConfig {
+        users: 25_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let secret = world.sim_secret("sisense/e2e", &sim).await;
+    let mut function = world
+        .function(&[
+            ("SISENSE_SECRET_ID", &secret),
+            ("EXPORT_BUCKET", BUCKET),
+            ("SISENSE_RATE_LIMIT", "0"),
+            ("EXPORT_PART_SIZE_MIB", "5"),
+        ])
+        .await;
+
+    let out = function
+        .invoke(&json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    assert_eq!(out["users"], 25_000);
+    assert_eq!(out["bucket"], BUCKET);
+    let key = out["key"].as_str().unwrap().to_string();
+    assert!(
+        key.starts_with("exports/users/dt=") && key.ends_with(".csv"),
+        "{key}"
+    );
+    let csv = world.get(&key).await;
+    check_against_sim(&csv, &sim);
+    let head = world
+        .s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.len() > 5 * 1024 * 1024,
+        "large enough for two parts: {}",
+        csv.len()
+    );
+    assert!(
+        head.e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .ends_with("-2"),
+        "multipart ETag: {:?}",
+        head.e_tag()
+    );
+    assert_eq!(
+        world.get("exports/users/latest.csv").await,
+        csv,
+        "latest.csv holds the same bytes"
+    );
+    let summary: Value =
+        serde_json::from_slice(&world.get(out["summaryKey"].as_str().unwrap()).await).unwrap();
+    assert_eq!(summary["users"], 25_000);
+    assert_eq!(summary["csvKey"], key.as_str());
+
+    // Same installation, now misbehaving: 10% 429, 5% 5xx, token expiry every 200 requests, small pages.
+    sim.set_faults(Faults {
+        rate_429: 0.10,
+        rate_5xx: 0.05,
+        token_expiry_after: Some(200),
+        ..Faults::default()
+    });
+    sim.clear_requests();
+    let out = function
+        .invoke(&json!({"prefix": "faulty/", "pageSize": 50}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    assert_eq!(out["users"], 25_000);
+    assert_eq!(
+        world.get(out["key"].as_str().unwrap()).await,
+        csv,
+        "identical CSV content under faults"
+    );
+    let requests = sim.requests();
+    assert!(
+        requests.iter().filter(|r| r.fault.is_some()).count() > 30,
+        "the faults happened"
+    );
+    assert!(
+        requests.iter().any(|r| r.status == 401),
+        "a token expired mid-run"
+    );
+    assert!(sim.writes().is_empty(), "export never writes to Sisense");
+    let logs = function.logs();
+    assert!(
+        !logs.contains(sim.password()) && !logs.contains("simtok."),
+        "no secret in the function's logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_specific_diagnostics_and_write_nothing() {
+    let world = World::new().await;
+    let sim = Simulator::start(SimConfig {
+        users: 500,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let good = world.sim_secret("sisense/good", &sim).await;
+    let wrong_password = world
+        .secret(
+            "sisense/wrong",
+            json!({"baseUrl": sim.base_url(), "username": sim.username(), "password": "nope"}),
+        )
+        .await;
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = world
+        .secret(
+            "sisense/down",
+            json!({"baseUrl": format!("http://127.0.0.1:{closed_port}"), "token": "t"}),
+        )
+        .await;
+    let not_json = world
+        .secret("sisense/garbage", json!("not an object"))
+        .await;
+
+    // (environment, event, expected errorType, a phrase the message must contain)
+    let cases: Vec<(Env, Value, &str, &str)> = vec![
+        (
+            vec![("SISENSE_SECRET_ID", &good)],
+            json!({}),
+            "ConfigError",
+            "EXPORT_BUCKET",
+        ),
+        (
+            vec![("EXPORT_BUCKET", BUCKET)],
+            json!({}),
+            "ConfigError",
+            "SISENSE_SECRET_ID",
+        ),
+        (
+            vec![
+                ("SISENSE_SECRET_ID", "no-such-secret"),
+                ("EXPORT_BUCKET", BUCKET),
+            ],
+            json!({}),
+            "SecretError",
+            "no-such-secret",
+        ),
+        (
+            vec![("SISENSE_SECRET_ID", &not_json), ("EXPORT_BUCKET", BUCKET)],
+            json!({}),
+            "SecretError",
+            "not valid JSON",
+        ),
+        (
+            vec![
+                ("SISENSE_SECRET_ID", &wrong_password),
+                ("EXPORT_BUCKET", BUCKET),
+            ],
+            json!({}),
+            "SisenseUnauthorized",
+            "Invalid username or password",
+        ),
+        (
+            vec![
+                ("SISENSE_SECRET_ID", &unreachable),
+                ("EXPORT_BUCKET", BUCKET),
+            ],
+            json!({}),
+            "SisenseUnavailable",
+            "could not connect",
+        ),
+        (
+            vec![("SISENSE_SECRET_ID", &good), ("EXPORT_BUCKET", BUCKET)],
+            json!({"pagesize": 5}),
+            "BadRequest",
+            "unknown field",
+        ),
+        (
+            vec![
+                ("SISENSE_SECRET_ID", &good),
+                ("EXPORT_BUCKET", "no-such-bucket"),
+            ],
+            json!({}),
+            "StorageError",
+            "no-such-bucket",
+        ),
+    ];
+    for (env, event, error_type, message) in cases {
+        let mut env = env;
+        env.push(("SISENSE_REQUEST_TIMEOUT_SECS", "2"));
+        let mut function = world.function(&env).await;
+        let err = function.invoke(&event).await.expect_err("the run fails");
+        assert_eq!(err["errorType"], error_type, "{err} for {env:?}");
+        let text = err["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(message),
+            "{error_type}: {text:?} should mention {message:?}"
+        );
+        assert!(!text.contains(sim.password()));
+    }
+    assert!(
+        world.keys("").await.is_empty(),
+        "nothing was written by any failed run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest() {
+    let world = World::new().await;
+    let sim = Simulator::start(SimConfig {
+        users: 25_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let secret = world.sim_secret("sisense/midway", &sim).await;
+    world
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("exports/users/latest.csv")
+        .body(b"previous export".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let env = [
+        ("SISENSE_SECRET_ID", secret.as_str()),
+        ("EXPORT_BUCKET", BUCKET),
+        ("SISENSE_RATE_LIMIT", "0"),
+        ("EXPORT_PART_SIZE_MIB", "5"),
+    ];
+    let mut function = world.function(&env).await;
+    // After 450 of the 500 pages (past the first 5 MiB part), Sisense refuses every token.
+    let watcher = async {
+        while sim
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/v1/users")
+            .count()
+            < 450
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        sim.set_faults(Faults {
+            reject_all_tokens: true,
+            ..Faults::default()
+        });
+    };
+    let event = json!({"pageSize": 50});
+    let (result, ()) = tokio::join!(function.invoke(&event), watcher);
+    let err = result.expect_err("the run fails midway");
+    assert_eq!(err["errorType"], "SisenseUnauthorized", "{err}");
+    let logs = function.logs();
+    assert!(logs.contains("aborting the upload"), "{logs}");
+    let uploads = world
+        .s3
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        uploads.uploads().is_empty(),
+        "the multipart upload was aborted: {:?}",
+        uploads.uploads()
+    );
+    assert_eq!(
+        world.keys("").await,
+        vec!["exports/users/latest.csv".to_string()],
+        "no partial export"
+    );
+    assert_eq!(
+        world.get("exports/users/latest.csv").await,
+        b"previous export",
+        "latest.csv untouched"
+    );
+}
