@@ -1,8 +1,6 @@
 //! export-users end to end: the real binary under the Lambda Runtime API, moto S3 + Secrets Manager, and the
 //! Sisense simulator over HTTP.
 
-use std::collections::HashMap;
-
 use e2e_tests::function_binary;
 use e2e_tests::moto::Moto;
 use e2e_tests::runtime_api::Function;
@@ -101,16 +99,7 @@ fn check_against_sim(csv: &[u8], sim: &Simulator) {
         header.join(","),
         "user_id,user_name,first_name,last_name,is_active,role_id,created_date,tenant_id,last_login,last_activity,email,role_name,group_names"
     );
-    let role_names: HashMap<String, String> = sim
-        .roles()
-        .iter()
-        .map(|r| {
-            (
-                r["_id"].as_str().unwrap().into(),
-                r["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let role_names = sim.role_names();
     let stored = sim.users();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
     assert_eq!(rows.len(), stored.len(), "every user exported");

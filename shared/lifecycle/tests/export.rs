@@ -1,6 +1,5 @@
 //! The export job against the simulator, writing to memory.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -53,26 +52,8 @@ fn options() -> ExportOptions {
 fn assert_matches_sim(csv: &[u8], sim: &Simulator) {
     let mut reader = csv::Reader::from_reader(csv);
     assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), HEADER);
-    let roles: HashMap<String, String> = sim
-        .roles()
-        .iter()
-        .map(|r| {
-            (
-                r["_id"].as_str().unwrap().into(),
-                r["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    let groups: HashMap<String, String> = sim
-        .groups()
-        .iter()
-        .map(|g| {
-            (
-                g["_id"].as_str().unwrap().into(),
-                g["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let roles = sim.role_names();
+    let groups = sim.group_names();
     let stored = sim.users();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), stored.len());

@@ -11,6 +11,7 @@ mod routes;
 mod seed;
 mod state;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -86,6 +87,18 @@ impl Shared {
     fn record(&self, request: RecordedRequest) {
         lock(&self.log).push(request);
     }
+}
+
+fn names_by_id(objects: &[Value]) -> HashMap<String, String> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o["_id"].as_str()?.to_string(),
+                o["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// A running simulator; it stops when dropped.
@@ -196,6 +209,16 @@ impl Simulator {
     /// Groups as served.
     pub fn groups(&self) -> Vec<Value> {
         self.shared.lock().groups.clone()
+    }
+
+    /// Role API names by role id.
+    pub fn role_names(&self) -> HashMap<String, String> {
+        names_by_id(&self.roles())
+    }
+
+    /// Group names by group id.
+    pub fn group_names(&self) -> HashMap<String, String> {
+        names_by_id(&self.groups())
     }
 
     /// Inserts or replaces a stored user (test set-up); it must carry an `_id`.
