@@ -99,27 +99,36 @@ fn check_against_sim(csv: &[u8], sim: &Simulator) {
         header.join(","),
         "user_id,user_name,first_name,last_name,is_active,role_id,created_date,tenant_id,last_login,last_activity,email,role_name,group_names"
     );
-    let role_names = sim.role_names();
+    let (role_names, group_names) = (sim.role_names(), sim.group_names());
     let stored = sim.users();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
     assert_eq!(rows.len(), stored.len(), "every user exported");
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     for (row, user) in rows.iter().zip(&stored) {
-        assert_eq!(&row[0], s(&user["_id"]));
-        assert_eq!(&row[4], user["active"].to_string());
-        assert_eq!(&row[6], s(&user["created"]), "created_date of {}", &row[0]);
-        assert_eq!(&row[8], s(&user["lastLogin"]), "last_login of {}", &row[0]);
-        assert_eq!(
-            &row[9],
+        let groups: Vec<&str> = user["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| group_names[g.as_str().unwrap()].as_str())
+            .collect();
+        let expected = [
+            s(&user["_id"]),
+            s(&user["userName"]),
+            s(&user["firstName"]),
+            s(&user["lastName"]),
+            user["active"].to_string(),
+            s(&user["roleId"]),
+            s(&user["created"]),
+            s(&user["tenantId"]),
+            s(&user["lastLogin"]),
             s(&user["lastActivity"]),
-            "last_activity of {}",
-            &row[0]
-        );
-        assert_eq!(&row[10], s(&user["email"]));
-        assert_eq!(&row[11], role_names[user["roleId"].as_str().unwrap()]);
+            s(&user["email"]),
+            role_names[user["roleId"].as_str().unwrap()].clone(),
+            groups.join(";"),
+        ];
         assert_eq!(
-            row[12].split(';').filter(|g| !g.is_empty()).count(),
-            user["groups"].as_array().unwrap().len()
+            row.iter().collect::<Vec<_>>(),
+            expected.iter().map(String::as_str).collect::<Vec<_>>()
         );
     }
 }
