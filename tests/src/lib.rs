@@ -11,14 +11,16 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A function binary built by `cargo build --bins` in the same profile as the running test.
+/// A function binary built by `cargo build --bins` in the same profile as the running test or bench
+/// (`target/<profile>/deps/<test>` or `target/<profile>/<bench>` -> `target/<profile>/<name>`).
 pub fn function_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
+    let dir = exe.parent().expect("executable folder");
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     assert!(
         path.is_file(),

@@ -128,13 +128,18 @@ impl S3Upload {
 
 #[async_trait]
 impl Upload for S3Upload {
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.buffer.extend_from_slice(bytes);
+    async fn write(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
         self.written += bytes.len() as u64;
-        while self.buffer.len() >= self.store.part_size {
-            let rest = self.buffer.split_off(self.store.part_size);
-            let part = std::mem::replace(&mut self.buffer, rest);
-            self.send_part(part).await?;
+        // Fill parts to exactly `part_size`: the buffer never reallocates beyond one part.
+        while !bytes.is_empty() {
+            let take = (self.store.part_size - self.buffer.len()).min(bytes.len());
+            self.buffer.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buffer.len() == self.store.part_size {
+                let part =
+                    std::mem::replace(&mut self.buffer, Vec::with_capacity(self.store.part_size));
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
@@ -206,7 +211,7 @@ impl ObjectStore for S3Store {
             store: self.clone(),
             key: key.to_string(),
             content_type: content_type.to_string(),
-            buffer: Vec::new(),
+            buffer: Vec::with_capacity(self.part_size),
             upload_id: None,
             parts: Vec::new(),
             written: 0,

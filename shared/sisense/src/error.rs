@@ -90,6 +90,10 @@ pub enum Error {
         snippet: String,
     },
 
+    /// Listing cannot be trusted (e.g. the server ignored `sort=_id`), so it stops rather than miss users.
+    #[error("paging users failed: {0}")]
+    Paging(String),
+
     /// A create could not be confirmed: the POST may or may not have been applied and reconciling failed too.
     #[error("could not confirm whether user {email} was created: {source}")]
     Unconfirmed {
@@ -110,6 +114,7 @@ impl Error {
             Error::Config(_)
             | Error::Unauthorized { .. }
             | Error::Decode { .. }
+            | Error::Paging(_)
             | Error::Unconfirmed { .. } => false,
         }
     }

@@ -23,7 +23,7 @@ pub use directory::{CreateOutcome, Directory, UserQuery};
 pub use error::{Error, ErrorBody, is_retryable_status};
 pub use fusion::FusionClient;
 pub use models::{Group, NewUser, Ref, Role, User, UserPatch};
-pub use paging::{SeenIds, paged_users};
+pub use paging::paged_users;
 pub use resolve::{GroupResolver, IMPLICIT_GROUPS, ResolveError, RoleResolver};
 pub use retry::{RetryConfig, parse_retry_after};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -1,6 +1,10 @@
 //! Skip/limit paging as a `Stream`, with optional concurrent prefetch and de-duplication by `_id`.
+//!
+//! Pages are requested with `sort=_id`, so de-duplication needs only the last id emitted (constant memory,
+//! whatever the number of users): an id at or below it was already emitted by an earlier page, which happens
+//! when users are deleted while paging and later pages shift. Each page is checked to really be in `_id`
+//! order; a server that ignores the sort ends the stream with [`Error::Paging`] instead of losing users.
 
-use std::collections::HashSet;
 use std::future::Future;
 
 use futures::stream::{self, Stream, StreamExt};
@@ -8,27 +12,20 @@ use futures::stream::{self, Stream, StreamExt};
 use crate::error::Error;
 use crate::models::User;
 
-/// Ids already emitted. 24-hex ids are kept as `u128` (16 bytes each), anything else as a string.
-#[derive(Debug, Default)]
-pub struct SeenIds {
-    object_ids: HashSet<u128>,
-    other: HashSet<String>,
-}
-
-impl SeenIds {
-    /// Records `id`; returns `false` when it was seen before.
-    pub fn insert(&mut self, id: &str) -> bool {
-        if id.len() == 24
-            && let Ok(n) = u128::from_str_radix(id, 16)
-        {
-            return self.object_ids.insert(n);
-        }
-        self.other.insert(id.to_string())
+/// Checks that a page is strictly ascending by `_id`.
+fn check_sorted(users: &[User], skip: u64) -> Result<(), Error> {
+    match users.windows(2).find(|w| w[0].id >= w[1].id) {
+        None => Ok(()),
+        Some(w) => Err(Error::Paging(format!(
+            "the page at skip={skip} is not in _id order ({} before {}) although sort=_id was requested; \
+             paging could miss or repeat users",
+            w[0].id, w[1].id
+        ))),
     }
 }
 
 /// Pages `fetch(skip, limit)` until a short page, keeping `prefetch` requests in flight, and yields each user
-/// once. A page error ends the stream after yielding the error.
+/// once, in `_id` order. A page error ends the stream after yielding the error.
 pub fn paged_users<'a, F, Fut>(
     limit: u32,
     prefetch: usize,
@@ -40,7 +37,14 @@ where
 {
     let limit = limit.max(1);
     let pages = stream::iter(0u64..)
-        .map(move |page| fetch(page * u64::from(limit), limit))
+        .map(move |page| {
+            let skip = page * u64::from(limit);
+            let fut = fetch(skip, limit);
+            async move {
+                fut.await
+                    .and_then(|users| check_sorted(&users, skip).map(|()| users))
+            }
+        })
         .buffered(prefetch.max(1));
     // `unfold` stops without polling `pages` again, so no request is sent past the short page (beyond prefetch).
     stream::unfold(
@@ -58,9 +62,13 @@ where
         Ok(users) => stream::iter(users.into_iter().map(Ok).collect::<Vec<_>>()),
         Err(e) => stream::iter(vec![Err(e)]),
     })
-    .scan(SeenIds::default(), |seen, item| {
+    .scan(None::<String>, |last, item| {
         let keep = match &item {
-            Ok(user) => seen.insert(&user.id),
+            Ok(user) if last.as_ref().is_some_and(|l| user.id <= *l) => false,
+            Ok(user) => {
+                *last = Some(user.id.clone());
+                true
+            }
             Err(_) => true,
         };
         futures::future::ready(Some(keep.then_some(item)))
@@ -71,6 +79,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -99,7 +108,26 @@ mod tests {
         let ids: Vec<_> = users.into_iter().map(|u| u.unwrap().id).collect();
         assert_eq!(ids.len(), 25);
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 25);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
         assert!(calls.load(Ordering::SeqCst) >= 3);
+    }
+
+    #[tokio::test]
+    async fn an_unsorted_page_is_an_error_not_a_silent_loss() {
+        let fetch = |skip: u64, _limit: u32| async move {
+            if skip == 0 {
+                Ok((0..5).map(user).collect())
+            } else {
+                Ok(vec![user(9), user(7), user(8)])
+            }
+        };
+        let items: Vec<_> = paged_users(5, 1, fetch).collect().await;
+        assert_eq!(items.len(), 6);
+        let err = items[5].as_ref().unwrap_err();
+        assert!(
+            matches!(err, Error::Paging(m) if m.contains("skip=5")),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -114,14 +142,5 @@ mod tests {
         let items: Vec<_> = paged_users(5, 1, fetch).collect().await;
         assert_eq!(items.len(), 6);
         assert!(items[5].is_err());
-    }
-
-    #[test]
-    fn seen_ids_handles_hex_and_other_ids() {
-        let mut seen = SeenIds::default();
-        assert!(seen.insert("64a000000000000000000001"));
-        assert!(!seen.insert("64a000000000000000000001"));
-        assert!(seen.insert("not-an-object-id"));
-        assert!(!seen.insert("not-an-object-id"));
     }
 }

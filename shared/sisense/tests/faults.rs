@@ -251,3 +251,40 @@ async fn unreachable_server_is_a_connect_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_shared_by_all_clones_and_tasks() {
+    let sim = common::sim(10, Faults::default()).await;
+    let mut config = common::config(&sim);
+    config.rate_limit = std::num::NonZeroU32::new(10);
+    let client = FusionClient::new(config).unwrap();
+    client.roles().await.unwrap();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..6 {
+                    client.groups().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // 24 requests from 4 tasks on clones at 10/s, with at most 10 in a burst (2 already spent): at least 1.4 s.
+    // A lower bound only, so a slow machine cannot make it fail.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1_300),
+        "the limit was not shared: {elapsed:?}"
+    );
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "/api/v1/groups")
+            .count(),
+        24
+    );
+}
