@@ -221,6 +221,42 @@ impl Simulator {
         names_by_id(&self.groups())
     }
 
+    /// The test oracle for exports: every stored user as the 13 cells of the export CSV
+    /// (`user_id` ... `group_names`), in `_id` order. The simulator's own values never start with a formula
+    /// character, so no neutralisation is applied here.
+    pub fn export_rows(&self) -> Vec<[String; 13]> {
+        let (roles, groups) = (self.role_names(), self.group_names());
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        self.users()
+            .iter()
+            .map(|u| {
+                let role = u["roleId"]
+                    .as_str()
+                    .and_then(|id| roles.get(id))
+                    .cloned()
+                    .unwrap_or_default();
+                let group_names: Vec<&str> = (u["groups"].as_array().into_iter().flatten())
+                    .filter_map(|g| groups.get(g.as_str()?).map(String::as_str))
+                    .collect();
+                [
+                    text(&u["_id"]),
+                    text(&u["userName"]),
+                    text(&u["firstName"]),
+                    text(&u["lastName"]),
+                    u["active"].as_bool().unwrap_or(true).to_string(),
+                    text(&u["roleId"]),
+                    text(&u["created"]),
+                    text(&u["tenantId"]),
+                    text(&u["lastLogin"]),
+                    text(&u["lastActivity"]),
+                    text(&u["email"]),
+                    role,
+                    group_names.join(";"),
+                ]
+            })
+            .collect()
+    }
+
     /// Inserts or replaces a stored user (test set-up); it must carry an `_id`.
     pub fn put_user(&self, user: Value) {
         let id = user["_id"].as_str().unwrap_or_default().to_string();
