@@ -119,7 +119,6 @@ impl App {
         config.rate_limit =
             NonZeroU32::new(parsed("SISENSE_RATE_LIMIT", sisense::DEFAULT_RATE_LIMIT)?);
         config.request_timeout = Duration::from_secs(parsed("SISENSE_REQUEST_TIMEOUT_SECS", 30)?);
-        config.prefetch = parsed("EXPORT_PREFETCH", 2)?;
         let client = FusionClient::new(config).map_err(|e| SecretError::Invalid {
             id: secret_id,
             reason: e.to_string(),
@@ -143,12 +142,13 @@ impl App {
                     .page_size
                     .map_or_else(|| parsed("EXPORT_PAGE_SIZE", 1000), Ok)?,
             ),
+            prefetch: Some(parsed("EXPORT_PREFETCH", 2)?),
             ..ExportOptions::default()
         };
-        let client = self.sisense().await?;
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 8)?;
         let store = S3Store::new(self.s3.clone(), bucket)
             .with_part_size(part_mib.saturating_mul(1024 * 1024));
+        let client = self.sisense().await?;
         let result = export_users(&client, &store, &SystemClock, &options).await;
         if let Err(ExportError::Sisense(sisense::Error::Unauthorized { .. })) = &result {
             // Forget the client so the next run re-reads a possibly rotated secret.

@@ -53,7 +53,7 @@ pub trait ObjectStore: Send + Sync {
 pub struct MemoryStore {
     objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     /// When set, a streaming upload fails after this many bytes were written (to test aborts).
-    pub fail_upload_after: Option<usize>,
+    fail_upload_after: Option<usize>,
 }
 
 impl MemoryStore {

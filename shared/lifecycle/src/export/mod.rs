@@ -5,7 +5,7 @@ mod summary;
 
 use std::time::Instant;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use sisense::{Directory, UserQuery};
@@ -125,15 +125,14 @@ pub async fn export_users(
 
     let names = Names::new(&directory.roles().await?, &directory.groups().await?);
     let mut upload = store.start_upload(&key, "text/csv; charset=utf-8").await?;
-    let written = match write_csv(directory, upload.as_mut(), &names, clock, options).await {
-        Ok(written) => written,
+    let summary = match write_csv(directory, upload.as_mut(), &names, started, options).await {
+        Ok(summary) => summary,
         Err(e) => {
             tracing::error!(key = %key, error = %e, "export failed; aborting the upload");
             upload.abort().await;
             return Err(e);
         }
     };
-    let summary = written.summary;
     let bytes = upload.finish().await?;
     store.copy(&key, &latest_key).await?;
     let finished = clock.now();
@@ -168,18 +167,13 @@ fn into_bytes(csv: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
         .map_err(|e| csv::Error::from(e.into_error()))
 }
 
-struct Written {
-    summary: Summary,
-}
-
 async fn write_csv(
     directory: &dyn Directory,
     upload: &mut dyn Upload,
     names: &Names,
-    clock: &dyn Clock,
+    now: DateTime<Utc>,
     options: &ExportOptions,
-) -> Result<Written, ExportError> {
-    let now = clock.now();
+) -> Result<Summary, ExportError> {
     let new_writer = || csv::Writer::from_writer(Vec::with_capacity(options.flush_bytes + 4096));
     let mut csv = new_writer();
     csv.write_record(HEADER)?;
@@ -193,7 +187,7 @@ async fn write_csv(
     while let Some(user) = users.next().await {
         let user = user?;
         let cells = row(&user, names);
-        summary.add(&user, &cells[11], now);
+        summary.add(&user, names.role(&user), now);
         csv.write_record(&cells)?;
         csv.flush().map_err(csv::Error::from)?;
         if csv.get_ref().len() >= options.flush_bytes {
@@ -202,5 +196,5 @@ async fn write_csv(
         }
     }
     upload.write(&into_bytes(csv)?).await?;
-    Ok(Written { summary })
+    Ok(summary)
 }
