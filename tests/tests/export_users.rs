@@ -1,90 +1,9 @@
 //! export-users end to end: the real binary under the Lambda Runtime API, moto S3 + Secrets Manager, and the
 //! Sisense simulator over HTTP.
 
-use e2e_tests::function_binary;
-use e2e_tests::moto::Moto;
-use e2e_tests::runtime_api::Function;
+use e2e_tests::world::{BUCKET, Env, World};
 use serde_json::{Value, json};
 use sisense_sim::{Faults, SimConfig, Simulator};
-
-struct World {
-    moto: Moto,
-    s3: sl_aws::aws_sdk_s3::Client,
-    secrets: sl_aws::aws_sdk_secretsmanager::Client,
-}
-
-const BUCKET: &str = "lifecycle-data";
-
-type Env<'a> = Vec<(&'a str, &'a str)>;
-
-impl World {
-    async fn new() -> World {
-        let moto = Moto::start().await;
-        let s3 = moto.s3().await;
-        s3.create_bucket()
-            .bucket(BUCKET)
-            .send()
-            .await
-            .expect("bucket");
-        let secrets = moto.secrets().await;
-        World { moto, s3, secrets }
-    }
-
-    async fn secret(&self, name: &str, value: Value) -> String {
-        let out = self
-            .secrets
-            .create_secret()
-            .name(name)
-            .secret_string(value.to_string())
-            .send()
-            .await
-            .expect("secret");
-        out.arn().expect("arn").to_string()
-    }
-
-    async fn sim_secret(&self, name: &str, sim: &Simulator) -> String {
-        self.secret(name, json!({"kind": "fusion", "baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()}))
-            .await
-    }
-
-    async fn function(&self, env: &[(&str, &str)]) -> Function {
-        let mut all = self.moto.env();
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Function::start(&function_binary("export-users"), &all).await
-    }
-
-    async fn get(&self, key: &str) -> Vec<u8> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
-        out.body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec()
-    }
-
-    async fn keys(&self, prefix: &str) -> Vec<String> {
-        let out = self
-            .s3
-            .list_objects_v2()
-            .bucket(BUCKET)
-            .prefix(prefix)
-            .send()
-            .await
-            .expect("list");
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_string))
-            .collect()
-    }
-}
 
 /// Checks the CSV against the simulator's stored users: ids, emails, activity flags, roles and timestamps.
 fn check_against_sim(csv: &[u8], sim: &Simulator) {
@@ -126,12 +45,15 @@ async fn exports_25000_users_to_s3_and_again_identically_under_faults() {
     .unwrap();
     let secret = world.sim_secret("sisense/e2e", &sim).await;
     let mut function = world
-        .function(&[
-            ("SISENSE_SECRET_ID", &secret),
-            ("EXPORT_BUCKET", BUCKET),
-            ("SISENSE_RATE_LIMIT", "0"),
-            ("EXPORT_PART_SIZE_MIB", "5"),
-        ])
+        .function(
+            "export-users",
+            &[
+                ("SISENSE_SECRET_ID", &secret),
+                ("EXPORT_BUCKET", BUCKET),
+                ("SISENSE_RATE_LIMIT", "0"),
+                ("EXPORT_PART_SIZE_MIB", "5"),
+            ],
+        )
         .await;
 
     let out = function
@@ -310,7 +232,7 @@ async fn failures_are_specific_diagnostics_and_write_nothing() {
     for (env, event, error_type, message) in cases {
         let mut env = env;
         env.push(("SISENSE_REQUEST_TIMEOUT_SECS", "2"));
-        let mut function = world.function(&env).await;
+        let mut function = world.function("export-users", &env).await;
         let err = function.invoke(&event).await.expect_err("the run fails");
         assert_eq!(err["errorType"], error_type, "{err} for {env:?}");
         let text = err["errorMessage"].as_str().unwrap_or_default();
@@ -351,7 +273,7 @@ async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest()
         ("SISENSE_RATE_LIMIT", "0"),
         ("EXPORT_PART_SIZE_MIB", "5"),
     ];
-    let mut function = world.function(&env).await;
+    let mut function = world.function("export-users", &env).await;
     // After 450 of the 500 pages (past the first 5 MiB part), Sisense refuses every token.
     let watcher = async {
         while sim

@@ -1,18 +1,12 @@
 //! export-users: parses the event, runs [`lifecycle::export::export_users`] against Sisense and S3.
 
-use std::num::NonZeroU32;
-use std::time::Duration;
-
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use lifecycle::SystemClock;
 use lifecycle::export::{DEFAULT_PREFIX, ExportError, ExportOptions, export_users};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sisense::FusionClient;
 use sl_aws::env::{optional, parsed, required};
-use sl_aws::{ConfigError, S3Store, SecretError};
-use tokio::sync::Mutex;
+use sl_aws::{AsSisenseError, ConfigError, S3Store, SetupError, SisenseSource};
 
 /// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -33,9 +27,9 @@ pub enum FunctionError {
     /// An environment variable is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The Sisense secret could not be read or used.
+    /// The Sisense client could not be set up (environment or secret).
     #[error(transparent)]
-    Secret(#[from] SecretError),
+    Setup(#[from] SetupError),
     /// The export failed (Sisense or S3); nothing half-written was left behind.
     #[error("export failed: {0}")]
     Export(#[from] ExportError),
@@ -47,7 +41,7 @@ impl FunctionError {
         match self {
             FunctionError::BadRequest(_) => "BadRequest",
             FunctionError::Config(_) => "ConfigError",
-            FunctionError::Secret(_) => "SecretError",
+            FunctionError::Setup(e) => e.error_type(),
             FunctionError::Export(ExportError::Sisense(sisense::Error::Unauthorized {
                 ..
             })) => "SisenseUnauthorized",
@@ -71,30 +65,22 @@ impl From<FunctionError> for Diagnostic {
 
 /// Reads the options out of a scheduled event (classic or Scheduler) or a direct invocation.
 pub fn parse_event(event: Value) -> Result<ExportRequest, FunctionError> {
-    let bad = |e: serde_json::Error| FunctionError::BadRequest(e.to_string());
-    match event {
-        Value::Null => Ok(ExportRequest::default()),
-        Value::Object(ref map) if map.contains_key("detail-type") => {
-            let scheduled: EventBridgeEvent<Value> = serde_json::from_value(event).map_err(bad)?;
-            match scheduled.detail {
-                Value::Object(detail) if !detail.is_empty() => {
-                    serde_json::from_value(Value::Object(detail)).map_err(bad)
-                }
-                _ => Ok(ExportRequest::default()),
-            }
+    sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
+}
+
+impl AsSisenseError for FunctionError {
+    fn as_sisense_error(&self) -> Option<&sisense::Error> {
+        match self {
+            FunctionError::Export(ExportError::Sisense(e)) => Some(e),
+            _ => None,
         }
-        Value::Object(_) => serde_json::from_value(event).map_err(bad),
-        other => Err(FunctionError::BadRequest(format!(
-            "expected a JSON object, got {other}"
-        ))),
     }
 }
 
 /// Clients built once per sandbox and reused across invocations.
 pub struct App {
     s3: sl_aws::aws_sdk_s3::Client,
-    secrets: sl_aws::aws_sdk_secretsmanager::Client,
-    sisense: Mutex<Option<FusionClient>>,
+    sisense: SisenseSource,
 }
 
 impl App {
@@ -103,28 +89,8 @@ impl App {
         let config = sl_aws::sdk_config().await;
         App {
             s3: sl_aws::s3_client(&config),
-            secrets: sl_aws::aws_sdk_secretsmanager::Client::new(&config),
-            sisense: Mutex::new(None),
+            sisense: SisenseSource::new(sl_aws::aws_sdk_secretsmanager::Client::new(&config)),
         }
-    }
-
-    /// The Sisense client, reading the secret on first use (and again after credentials were refused).
-    async fn sisense(&self) -> Result<FusionClient, FunctionError> {
-        let mut cached = self.sisense.lock().await;
-        if let Some(client) = cached.as_ref() {
-            return Ok(client.clone());
-        }
-        let secret_id = required("SISENSE_SECRET_ID")?;
-        let mut config = sl_aws::load_client_config(&self.secrets, &secret_id).await?;
-        config.rate_limit =
-            NonZeroU32::new(parsed("SISENSE_RATE_LIMIT", sisense::DEFAULT_RATE_LIMIT)?);
-        config.request_timeout = Duration::from_secs(parsed("SISENSE_REQUEST_TIMEOUT_SECS", 30)?);
-        let client = FusionClient::new(config).map_err(|e| SecretError::Invalid {
-            id: secret_id,
-            reason: e.to_string(),
-        })?;
-        *cached = Some(client.clone());
-        Ok(client)
     }
 
     /// Handles one invocation.
@@ -148,12 +114,11 @@ impl App {
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 8)?;
         let store = S3Store::new(self.s3.clone(), bucket)
             .with_part_size(part_mib.saturating_mul(1024 * 1024));
-        let client = self.sisense().await?;
-        let result = export_users(&client, &store, &SystemClock, &options).await;
-        if let Err(ExportError::Sisense(sisense::Error::Unauthorized { .. })) = &result {
-            // Forget the client so the next run re-reads a possibly rotated secret.
-            *self.sisense.lock().await = None;
-        }
+        let client = self.sisense.client().await?;
+        let result = export_users(&client, &store, &SystemClock, &options)
+            .await
+            .map_err(FunctionError::from);
+        self.sisense.forget_if_unauthorized(&result).await;
         let outcome = result?;
         Ok(
             json!({"users": outcome.users, "bucket": outcome.bucket, "key": outcome.key, "summaryKey": outcome.summary_key}),

@@ -51,3 +51,54 @@ where
 pub fn endpoint_override() -> bool {
     optional("AWS_ENDPOINT_URL").is_some() || optional("AWS_ENDPOINT_URL_S3").is_some()
 }
+
+/// Parses a boolean flag (`true/false`, `1/0`, `yes/no`, `on/off`, any case), or returns `default` when unset.
+pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match optional(name) {
+        None => Ok(default),
+        Some(value) => parse_flag(&value).ok_or_else(|| ConfigError::Invalid {
+            name,
+            value,
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
+/// Parses a boolean word; `None` when it is not one.
+pub fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A comma-separated list (blank items dropped); empty when unset.
+pub fn list(name: &'static str) -> Vec<String> {
+    optional(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_accept_common_spellings_only() {
+        for yes in ["true", "TRUE", " 1 ", "yes", "On"] {
+            assert_eq!(parse_flag(yes), Some(true), "{yes}");
+        }
+        for no in ["false", "0", "No", "off"] {
+            assert_eq!(parse_flag(no), Some(false), "{no}");
+        }
+        assert_eq!(parse_flag("maybe"), None);
+        assert_eq!(parse_flag(""), None);
+    }
+}

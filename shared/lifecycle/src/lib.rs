@@ -3,6 +3,8 @@
 
 pub mod clock;
 pub mod export;
+pub mod report;
+pub mod stale;
 pub mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};

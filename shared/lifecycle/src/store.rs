@@ -54,6 +54,8 @@ pub struct MemoryStore {
     objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     /// When set, a streaming upload fails after this many bytes were written (to test aborts).
     fail_upload_after: Option<usize>,
+    /// When set, whole-object puts under this prefix fail.
+    refuse_puts_under: Option<String>,
 }
 
 impl MemoryStore {
@@ -61,6 +63,14 @@ impl MemoryStore {
     pub fn failing_after(bytes: usize) -> Self {
         MemoryStore {
             fail_upload_after: Some(bytes),
+            ..MemoryStore::default()
+        }
+    }
+
+    /// A store whose whole-object puts under `prefix` fail.
+    pub fn refusing_puts_under(prefix: &str) -> Self {
+        MemoryStore {
+            refuse_puts_under: Some(prefix.to_string()),
             ..MemoryStore::default()
         }
     }
@@ -113,6 +123,15 @@ impl Upload for MemoryUpload {
 #[async_trait]
 impl ObjectStore for MemoryStore {
     async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        if let Some(prefix) = &self.refuse_puts_under
+            && key.starts_with(prefix.as_str())
+        {
+            return Err(StoreError {
+                operation: "put",
+                location: key.to_string(),
+                message: "injected failure".into(),
+            });
+        }
         self.insert(key, body);
         Ok(())
     }

@@ -14,6 +14,7 @@ pub use csv_row::{HEADER, Names, neutralise, row, timestamp};
 pub use summary::{BUCKETS, Summary};
 
 use crate::clock::Clock;
+use crate::report::normalise_prefix;
 use crate::store::{ObjectStore, StoreError, Upload};
 
 /// Default key prefix of exports.
@@ -90,15 +91,6 @@ struct Timing {
     started_at: String,
     finished_at: String,
     duration_ms: u64,
-}
-
-fn normalise_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim().trim_start_matches('/');
-    if trimmed.is_empty() || trimmed.ends_with('/') {
-        trimmed.to_string()
-    } else {
-        format!("{trimmed}/")
-    }
 }
 
 /// Streams every user to `{prefix}dt=YYYY-MM-DD/users-YYYYMMDDTHHMMSSZ.csv`, copies it to `{prefix}latest.csv`

@@ -1,0 +1,87 @@
+//! The Sisense client a function builds from its secret on first use and keeps for the sandbox's lifetime.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use sisense::FusionClient;
+use tokio::sync::Mutex;
+
+use crate::env::{ConfigError, parsed, required};
+use crate::secret::{SecretError, load_client_config};
+
+/// Why no Sisense client could be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// An environment variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Sisense secret could not be read or used.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl SetupError {
+    /// The stable error type reported to Lambda.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            SetupError::Config(_) => "ConfigError",
+            SetupError::Secret(_) => "SecretError",
+        }
+    }
+}
+
+/// Builds the client from `SISENSE_SECRET_ID` (plus `SISENSE_RATE_LIMIT`, `SISENSE_REQUEST_TIMEOUT_SECS`) once
+/// and hands out clones; [`SisenseSource::forget`] drops it so a rotated secret is read again.
+pub struct SisenseSource {
+    secrets: aws_sdk_secretsmanager::Client,
+    cached: Mutex<Option<FusionClient>>,
+}
+
+impl SisenseSource {
+    /// A source reading secrets with `secrets`.
+    pub fn new(secrets: aws_sdk_secretsmanager::Client) -> Self {
+        SisenseSource {
+            secrets,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The client, reading the secret on first use.
+    pub async fn client(&self) -> Result<FusionClient, SetupError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(client) = cached.as_ref() {
+            return Ok(client.clone());
+        }
+        let secret_id = required("SISENSE_SECRET_ID")?;
+        let rate_limit =
+            NonZeroU32::new(parsed("SISENSE_RATE_LIMIT", sisense::DEFAULT_RATE_LIMIT)?);
+        let timeout = Duration::from_secs(parsed("SISENSE_REQUEST_TIMEOUT_SECS", 30)?);
+        let mut config = load_client_config(&self.secrets, &secret_id).await?;
+        config.rate_limit = rate_limit;
+        config.request_timeout = timeout;
+        let client = FusionClient::new(config).map_err(|e| SecretError::Invalid {
+            id: secret_id,
+            reason: e.to_string(),
+        })?;
+        *cached = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Forgets the client when Sisense refused its credentials, so the next run re-reads the secret.
+    pub async fn forget_if_unauthorized<T>(&self, result: &Result<T, impl AsSisenseError>) {
+        if let Err(e) = result
+            && matches!(
+                e.as_sisense_error(),
+                Some(sisense::Error::Unauthorized { .. })
+            )
+        {
+            *self.cached.lock().await = None;
+        }
+    }
+}
+
+/// Errors that may carry a Sisense error.
+pub trait AsSisenseError {
+    /// The Sisense error inside, if any.
+    fn as_sisense_error(&self) -> Option<&sisense::Error>;
+}

@@ -1,0 +1,55 @@
+//! Report files shared by the jobs: CSV with neutralised cells and pretty JSON, put whole into the store.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::export::neutralise;
+use crate::store::{ObjectStore, StoreError};
+
+/// `YYYYMMDDTHHMMSSZ`, the timestamp in report names.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// A key prefix with no leading `/` and, unless empty, a trailing `/`.
+pub fn normalise_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim().trim_start_matches('/');
+    if trimmed.is_empty() || trimmed.ends_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}/")
+    }
+}
+
+/// Encodes a header and rows as CSV; every cell is neutralised against formula injection.
+pub fn csv_bytes<const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(header)?;
+    for row in rows {
+        csv.write_record(row.iter().map(|c| neutralise(c).into_owned()))?;
+    }
+    csv.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// Puts `value` as pretty JSON at `key`.
+pub async fn put_json(
+    store: &dyn ObjectStore,
+    key: &str,
+    value: &impl Serialize,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_vec_pretty(value).map_err(|e| StoreError {
+        operation: "encode JSON",
+        location: key.to_string(),
+        message: e.to_string(),
+    })?;
+    store.put(key, body, "application/json").await
+}
+
+/// Puts CSV bytes at `key`.
+pub async fn put_csv(store: &dyn ObjectStore, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+    store.put(key, body, "text/csv; charset=utf-8").await
+}

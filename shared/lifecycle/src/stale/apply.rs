@@ -1,0 +1,243 @@
+//! Applying one action to one user: snapshot (for delete), write, then read the user back to verify.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sisense::{Directory, ResolveError, RoleResolver, User, UserPatch};
+
+use super::Row;
+use crate::export::Names;
+use crate::report::put_json;
+use crate::store::ObjectStore;
+
+/// What happens to a stale user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `PATCH {"active": false}`.
+    #[default]
+    Deactivate,
+    /// Role set to `consumer` (Viewer), groups cleared.
+    Demote,
+    /// Snapshot to the store, then `DELETE`.
+    Delete,
+}
+
+impl Action {
+    /// The name used in configuration and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deactivate => "deactivate",
+            Action::Demote => "demote",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "deactivate" => Ok(Action::Deactivate),
+            "demote" => Ok(Action::Demote),
+            "delete" => Ok(Action::Delete),
+            other => Err(format!(
+                "unknown action {other:?}; expected deactivate, demote or delete"
+            )),
+        }
+    }
+}
+
+/// The outcome of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// In the plan, not yet acted on (never reported).
+    Planned,
+    /// Dry run: would be acted on.
+    Would(Action),
+    /// Applied and verified.
+    Done(Action),
+    /// Sisense accepted the write but reading back shows it was not applied.
+    NotApplied,
+    /// The write (or the snapshot before a delete) failed.
+    Failed,
+    /// Stale but protected: left alone.
+    Protected,
+    /// The plan exceeded a cap: nothing was changed.
+    AbortedOverThreshold,
+}
+
+impl Status {
+    /// The dry-run status for `action`.
+    pub fn would(action: Action) -> Self {
+        Status::Would(action)
+    }
+
+    /// The report's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Would(Action::Deactivate) => "would_deactivate",
+            Status::Would(Action::Demote) => "would_demote",
+            Status::Would(Action::Delete) => "would_delete",
+            Status::Done(Action::Deactivate) => "deactivated",
+            Status::Done(Action::Demote) => "demoted",
+            Status::Done(Action::Delete) => "deleted",
+            Status::NotApplied => "not_applied",
+            Status::Failed => "failed",
+            Status::Protected => "protected",
+            Status::AbortedOverThreshold => "aborted_over_threshold",
+        }
+    }
+}
+
+/// The action with the ids it needs, resolved once per run.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    action: Action,
+    /// The `consumer` role's id (for demote).
+    consumer: Option<String>,
+}
+
+impl Target {
+    pub(crate) fn new(action: Action, roles: &RoleResolver) -> Result<Self, ResolveError> {
+        let consumer = match action {
+            Action::Demote => Some(roles.resolve("consumer")?.id.clone()),
+            _ => None,
+        };
+        Ok(Target { action, consumer })
+    }
+
+    /// Whether `user` is already in the action's end state.
+    pub(crate) fn is_done(&self, user: &User) -> bool {
+        match self.action {
+            Action::Deactivate => !user.is_active(),
+            Action::Demote => {
+                user.role_id() == self.consumer.as_deref() && user.group_ids().next().is_none()
+            }
+            Action::Delete => false,
+        }
+    }
+
+    fn patch(&self) -> UserPatch {
+        match self.action {
+            Action::Deactivate => UserPatch {
+                active: Some(false),
+                ..UserPatch::default()
+            },
+            _ => UserPatch {
+                role_id: self.consumer.clone(),
+                groups: Some(Vec::new()),
+                ..UserPatch::default()
+            },
+        }
+    }
+}
+
+/// What applying needs.
+pub(crate) struct Context<'a> {
+    pub(crate) directory: &'a dyn Directory,
+    pub(crate) store: &'a dyn ObjectStore,
+    pub(crate) target: &'a Target,
+    pub(crate) snapshot_prefix: String,
+    pub(crate) names: &'a Names,
+    /// Set once Sisense refused the credentials: the remaining rows are not attempted.
+    pub(crate) halted: AtomicBool,
+}
+
+impl Context<'_> {
+    /// Applies the action to `row`'s user and verifies it; the row comes back with its status.
+    pub(crate) async fn apply(&self, mut row: Row) -> Row {
+        let id = row.user.id.clone();
+        if self.halted.load(Ordering::Relaxed) {
+            row.status = Status::Failed;
+            row.message =
+                "not attempted: Sisense refused the credentials earlier in this run".into();
+            return row;
+        }
+        let (status, message) = match self.target.action {
+            Action::Delete => self.delete(&row.user).await,
+            _ => self.patch(&id).await,
+        };
+        match status {
+            Status::Done(_) => {
+                tracing::info!(user_id = %id, action = self.target.action.as_str(), "applied and verified")
+            }
+            _ => {
+                tracing::warn!(user_id = %id, status = status.as_str(), message = %message, "action not done")
+            }
+        }
+        row.status = status;
+        row.message = message;
+        row
+    }
+
+    /// Records a Sisense failure; a refusal of the credentials halts the run.
+    fn failed(&self, context: &str, e: &sisense::Error) -> (Status, String) {
+        if matches!(e, sisense::Error::Unauthorized { .. }) {
+            self.halted.store(true, Ordering::Relaxed);
+        }
+        (Status::Failed, format!("{context}{e}"))
+    }
+
+    async fn patch(&self, id: &str) -> (Status, String) {
+        if let Err(e) = self.directory.update_user(id, &self.target.patch()).await {
+            return self.failed("", &e);
+        }
+        match self.directory.get_user(id).await {
+            Ok(Some(user)) if self.target.is_done(&user) => {
+                (Status::Done(self.target.action), String::new())
+            }
+            Ok(Some(user)) => (
+                Status::NotApplied,
+                format!(
+                    "Sisense accepted the change but the user reads back unchanged (active {}, role {}, {} groups)",
+                    user.is_active(),
+                    self.names.role(&user),
+                    user.group_ids().count()
+                ),
+            ),
+            Ok(None) => (
+                Status::Failed,
+                "the user disappeared before it could be verified".into(),
+            ),
+            Err(e) => self.failed("written but not verified: reading back failed: ", &e),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> (Status, String) {
+        let key = format!("{}{}.json", self.snapshot_prefix, user.id);
+        if let Err(e) = put_json(self.store, &key, &snapshot(user, self.names)).await {
+            return (
+                Status::Failed,
+                format!("snapshot not written, so the user was not deleted: {e}"),
+            );
+        }
+        if let Err(e) = self.directory.delete_user(&user.id).await {
+            return self.failed(&format!("snapshot at {key}; delete failed: "), &e);
+        }
+        match self.directory.get_user(&user.id).await {
+            Ok(None) => (Status::Done(Action::Delete), format!("snapshot at {key}")),
+            Ok(Some(_)) => (
+                Status::NotApplied,
+                format!("Sisense accepted the delete but the user still exists; snapshot at {key}"),
+            ),
+            Err(e) => self.failed(
+                &format!("snapshot at {key}; deleted but not verified: reading back failed: "),
+                &e,
+            ),
+        }
+    }
+}
+
+/// The user as Sisense returned it, plus role and group names, so it can be re-created.
+fn snapshot(user: &User, names: &Names) -> Value {
+    json!({
+        "user": user,
+        "roleName": names.role(user),
+        "groupNames": names.groups(user).split(';').filter(|g| !g.is_empty()).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,451 @@
+//! The deactivate-stale-users job against the simulator over HTTP, writing to memory, at a fixed clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
+use lifecycle::{FixedClock, MemoryStore};
+use serde_json::Value;
+use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
+use sisense_sim::{Faults, SimConfig, Simulator};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
+}
+
+async fn sim(users: usize) -> Simulator {
+    Simulator::start(SimConfig {
+        users,
+        now: now(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client(sim: &Simulator) -> FusionClient {
+    let credentials = Credentials::Password {
+        username: sim.username().into(),
+        password: SecretString::from(sim.password().to_string()),
+    };
+    let mut config = ClientConfig::new(sim.base_url(), credentials).unwrap();
+    config.rate_limit = None;
+    config.retry = RetryConfig {
+        max_attempts: 12,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(30),
+        budget: Duration::from_secs(10),
+    };
+    FusionClient::new(config).unwrap()
+}
+
+/// Acts for real, caps out of the way, the service account protected as the function does.
+fn live(sim: &Simulator, action: Action) -> StaleOptions {
+    StaleOptions {
+        action,
+        dry_run: false,
+        max_actions: 100_000,
+        max_action_percent: 100,
+        protected_users: vec![sim.username().into(), "ann.smith7@example.com".into()],
+        protected_groups: vec!["Executives".into()],
+        thresholds: Thresholds {
+            inactive_days: 90,
+            never_logged_in_grace_days: 30,
+        },
+        ..StaleOptions::default()
+    }
+}
+
+/// The oracle, written straight from the issue over the simulator's raw JSON: active, not protected, and last
+/// seen more than 90 days ago, or never seen and created more than 30 days ago.
+fn expected(sim: &Simulator, options: &StaleOptions) -> (BTreeSet<String>, BTreeSet<String>) {
+    let role_names = sim.role_names();
+    let group_names = sim.group_names();
+    let time = |v: &Value| v.as_str().map(|s| s.parse::<DateTime<Utc>>().unwrap());
+    let (mut stale, mut protected) = (BTreeSet::new(), BTreeSet::new());
+    for u in sim.users() {
+        if u["active"] == false {
+            continue;
+        }
+        let seen = time(&u["lastLogin"]).max(time(&u["lastActivity"]));
+        let is_stale = match seen {
+            Some(seen) => (now() - seen).num_seconds() > 90 * 86_400,
+            None => time(&u["created"]).is_some_and(|c| (now() - c).num_seconds() > 30 * 86_400),
+        };
+        if !is_stale {
+            continue;
+        }
+        let email = u["email"].as_str().unwrap().to_lowercase();
+        let role = &role_names[u["roleId"].as_str().unwrap()];
+        let in_protected_group = u["groups"].as_array().unwrap().iter().any(|g| {
+            options
+                .protected_groups
+                .contains(&group_names[g.as_str().unwrap()])
+        });
+        let id = u["_id"].as_str().unwrap().to_string();
+        if options
+            .protected_users
+            .iter()
+            .any(|p| p.to_lowercase() == email)
+            || options.protected_roles.contains(role)
+            || in_protected_group
+        {
+            protected.insert(id);
+        } else {
+            stale.insert(id);
+        }
+    }
+    (stale, protected)
+}
+
+fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
+    let bytes = store.objects().remove(key).expect("report written");
+    csv::Reader::from_reader(bytes.as_slice())
+        .deserialize()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+fn ids_with(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["user_id"].clone())
+        .collect()
+}
+
+fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
+    sim.users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect()
+}
+
+#[tokio::test]
+async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody() {
+    let sim = sim(2_000).await;
+    let options = live(&sim, Action::Deactivate);
+    let (stale, protected) = expected(&sim, &options);
+    assert!(
+        stale.len() > 300 && protected.len() > 20,
+        "a real mix: {} stale, {} protected",
+        stale.len(),
+        protected.len()
+    );
+    let before = by_id(&sim);
+    let store = MemoryStore::default();
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert_eq!(summary.scanned, 2_000);
+    assert_eq!(summary.stale as usize, stale.len());
+    assert_eq!(summary.protected as usize, protected.len());
+    assert_eq!(summary.acted as usize, stale.len());
+    assert_eq!(
+        (summary.failed, summary.not_applied, summary.aborted),
+        (0, 0, false)
+    );
+    assert_eq!(
+        summary.report_key,
+        "reports/deactivations/dt=2026-11-22/run-20261122T060000Z.csv"
+    );
+
+    let after = by_id(&sim);
+    for (id, user) in &after {
+        if stale.contains(id) {
+            assert_eq!(user["active"], false, "{id} deactivated");
+        } else {
+            assert_eq!(user, &before[id], "{id} untouched");
+        }
+    }
+    let rows = report(&store, &summary.report_key);
+    assert_eq!(ids_with(&rows, "deactivated"), stale);
+    assert_eq!(ids_with(&rows, "protected"), protected);
+    assert_eq!(rows.len(), stale.len() + protected.len());
+    let one = rows.iter().find(|r| r["status"] == "deactivated").unwrap();
+    assert!(one["days_inactive"].parse::<i64>().unwrap() > 30);
+    let summary_json: Value =
+        serde_json::from_slice(&store.objects()[&summary.summary_key]).unwrap();
+    assert_eq!(summary_json["acted"], stale.len());
+    assert_eq!(summary_json["dryRun"], false);
+
+    sim.clear_requests();
+    let again = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.stale, again.acted),
+        (0, 0),
+        "a rerun acts on nobody new"
+    );
+    assert!(sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn demote_sets_viewer_and_clears_groups_and_skips_those_already_demoted() {
+    let sim = sim(1_500).await;
+    let options = live(&sim, Action::Demote);
+    let (candidates, _) = expected(&sim, &options);
+    let consumer = sim
+        .roles()
+        .iter()
+        .find(|r| r["name"] == "consumer")
+        .unwrap()["_id"]
+        .clone();
+    let before = by_id(&sim);
+    let already: BTreeSet<String> = candidates
+        .iter()
+        .filter(|id| {
+            before[*id]["roleId"] == consumer && before[*id]["groups"] == serde_json::json!([])
+        })
+        .cloned()
+        .collect();
+    assert!(
+        !already.is_empty(),
+        "the population has stale viewers without groups"
+    );
+    let store = MemoryStore::default();
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert_eq!(summary.already_done as usize, already.len());
+    assert_eq!(summary.acted as usize, candidates.len() - already.len());
+    for (id, user) in by_id(&sim) {
+        if candidates.contains(&id) {
+            assert_eq!(user["roleId"], consumer, "{id}");
+            assert_eq!(user["groups"], serde_json::json!([]), "{id}");
+            assert_eq!(
+                user["active"], before[&id]["active"],
+                "demote keeps the user active"
+            );
+        } else {
+            assert_eq!(user, before[&id], "{id} untouched");
+        }
+    }
+    let patched: BTreeSet<String> = sim
+        .writes()
+        .iter()
+        .map(|r| r.path.trim_start_matches("/api/v1/users/").to_string())
+        .collect();
+    assert!(
+        patched.is_disjoint(&already),
+        "no write for users already demoted"
+    );
+}
+
+#[tokio::test]
+async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapshot() {
+    let sim = sim(800).await;
+    let options = live(&sim, Action::Delete);
+    let (stale, _) = expected(&sim, &options);
+    let before = by_id(&sim);
+    let store = MemoryStore::default();
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert_eq!(summary.acted as usize, stale.len());
+    let after = by_id(&sim);
+    assert_eq!(after.len(), 800 - stale.len());
+    assert!(stale.iter().all(|id| !after.contains_key(id)));
+    let objects = store.objects();
+    for id in &stale {
+        let snapshot: Value =
+            serde_json::from_slice(&objects[&format!("reports/deactivations/snapshots/{id}.json")])
+                .unwrap();
+        assert_eq!(
+            snapshot["user"], before[id],
+            "the snapshot is the user as Sisense had it"
+        );
+        assert!(snapshot["roleName"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+
+    // Snapshots cannot be written: nobody is deleted, every row says why.
+    let sim = self::sim(300).await;
+    let options = live(&sim, Action::Delete);
+    let (stale, _) = expected(&sim, &options);
+    let store = MemoryStore::refusing_puts_under("reports/deactivations/snapshots/");
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert_eq!((summary.acted, summary.failed as usize), (0, stale.len()));
+    assert!(sim.writes().is_empty(), "no DELETE without a snapshot");
+    let rows = report(&store, &summary.report_key);
+    let failed: Vec<_> = rows.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), stale.len());
+    assert!(
+        failed[0]["message"].contains("snapshot not written"),
+        "{:?}",
+        failed[0]
+    );
+}
+
+#[tokio::test]
+async fn dry_run_is_the_default_and_sends_no_write() {
+    let sim = sim(1_000).await;
+    let options = StaleOptions {
+        max_actions: 100_000,
+        max_action_percent: 100,
+        ..StaleOptions::default()
+    };
+    assert!(options.dry_run);
+    let store = MemoryStore::default();
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert!(summary.dry_run && summary.stale > 50);
+    assert_eq!(summary.acted, 0);
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+    let rows = report(&store, &summary.report_key);
+    assert_eq!(
+        ids_with(&rows, "would_deactivate").len() as u64,
+        summary.stale
+    );
+}
+
+#[tokio::test]
+async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
+    let sim = sim(1_000).await;
+    let mut options = live(&sim, Action::Deactivate);
+    options.max_actions = 50;
+    options.max_action_percent = 10;
+    let store = MemoryStore::default();
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert!(summary.aborted, "{summary:?}");
+    assert_eq!(summary.cap, 50.min(summary.active / 10));
+    assert!(summary.stale > summary.cap);
+    assert_eq!(summary.acted, 0);
+    assert!(sim.writes().is_empty());
+    let rows = report(&store, &summary.report_key);
+    let aborted = ids_with(&rows, "aborted_over_threshold");
+    assert_eq!(aborted.len() as u64, summary.stale);
+    assert!(
+        rows.iter()
+            .any(|r| r["message"].contains("exceeds the cap of"))
+    );
+
+    options.force = true;
+    let forced = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert!(!forced.aborted && forced.forced);
+    assert_eq!(forced.acted, summary.stale);
+}
+
+#[tokio::test]
+async fn a_server_ignoring_the_change_is_not_applied_never_success() {
+    let sim = sim(400).await;
+    sim.set_faults(Faults {
+        ignore_writes: true,
+        ..Faults::default()
+    });
+    let options = live(&sim, Action::Deactivate);
+    let (stale, _) = expected(&sim, &options);
+    let store = MemoryStore::default();
+    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.acted, summary.not_applied as usize),
+        (0, stale.len())
+    );
+    let rows = report(&store, &summary.report_key);
+    assert_eq!(ids_with(&rows, "not_applied"), stale);
+    assert!(rows.iter().all(|r| r["status"] != "deactivated"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_faults_the_end_state_equals_a_clean_run() {
+    let (clean, faulty) = (sim(1_200).await, sim(1_200).await);
+    let options = live(&clean, Action::Deactivate);
+    deactivate_stale_users(
+        &client(&clean),
+        &MemoryStore::default(),
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
+    faulty.set_faults(Faults {
+        rate_429: 0.15,
+        rate_5xx: 0.10,
+        token_expiry_after: Some(40),
+        ..Faults::default()
+    });
+    let summary = deactivate_stale_users(
+        &client(&faulty),
+        &MemoryStore::default(),
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.failed, summary.not_applied), (0, 0));
+    assert!(
+        faulty
+            .requests()
+            .iter()
+            .filter(|r| r.fault.is_some())
+            .count()
+            > 20
+    );
+    assert_eq!(
+        by_id(&faulty),
+        by_id(&clean),
+        "same end state as the clean run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_off_midway_is_finished_by_the_next_without_acting_twice() {
+    let sim = sim(1_500).await;
+    let options = live(&sim, Action::Deactivate);
+    let (stale, _) = expected(&sim, &options);
+    let client = client(&sim);
+    // After 60 writes, Sisense refuses every token: the run halts instead of hammering.
+    let watcher = async {
+        while sim.writes().len() < 60 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sim.set_faults(Faults {
+            reject_all_tokens: true,
+            ..Faults::default()
+        });
+    };
+    let store = MemoryStore::default();
+    let clock = FixedClock(now());
+    let (first, ()) = tokio::join!(
+        deactivate_stale_users(&client, &store, &clock, &options),
+        watcher
+    );
+    let first = first.unwrap();
+    assert!(first.acted >= 55 && first.failed > 0, "{first:?}");
+    assert_eq!(first.acted + first.failed + first.not_applied, first.stale);
+    let rows = report(&store, &first.report_key);
+    assert!(
+        rows.iter()
+            .any(|r| r["message"].starts_with("not attempted"))
+    );
+
+    sim.set_faults(Faults::default());
+    let second = deactivate_stale_users(&client, &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    // A write that landed just before the cut-off but could not be read back is reported `failed` ("written
+    // but not verified"); the next run then finds that user already inactive.
+    let unverified = rows
+        .iter()
+        .filter(|r| r["message"].starts_with("written but not verified"))
+        .count() as u64;
+    assert_eq!(first.acted + unverified + second.acted, stale.len() as u64);
+    let mut applied: BTreeMap<String, usize> = BTreeMap::new();
+    for write in sim.writes().iter().filter(|r| r.status == 200) {
+        *applied.entry(write.path.clone()).or_default() += 1;
+    }
+    assert_eq!(applied.len(), stale.len());
+    assert!(
+        applied.values().all(|n| *n == 1),
+        "no user was changed twice"
+    );
+}

@@ -1,0 +1,99 @@
+//! The AWS side of an end-to-end test: moto with one bucket, SDK clients, and function start-up.
+
+use serde_json::{Value, json};
+use sisense_sim::Simulator;
+
+use crate::function_binary;
+use crate::moto::Moto;
+use crate::runtime_api::Function;
+
+/// moto with the test bucket, and the SDK clients to look at it.
+pub struct World {
+    /// The moto server.
+    pub moto: Moto,
+    /// S3 on moto.
+    pub s3: sl_aws::aws_sdk_s3::Client,
+    /// Secrets Manager on moto.
+    pub secrets: sl_aws::aws_sdk_secretsmanager::Client,
+}
+
+/// The bucket every world starts with.
+pub const BUCKET: &str = "lifecycle-data";
+
+/// Environment variables for a function.
+pub type Env<'a> = Vec<(&'a str, &'a str)>;
+
+impl World {
+    /// Starts moto and creates [`BUCKET`].
+    pub async fn new() -> World {
+        let moto = Moto::start().await;
+        let s3 = moto.s3().await;
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("bucket");
+        let secrets = moto.secrets().await;
+        World { moto, s3, secrets }
+    }
+
+    /// Stores a secret; returns its ARN.
+    pub async fn secret(&self, name: &str, value: Value) -> String {
+        let out = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("secret");
+        out.arn().expect("arn").to_string()
+    }
+
+    /// Stores the simulator's service-account secret; returns its ARN.
+    pub async fn sim_secret(&self, name: &str, sim: &Simulator) -> String {
+        self.secret(name, json!({"kind": "fusion", "baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()}))
+            .await
+    }
+
+    /// Starts the function binary `name` with moto's environment plus `env`.
+    pub async fn function(&self, name: &str, env: &[(&str, &str)]) -> Function {
+        let mut all = self.moto.env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Function::start(&function_binary(name), &all).await
+    }
+
+    /// The object at `key` in [`BUCKET`] (panics when missing).
+    pub async fn get(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// The keys under `prefix` in [`BUCKET`].
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+}
