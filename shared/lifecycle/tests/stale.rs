@@ -8,7 +8,7 @@ use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users}
 use lifecycle::{FixedClock, MemoryStore};
 use serde_json::Value;
 use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
-use sisense_sim::{Faults, SimConfig, Simulator};
+use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
@@ -57,46 +57,17 @@ fn live(sim: &Simulator, action: Action) -> StaleOptions {
     }
 }
 
-/// The oracle, written straight from the issue over the simulator's raw JSON: active, not protected, and last
-/// seen more than 90 days ago, or never seen and created more than 30 days ago.
+/// The simulator's oracle for the same rule.
 fn expected(sim: &Simulator, options: &StaleOptions) -> (BTreeSet<String>, BTreeSet<String>) {
-    let role_names = sim.role_names();
-    let group_names = sim.group_names();
-    let time = |v: &Value| v.as_str().map(|s| s.parse::<DateTime<Utc>>().unwrap());
-    let (mut stale, mut protected) = (BTreeSet::new(), BTreeSet::new());
-    for u in sim.users() {
-        if u["active"] == false {
-            continue;
-        }
-        let seen = time(&u["lastLogin"]).max(time(&u["lastActivity"]));
-        let is_stale = match seen {
-            Some(seen) => (now() - seen).num_seconds() > 90 * 86_400,
-            None => time(&u["created"]).is_some_and(|c| (now() - c).num_seconds() > 30 * 86_400),
-        };
-        if !is_stale {
-            continue;
-        }
-        let email = u["email"].as_str().unwrap().to_lowercase();
-        let role = &role_names[u["roleId"].as_str().unwrap()];
-        let in_protected_group = u["groups"].as_array().unwrap().iter().any(|g| {
-            options
-                .protected_groups
-                .contains(&group_names[g.as_str().unwrap()])
-        });
-        let id = u["_id"].as_str().unwrap().to_string();
-        if options
-            .protected_users
-            .iter()
-            .any(|p| p.to_lowercase() == email)
-            || options.protected_roles.contains(role)
-            || in_protected_group
-        {
-            protected.insert(id);
-        } else {
-            stale.insert(id);
-        }
-    }
-    (stale, protected)
+    let sets = sim.stale_sets(&StaleRule {
+        now: now(),
+        inactive_days: options.thresholds.inactive_days.into(),
+        grace_days: options.thresholds.never_logged_in_grace_days.into(),
+        roles: options.protected_roles.clone(),
+        users: options.protected_users.clone(),
+        groups: options.protected_groups.clone(),
+    });
+    (sets.act, sets.protected)
 }
 
 fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {

@@ -7,6 +7,7 @@
 //! ignored writes; every request is recorded so tests can assert what was (not) written.
 
 mod faults;
+mod oracle;
 mod routes;
 mod seed;
 mod state;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::{Faults, RecordedRequest};
+pub use oracle::{StaleRule, StaleSets};
 pub use seed::{GROUPS, ROLES, object_id, timestamp};
 
 /// How to build a simulated installation.

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sisense::{Directory, ResolveError, RoleResolver, User, UserPatch};
 
@@ -13,7 +13,7 @@ use crate::report::put_json;
 use crate::store::ObjectStore;
 
 /// What happens to a stale user.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `PATCH {"active": false}`.

@@ -1,0 +1,301 @@
+//! deactivate-stale-users: builds the options from the environment and the event, then runs
+//! [`lifecycle::stale::deactivate_stale_users`] against Sisense and S3.
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use lifecycle::stale::{
+    Action, DEFAULT_PREFIX, StaleError, StaleOptions, Thresholds, deactivate_stale_users,
+};
+use lifecycle::{Clock, FixedClock, SystemClock};
+use serde::Deserialize;
+use serde_json::Value;
+use sl_aws::env::{flag, list, optional, parsed, required};
+use sl_aws::{AsSisenseError, ConfigError, S3Store, SetupError, SisenseSource};
+
+/// A direct invocation or a schedule's `Input`: every key optional, each overriding its environment variable.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StaleRequest {
+    /// `INACTIVE_DAYS`.
+    pub inactive_days: Option<u32>,
+    /// `NEVER_LOGGED_IN_GRACE_DAYS`.
+    pub never_logged_in_grace_days: Option<u32>,
+    /// `STALE_ACTION`.
+    pub stale_action: Option<Action>,
+    /// `DRY_RUN`.
+    pub dry_run: Option<bool>,
+    /// `PROTECTED_ROLES` (replaces the list).
+    pub protected_roles: Option<Vec<String>>,
+    /// `PROTECTED_USERS` (replaces the list; the service account stays protected).
+    pub protected_users: Option<Vec<String>>,
+    /// `PROTECTED_GROUPS` (replaces the list).
+    pub protected_groups: Option<Vec<String>>,
+    /// `MAX_ACTIONS`.
+    pub max_actions: Option<u32>,
+    /// `MAX_ACTION_PERCENT`.
+    pub max_action_percent: Option<u32>,
+    /// Pass the caps for this run only.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Why a run failed; `error_type` is stable for alarms and callers.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The event could not be understood.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// An environment variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Sisense client could not be set up (environment or secret).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The job could not run (listing, configuration, report); per-user failures are in the report instead.
+    #[error("stale-user run failed: {0}")]
+    Job(#[from] StaleError),
+}
+
+impl FunctionError {
+    /// The stable error type reported to Lambda.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            FunctionError::BadRequest(_) => "BadRequest",
+            FunctionError::Config(_) | FunctionError::Job(StaleError::Config(_)) => "ConfigError",
+            FunctionError::Setup(e) => e.error_type(),
+            FunctionError::Job(StaleError::Sisense(sisense::Error::Unauthorized { .. })) => {
+                "SisenseUnauthorized"
+            }
+            FunctionError::Job(StaleError::Sisense(e)) if e.is_retryable() => "SisenseUnavailable",
+            FunctionError::Job(StaleError::Sisense(_)) => "SisenseError",
+            FunctionError::Job(StaleError::Store(_) | StaleError::Csv(_)) => "StorageError",
+        }
+    }
+}
+
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl AsSisenseError for FunctionError {
+    fn as_sisense_error(&self) -> Option<&sisense::Error> {
+        match self {
+            FunctionError::Job(StaleError::Sisense(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the request out of a scheduled event or a direct invocation.
+pub fn parse_event(event: Value) -> Result<StaleRequest, FunctionError> {
+    sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
+}
+
+fn invalid(name: &'static str, value: impl ToString, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The environment's options with the request's overrides; `service_user` is always protected.
+pub fn options(
+    request: StaleRequest,
+    service_user: Option<&str>,
+) -> Result<StaleOptions, ConfigError> {
+    let inactive_days = request
+        .inactive_days
+        .map_or_else(|| parsed("INACTIVE_DAYS", 90), Ok)?;
+    if inactive_days == 0 {
+        return Err(invalid(
+            "INACTIVE_DAYS",
+            0,
+            "must be at least 1 (0 would target everyone)",
+        ));
+    }
+    let grace = request
+        .never_logged_in_grace_days
+        .map_or_else(|| parsed("NEVER_LOGGED_IN_GRACE_DAYS", inactive_days), Ok)?;
+    let percent = request
+        .max_action_percent
+        .map_or_else(|| parsed("MAX_ACTION_PERCENT", 10), Ok)?;
+    if percent > 100 {
+        return Err(invalid(
+            "MAX_ACTION_PERCENT",
+            percent,
+            "must be between 0 and 100",
+        ));
+    }
+    let roles_env = optional("PROTECTED_ROLES").map_or_else(
+        || vec!["super".to_string(), "admin".to_string()],
+        |_| list("PROTECTED_ROLES"),
+    );
+    let mut protected_users = request
+        .protected_users
+        .unwrap_or_else(|| list("PROTECTED_USERS"));
+    protected_users.extend(service_user.map(str::to_string));
+    Ok(StaleOptions {
+        thresholds: Thresholds {
+            inactive_days,
+            never_logged_in_grace_days: grace,
+        },
+        action: request
+            .stale_action
+            .map_or_else(|| parsed("STALE_ACTION", Action::Deactivate), Ok)?,
+        dry_run: request.dry_run.map_or_else(|| flag("DRY_RUN", true), Ok)?,
+        protected_roles: request.protected_roles.unwrap_or(roles_env),
+        protected_users,
+        protected_groups: request
+            .protected_groups
+            .unwrap_or_else(|| list("PROTECTED_GROUPS")),
+        max_actions: request
+            .max_actions
+            .map_or_else(|| parsed("MAX_ACTIONS", 50), Ok)?,
+        max_action_percent: percent,
+        force: request.force,
+        report_prefix: optional("REPORT_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),
+        ..StaleOptions::default()
+    })
+}
+
+/// The clock: the system's, or `CLOCK_FIXED_AT` (RFC 3339) for tests and replays.
+pub fn clock() -> Result<Box<dyn Clock>, ConfigError> {
+    match optional("CLOCK_FIXED_AT") {
+        None => Ok(Box::new(SystemClock)),
+        Some(at) => {
+            let at: DateTime<Utc> = at
+                .parse()
+                .map_err(|e: chrono::ParseError| invalid("CLOCK_FIXED_AT", &at, &e.to_string()))?;
+            Ok(Box::new(FixedClock(at)))
+        }
+    }
+}
+
+/// Clients built once per sandbox and reused across invocations.
+pub struct App {
+    s3: sl_aws::aws_sdk_s3::Client,
+    sisense: SisenseSource,
+}
+
+impl App {
+    /// Builds the AWS clients from the SDK's standard configuration.
+    pub async fn from_env() -> Self {
+        let config = sl_aws::sdk_config().await;
+        App {
+            s3: sl_aws::s3_client(&config),
+            sisense: SisenseSource::new(sl_aws::aws_sdk_secretsmanager::Client::new(&config)),
+        }
+    }
+
+    /// Handles one invocation.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let request = parse_event(event.payload)?;
+        let bucket = required("REPORT_BUCKET")?;
+        let clock = clock()?;
+        options(request.clone(), None)?;
+        let client = self.sisense.client().await?;
+        let options = options(request, client.config().credentials.username())?;
+        let store = S3Store::new(self.s3.clone(), bucket);
+        let result = deactivate_stale_users(&client, &store, clock.as_ref(), &options)
+            .await
+            .map_err(FunctionError::from);
+        self.sisense.forget_if_unauthorized(&result).await;
+        let summary = result?;
+        if summary.failed > 0 || summary.not_applied > 0 {
+            tracing::error!(
+                failed = summary.failed, not_applied = summary.not_applied, report = %summary.report_key,
+                "some stale users were not handled; see the report"
+            );
+        }
+        serde_json::to_value(&summary).map_err(|e| FunctionError::BadRequest(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_direct_and_scheduled_events() {
+        assert_eq!(parse_event(Value::Null).unwrap(), StaleRequest::default());
+        let scheduled: Value =
+            serde_json::from_str(include_str!("../fixtures/scheduled-event.json")).unwrap();
+        assert_eq!(parse_event(scheduled).unwrap(), StaleRequest::default());
+        let request = parse_event(json!({
+            "inactiveDays": 30, "staleAction": "demote", "dryRun": false, "force": true,
+            "protectedGroups": ["Executives"], "maxActionPercent": 5
+        }))
+        .unwrap();
+        assert_eq!(request.stale_action, Some(Action::Demote));
+        assert_eq!(request.dry_run, Some(false));
+        assert!(request.force);
+    }
+
+    #[test]
+    fn rejects_typos_and_unknown_actions_specifically() {
+        let err = parse_event(json!({"dryrun": false})).unwrap_err();
+        assert_eq!(err.error_type(), "BadRequest");
+        assert!(err.to_string().contains("unknown field `dryrun`"), "{err}");
+        let err = parse_event(json!({"staleAction": "purge"})).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `purge`"), "{err}");
+    }
+
+    #[test]
+    fn request_overrides_and_the_service_account_is_always_protected() {
+        // No STALE_* variables are set in the unit-test environment, so the defaults apply.
+        let defaults = options(StaleRequest::default(), Some("svc@example.com")).unwrap();
+        assert!(defaults.dry_run, "a fresh deployment only reports");
+        assert_eq!(defaults.thresholds.inactive_days, 90);
+        assert_eq!(defaults.thresholds.never_logged_in_grace_days, 90);
+        assert_eq!(defaults.protected_roles, ["super", "admin"]);
+        assert_eq!(
+            (defaults.max_actions, defaults.max_action_percent),
+            (50, 10)
+        );
+        let custom = options(
+            StaleRequest {
+                inactive_days: Some(30),
+                protected_users: Some(vec!["boss@example.com".into()]),
+                ..StaleRequest::default()
+            },
+            Some("svc@example.com"),
+        )
+        .unwrap();
+        assert_eq!(
+            custom.thresholds.never_logged_in_grace_days, 30,
+            "grace defaults to inactive days"
+        );
+        assert_eq!(
+            custom.protected_users,
+            ["boss@example.com", "svc@example.com"]
+        );
+        let zero = options(
+            StaleRequest {
+                inactive_days: Some(0),
+                ..StaleRequest::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
+        let percent = options(
+            StaleRequest {
+                max_action_percent: Some(150),
+                ..StaleRequest::default()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            percent.to_string().contains("between 0 and 100"),
+            "{percent}"
+        );
+    }
+}

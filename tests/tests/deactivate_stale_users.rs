@@ -1,0 +1,332 @@
+//! deactivate-stale-users end to end: the real binary under the Lambda Runtime API, moto S3 + Secrets Manager,
+//! the Sisense simulator over HTTP, and a fixed clock (`CLOCK_FIXED_AT`) so the expected sets are exact.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use e2e_tests::runtime_api::Function;
+use e2e_tests::world::World;
+use serde_json::{Value, json};
+use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
+
+const NOW: &str = "2026-11-22T06:00:00Z";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
+}
+
+async fn sim(users: usize) -> Simulator {
+    Simulator::start(SimConfig {
+        users,
+        now: now(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn function(world: &World, sim: &Simulator, name: &str, extra: &[(&str, &str)]) -> Function {
+    let secret = world.sim_secret(name, sim).await;
+    let mut env = vec![
+        ("SISENSE_SECRET_ID", secret.as_str()),
+        ("REPORT_BUCKET", e2e_tests::world::BUCKET),
+        ("CLOCK_FIXED_AT", NOW),
+        ("SISENSE_RATE_LIMIT", "0"),
+    ];
+    env.extend_from_slice(extra);
+    world.function("deactivate-stale-users", &env).await
+}
+
+async fn invoke(function: &mut Function, event: Value) -> Value {
+    function
+        .invoke(&event)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()))
+}
+
+fn rule(sim: &Simulator, groups: &[&str], users: &[&str]) -> StaleRule {
+    StaleRule {
+        now: now(),
+        inactive_days: 90,
+        grace_days: 90,
+        roles: vec!["super".into(), "admin".into()],
+        users: users
+            .iter()
+            .map(|u| u.to_string())
+            .chain([sim.username().to_string()])
+            .collect(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+async fn report(world: &World, summary: &Value) -> Vec<BTreeMap<String, String>> {
+    let bytes = world.get(summary["reportKey"].as_str().unwrap()).await;
+    csv::Reader::from_reader(bytes.as_slice())
+        .deserialize()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+fn with_status(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["user_id"].clone())
+        .collect()
+}
+
+fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
+    sim.users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set() {
+    let world = World::new().await;
+    let sim = sim(5_000).await;
+    // The service account has not logged in for 400 days: it is still never touched.
+    let mut service = sim.user_by_email(sim.username()).unwrap();
+    service["lastLogin"] = json!(sisense_sim::timestamp(now() - Duration::days(400)));
+    service["lastActivity"] = Value::Null;
+    service["roleId"] = sim
+        .roles()
+        .iter()
+        .find(|r| r["name"] == "consumer")
+        .unwrap()["_id"]
+        .clone();
+    sim.put_user(service);
+    let expected = sim.stale_sets(&rule(&sim, &["Executives"], &["ann.smith7@example.com"]));
+    assert!(expected.act.len() > 1_000, "{}", expected.act.len());
+    let service_id = sim.user_by_email(sim.username()).unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(expected.protected.contains(&service_id));
+    let before = by_id(&sim);
+    let mut f = function(
+        &world,
+        &sim,
+        "sisense/stale",
+        &[
+            ("PROTECTED_GROUPS", "Executives"),
+            ("PROTECTED_USERS", "ann.smith7@example.com"),
+        ],
+    )
+    .await;
+
+    // 1. A fresh deployment: dry run, and the plan is far over the default caps (50, 10%).
+    let summary = invoke(&mut f, json!({})).await;
+    assert_eq!(summary["dryRun"], true);
+    assert_eq!(summary["aborted"], true);
+    assert_eq!(summary["scanned"], 5_000);
+    assert_eq!(summary["stale"], expected.act.len());
+    assert_eq!(summary["protected"], expected.protected.len());
+    assert_eq!(summary["cap"], 50);
+    let key = summary["reportKey"].as_str().unwrap();
+    assert!(
+        key.starts_with("reports/deactivations/dt=2026-11-22/run-20261122T060000Z")
+            && key.ends_with(".csv"),
+        "{key}"
+    );
+    let rows = report(&world, &summary).await;
+    assert_eq!(with_status(&rows, "aborted_over_threshold"), expected.act);
+    assert_eq!(with_status(&rows, "protected"), expected.protected);
+    let header = String::from_utf8(world.get(key).await).unwrap();
+    assert!(header.starts_with(
+        "user_id,email,role_name,last_seen,created_date,days_inactive,action,status,message\n"
+    ));
+
+    // 2. Dry run with the caps lifted: the full plan, still no write.
+    let summary = invoke(
+        &mut f,
+        json!({"maxActions": 100000, "maxActionPercent": 100}),
+    )
+    .await;
+    assert_eq!(
+        (summary["dryRun"].clone(), summary["aborted"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        with_status(&report(&world, &summary).await, "would_deactivate"),
+        expected.act
+    );
+    assert!(
+        sim.writes().is_empty(),
+        "dry runs sent no write: {:?}",
+        sim.writes()
+    );
+
+    // 3. Live but over the caps: aborted, nothing changed.
+    let summary = invoke(&mut f, json!({"dryRun": false})).await;
+    assert_eq!(summary["aborted"], true);
+    assert!(sim.writes().is_empty());
+    assert_eq!(by_id(&sim), before);
+
+    // 4. Live with force: exactly the expected users are deactivated, everyone else untouched.
+    let summary = invoke(&mut f, json!({"dryRun": false, "force": true})).await;
+    assert_eq!(summary["acted"], expected.act.len(), "{summary}");
+    assert_eq!(
+        (summary["failed"].clone(), summary["notApplied"].clone()),
+        (json!(0), json!(0))
+    );
+    let rows = report(&world, &summary).await;
+    assert_eq!(with_status(&rows, "deactivated"), expected.act);
+    for (id, user) in by_id(&sim) {
+        if expected.act.contains(&id) {
+            assert_eq!(user["active"], false, "{id}");
+        } else {
+            assert_eq!(user, before[&id], "{id} untouched");
+        }
+    }
+    let summary_file: Value =
+        serde_json::from_slice(&world.get(summary["summaryKey"].as_str().unwrap()).await).unwrap();
+    assert_eq!(summary_file["acted"], summary["acted"]);
+
+    // 5. Right after: nobody new.
+    sim.clear_requests();
+    let summary = invoke(&mut f, json!({"dryRun": false, "force": true})).await;
+    assert_eq!(
+        (summary["stale"].clone(), summary["acted"].clone()),
+        (json!(0), json!(0))
+    );
+    assert!(sim.writes().is_empty());
+    assert!(!f.logs().contains(sim.password()), "no secret in the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run() {
+    let world = World::new().await;
+    let live = [
+        ("DRY_RUN", "false"),
+        ("MAX_ACTIONS", "100000"),
+        ("MAX_ACTION_PERCENT", "100"),
+        ("STALE_ACTION", "delete"),
+    ];
+    let (clean, faulty) = (sim(800).await, sim(800).await);
+    let expected = clean.stale_sets(&rule(&clean, &[], &[]));
+    let before = by_id(&clean);
+    let mut f = function(&world, &clean, "sisense/clean", &live).await;
+    let summary = invoke(&mut f, json!({})).await;
+    assert_eq!(summary["acted"], expected.act.len());
+    let remaining = by_id(&clean);
+    assert!(expected.act.iter().all(|id| !remaining.contains_key(id)));
+    assert_eq!(remaining.len(), 800 - expected.act.len());
+    let snapshots = world.keys("reports/deactivations/snapshots/").await;
+    assert_eq!(snapshots.len(), expected.act.len());
+    let one = expected.act.iter().next().unwrap();
+    let snapshot: Value = serde_json::from_slice(
+        &world
+            .get(&format!("reports/deactivations/snapshots/{one}.json"))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(snapshot["user"], before[one]);
+
+    faulty.set_faults(Faults {
+        rate_429: 0.10,
+        rate_5xx: 0.05,
+        token_expiry_after: Some(50),
+        ..Faults::default()
+    });
+    let mut f = function(&world, &faulty, "sisense/faulty", &live).await;
+    let summary = invoke(&mut f, json!({})).await;
+    assert_eq!(
+        (summary["failed"].clone(), summary["notApplied"].clone()),
+        (json!(0), json!(0)),
+        "{summary}"
+    );
+    assert!(
+        faulty
+            .requests()
+            .iter()
+            .filter(|r| r.fault.is_some())
+            .count()
+            > 50
+    );
+    assert!(
+        faulty.requests().iter().any(|r| r.status == 401),
+        "a token expired"
+    );
+    assert_eq!(
+        by_id(&faulty),
+        by_id(&clean),
+        "same end state as the clean run"
+    );
+
+    // Demote on a server that ignores writes: every row is not_applied, never success.
+    let ignoring = sim(600).await;
+    ignoring.set_faults(Faults {
+        ignore_writes: true,
+        ..Faults::default()
+    });
+    let expected = ignoring.stale_sets(&rule(&ignoring, &[], &[]));
+    let mut f = function(&world, &ignoring, "sisense/ignoring", &live).await;
+    let summary = invoke(&mut f, json!({"staleAction": "demote"})).await;
+    assert_eq!(summary["acted"], 0);
+    let rows = report(&world, &summary).await;
+    let not_applied = with_status(&rows, "not_applied");
+    assert!(!not_applied.is_empty() && not_applied.is_subset(&expected.act));
+    assert_eq!(summary["notApplied"], not_applied.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_fails_specifically_before_any_write() {
+    let world = World::new().await;
+    let sim = sim(200).await;
+    let cases: Vec<(Vec<(&str, &str)>, Value, &str, &str)> = vec![
+        (
+            vec![("STALE_ACTION", "purge")],
+            json!({}),
+            "ConfigError",
+            "STALE_ACTION",
+        ),
+        (
+            vec![("MAX_ACTION_PERCENT", "150")],
+            json!({}),
+            "ConfigError",
+            "between 0 and 100",
+        ),
+        (
+            vec![("PROTECTED_ROLES", "super,admn")],
+            json!({}),
+            "ConfigError",
+            "unknown role \"admn\"",
+        ),
+        (
+            vec![("PROTECTED_GROUPS", "Everyone")],
+            json!({}),
+            "ConfigError",
+            "built-in group",
+        ),
+        (
+            vec![("CLOCK_FIXED_AT", "yesterday")],
+            json!({}),
+            "ConfigError",
+            "CLOCK_FIXED_AT",
+        ),
+        (
+            vec![],
+            json!({"inactivedays": 3}),
+            "BadRequest",
+            "unknown field `inactivedays`",
+        ),
+    ];
+    for (i, (env, event, error_type, phrase)) in cases.into_iter().enumerate() {
+        let mut env = env;
+        env.push(("DRY_RUN", "false"));
+        let mut f = function(&world, &sim, &format!("sisense/bad-{i}"), &env).await;
+        let err = f.invoke(&event).await.expect_err("fails");
+        assert_eq!(err["errorType"], error_type, "{err}");
+        let message = err["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains(phrase),
+            "{message:?} should mention {phrase:?}"
+        );
+    }
+    assert!(sim.writes().is_empty());
+    assert!(
+        world.keys("reports/").await.is_empty(),
+        "no report for a run that could not start"
+    );
+}
