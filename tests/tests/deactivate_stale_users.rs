@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use e2e_tests::runtime_api::Function;
-use e2e_tests::world::World;
+use e2e_tests::world::{Env, World};
 use serde_json::{Value, json};
 use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
 
@@ -274,7 +274,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run() {
 async fn bad_configuration_fails_specifically_before_any_write() {
     let world = World::new().await;
     let sim = sim(200).await;
-    let cases: Vec<(Vec<(&str, &str)>, Value, &str, &str)> = vec![
+    let cases: Vec<(Env, Value, &str, &str)> = vec![
         (
             vec![("STALE_ACTION", "purge")],
             json!({}),
