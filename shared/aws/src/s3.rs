@@ -230,6 +230,10 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_tagged(key).await?.map(|(body, _)| body))
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         match self
             .client
             .get_object()
@@ -239,15 +243,49 @@ impl ObjectStore for S3Store {
             .await
         {
             Ok(output) => {
+                let tag = output
+                    .e_tag()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string();
                 let bytes = output
                     .body
                     .collect()
                     .await
                     .map_err(|e| self.error("read", key, e))?;
-                Ok(Some(bytes.into_bytes().to_vec()))
+                Ok(Some((bytes.into_bytes().to_vec(), tag)))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(self.error("get", key, e)),
+        }
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<bool, StoreError> {
+        let result = (self.client.put_object())
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // 412: the object exists. 409: a concurrent conditional write to the same key is in flight.
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412 | 409)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("put if absent", key, e)),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod export;
+pub mod import;
 pub mod report;
 pub mod stale;
 pub mod store;

@@ -44,6 +44,15 @@ pub trait ObjectStore: Send + Sync {
     async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError>;
     /// Reads an object; `None` when it does not exist.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Reads an object with its entity tag (S3's `ETag`, unquoted); `None` when it does not exist.
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError>;
+    /// Writes a whole object only if none exists at `key` (S3 `If-None-Match: *`); `false` when one did.
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<bool, StoreError>;
     /// The container the keys live in (bucket name or folder), for reports.
     fn container(&self) -> String;
 }
@@ -72,6 +81,15 @@ impl MemoryStore {
         MemoryStore {
             refuse_puts_under: Some(prefix.to_string()),
             ..MemoryStore::default()
+        }
+    }
+
+    /// A view of the same objects whose whole-object puts under `prefix` fail (to cut a run off midway).
+    pub fn refusing_puts_under_shared(&self, prefix: &str) -> Self {
+        MemoryStore {
+            objects: self.objects.clone(),
+            fail_upload_after: self.fail_upload_after,
+            refuse_puts_under: Some(prefix.to_string()),
         }
     }
 
@@ -167,9 +185,38 @@ impl ObjectStore for MemoryStore {
             .cloned())
     }
 
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self.get(key).await?.map(|body| {
+            let tag = content_tag(&body);
+            (body, tag)
+        }))
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<bool, StoreError> {
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        if objects.contains_key(key) {
+            return Ok(false);
+        }
+        objects.insert(key.to_string(), body);
+        Ok(true)
+    }
+
     fn container(&self) -> String {
         "memory".into()
     }
+}
+
+/// A content tag for stores without one of their own: FNV-1a 64 of the bytes, in hex.
+fn content_tag(body: &[u8]) -> String {
+    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// A folder on disk: keys are relative paths. Uploads go to a temporary file renamed into place on `finish`.
@@ -296,6 +343,33 @@ impl ObjectStore for LocalStore {
             Ok(body) => Ok(Some(body)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Self::io("read", &path, e)),
+        }
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self.get(key).await?.map(|body| {
+            let tag = content_tag(&body);
+            (body, tag)
+        }))
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<bool, StoreError> {
+        // Write a temporary file, then hard-link it into place: linking fails atomically if the target exists.
+        let target = self.path(key)?;
+        let temp_key = format!("{key}.claim-{}", std::process::id());
+        self.put(&temp_key, body, content_type).await?;
+        let temp = self.path(&temp_key)?;
+        let linked = tokio::fs::hard_link(&temp, &target).await;
+        let _ = tokio::fs::remove_file(&temp).await;
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Self::io("link", &target, e)),
         }
     }
 
