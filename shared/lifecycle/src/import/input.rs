@@ -102,10 +102,11 @@ pub enum FileError {
     },
 }
 
-/// One data row: its spreadsheet row number (the header is row 1) and its cells by column.
+/// One data row: the line it starts on (the header is line 1; equal to the spreadsheet row unless an earlier
+/// cell holds a line break) and its cells by column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputRow {
-    /// Spreadsheet row number: the first data row is 2.
+    /// The line the row starts on (the header is line 1).
     pub row: usize,
     /// Cells by column, trimmed; missing columns are absent.
     pub cells: BTreeMap<Column, String>,
@@ -191,8 +192,22 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
         });
     }
     let mut rows = Vec::new();
-    for (index, record) in reader.records().enumerate() {
+    let body = text.as_bytes();
+    let (mut seen_bytes, mut seen_lines) = (0, 0);
+    for record in reader.records() {
         let record = record.map_err(|e| FileError::NotCsv(e.to_string()))?;
+        // csv's own line counter is off by one after a CRLF header; count the newlines before the record.
+        // The position may point at the terminator before the record (and blank lines): skip past them.
+        let mut byte = record.position().map_or(seen_bytes, |p| p.byte() as usize);
+        while body.get(byte).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            byte += 1;
+        }
+        seen_lines += body[seen_bytes..byte.max(seen_bytes)]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        seen_bytes = byte.max(seen_bytes);
+        let line = seen_lines + 1;
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -211,7 +226,7 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
             .filter_map(|(i, col)| record.get(*i).map(|v| (*col, v.trim().to_string())))
             .collect();
         rows.push(InputRow {
-            row: index + 2,
+            row: line,
             cells,
             shape_error,
         });
@@ -257,8 +272,8 @@ mod tests {
         assert_eq!(parsed.rows[0].get(Column::Groups), "Sales|Ops");
         assert_eq!(parsed.rows[0].row, 2);
         assert_eq!(
-            parsed.rows[1].row, 4,
-            "the blank line still counts as a row"
+            parsed.rows[1].row, 5,
+            "the line where the row starts: after a two-line cell and a blank line"
         );
         assert_eq!(parsed.rows[1].get(Column::LastName), "");
     }
