@@ -63,6 +63,23 @@ impl World {
         Function::start(&function_binary(name), &all).await
     }
 
+    /// Uploads `body` to `key` in [`BUCKET`]; returns the ETag without quotes.
+    pub async fn put(&self, key: &str, body: Vec<u8>) -> String {
+        let out = self
+            .s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+        out.e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string()
+    }
+
     /// The object at `key` in [`BUCKET`] (panics when missing).
     pub async fn get(&self, key: &str) -> Vec<u8> {
         let out = self

@@ -1,0 +1,414 @@
+//! bulk-create-users: turns an S3 notification, an EventBridge "Object Created" event or a direct invocation
+//! into import requests and runs one hop of [`lifecycle::import::import_users`] for each.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::s3::S3Event;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use lifecycle::SystemClock;
+use lifecycle::import::{
+    DEFAULT_PREFIX, ImportError, ImportOptions, ImportOutcome, ImportRequest, OnExisting,
+    import_users,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sl_aws::env::{flag, optional, parsed};
+use sl_aws::{AsSisenseError, ConfigError, S3Store, SetupError, SisenseSource};
+
+/// A direct invocation (and what a continuation carries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirectRequest {
+    /// The input's bucket.
+    pub bucket: String,
+    /// The input's key (not URL-encoded).
+    pub key: String,
+    /// Dry run (also implied by a `dry-run/` path segment or `DRY_RUN=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// Overrides `ON_EXISTING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_existing: Option<OnExisting>,
+    /// The run to continue (a Step Functions execution name, or the id a previous hop returned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+/// Why an invocation failed; `error_type` is stable for alarms and callers.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The event could not be understood.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// An environment variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Sisense client could not be set up (environment or secret).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The hop could not run (listing, storage, input); row and whole-file problems are in the report instead.
+    #[error("import failed: {0}")]
+    Import(#[from] ImportError),
+}
+
+impl FunctionError {
+    /// The stable error type reported to Lambda.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            FunctionError::BadRequest(_) => "BadRequest",
+            FunctionError::Config(_) => "ConfigError",
+            FunctionError::Setup(e) => e.error_type(),
+            FunctionError::Import(ImportError::Missing(_)) => "InputMissing",
+            FunctionError::Import(ImportError::Changed { .. }) => "InputChanged",
+            FunctionError::Import(ImportError::Sisense(sisense::Error::Unauthorized {
+                ..
+            })) => "SisenseUnauthorized",
+            FunctionError::Import(ImportError::Sisense(e)) if e.is_retryable() => {
+                "SisenseUnavailable"
+            }
+            FunctionError::Import(ImportError::Sisense(_)) => "SisenseError",
+            FunctionError::Import(ImportError::Store(_) | ImportError::Csv(_)) => "StorageError",
+        }
+    }
+}
+
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl AsSisenseError for FunctionError {
+    fn as_sisense_error(&self) -> Option<&sisense::Error> {
+        match self {
+            FunctionError::Import(ImportError::Sisense(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes an S3 notification key: `+` is a space, then percent-decoding (UTF-8).
+pub fn decode_s3_key(raw: &str) -> Result<String, FunctionError> {
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|e| {
+            FunctionError::BadRequest(format!(
+                "S3 key {raw:?} is not valid UTF-8 once decoded: {e}"
+            ))
+        })
+}
+
+/// The import requests in an event: one per S3 record, one for an EventBridge event or a direct invocation.
+pub fn parse_event(event: Value) -> Result<Vec<DirectRequest>, FunctionError> {
+    let bad = |what: &str, e: serde_json::Error| FunctionError::BadRequest(format!("{what}: {e}"));
+    let Value::Object(map) = &event else {
+        return Err(FunctionError::BadRequest(format!(
+            "expected a JSON object, got {event}"
+        )));
+    };
+    if map.contains_key("Records") {
+        let s3: S3Event = serde_json::from_value(event).map_err(|e| bad("S3 notification", e))?;
+        if s3.records.is_empty() {
+            return Err(FunctionError::BadRequest(
+                "S3 notification without records".into(),
+            ));
+        }
+        return s3
+            .records
+            .into_iter()
+            .map(|r| {
+                let bucket = r.s3.bucket.name.unwrap_or_default();
+                let key = decode_s3_key(&r.s3.object.key.unwrap_or_default())?;
+                Ok(DirectRequest {
+                    bucket,
+                    key,
+                    dry_run: None,
+                    on_existing: None,
+                    run_id: None,
+                })
+            })
+            .collect();
+    }
+    if map.contains_key("detail-type") {
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let detail = &map["detail"];
+        return match (
+            text(&detail["bucket"]["name"]),
+            text(&detail["object"]["key"]),
+        ) {
+            (Some(bucket), Some(key)) => Ok(vec![DirectRequest {
+                bucket,
+                key,
+                dry_run: None,
+                on_existing: None,
+                run_id: None,
+            }]),
+            _ => Err(FunctionError::BadRequest(
+                "EventBridge event without detail.bucket.name and detail.object.key".into(),
+            )),
+        };
+    }
+    Ok(vec![
+        serde_json::from_value(event).map_err(|e| bad("direct invocation", e))?,
+    ])
+}
+
+/// Whether a key has a `dry-run` path segment.
+pub fn key_says_dry_run(key: &str) -> bool {
+    key.split('/')
+        .rev()
+        .skip(1)
+        .any(|segment| segment == "dry-run")
+}
+
+/// The environment's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `REPORT_BUCKET`, when reports do not go to the input's bucket.
+    pub report_bucket: Option<String>,
+    /// `DRY_RUN`.
+    pub dry_run: bool,
+    /// `ON_EXISTING`.
+    pub on_existing: OnExisting,
+    /// The job's options (`REPORT_PREFIX`, `DEFAULT_ROLE`, `MAX_ROWS`, `MAX_HOPS`, `IMPORT_ROWS_PER_HOP`).
+    pub options: ImportOptions,
+    /// `HOP_MARGIN_SECS`: no segment starts later than this before the Lambda deadline.
+    pub margin: Duration,
+}
+
+impl Settings {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let rows_per_hop: usize = parsed("IMPORT_ROWS_PER_HOP", 0)?;
+        Ok(Settings {
+            report_bucket: optional("REPORT_BUCKET"),
+            dry_run: flag("DRY_RUN", false)?,
+            on_existing: parsed("ON_EXISTING", OnExisting::Skip)?,
+            options: ImportOptions {
+                report_prefix: optional("REPORT_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),
+                default_role: optional("DEFAULT_ROLE").unwrap_or_else(|| "consumer".into()),
+                max_rows: parsed("MAX_ROWS", 100_000)?,
+                max_hops: parsed("MAX_HOPS", 48)?,
+                rows_per_hop: (rows_per_hop > 0).then_some(rows_per_hop),
+                ..ImportOptions::default()
+            },
+            margin: Duration::from_secs(parsed("HOP_MARGIN_SECS", 120)?),
+        })
+    }
+}
+
+/// The instant `margin` before a Lambda deadline given in epoch milliseconds.
+pub fn hop_deadline(deadline_ms: u64, margin: Duration) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(margin)
+}
+
+/// Clients built once per sandbox and reused across invocations.
+pub struct App {
+    s3: sl_aws::aws_sdk_s3::Client,
+    sisense: SisenseSource,
+}
+
+impl App {
+    /// Builds the AWS clients from the SDK's standard configuration.
+    pub async fn from_env() -> Self {
+        let config = sl_aws::sdk_config().await;
+        App {
+            s3: sl_aws::s3_client(&config),
+            sisense: SisenseSource::new(sl_aws::aws_sdk_secretsmanager::Client::new(&config)),
+        }
+    }
+
+    /// Handles one invocation: one hop per request in the event.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let requests = parse_event(event.payload)?;
+        let mut settings = Settings::from_env()?;
+        settings.options.deadline = Some(hop_deadline(event.context.deadline, settings.margin));
+        let client = self.sisense.client().await?;
+        let mut results = Vec::with_capacity(requests.len());
+        for direct in requests {
+            let result = self
+                .hop(&client, &settings, direct, &event.context.request_id)
+                .await;
+            self.sisense.forget_if_unauthorized(&result).await;
+            results.push(result?);
+        }
+        Ok(match <[Value; 1]>::try_from(results) {
+            Ok([one]) => one,
+            Err(many) => json!({
+                "done": many.iter().all(|r| r["done"] == true),
+                "results": many,
+            }),
+        })
+    }
+
+    async fn hop(
+        &self,
+        client: &sisense::FusionClient,
+        settings: &Settings,
+        direct: DirectRequest,
+        request_id: &str,
+    ) -> Result<Value, FunctionError> {
+        if direct.bucket.is_empty() || direct.key.is_empty() {
+            return Err(FunctionError::BadRequest(
+                "bucket and key are required".into(),
+            ));
+        }
+        let request = ImportRequest {
+            dry_run: settings.dry_run
+                || direct.dry_run.unwrap_or(false)
+                || key_says_dry_run(&direct.key),
+            on_existing: direct.on_existing.unwrap_or(settings.on_existing),
+            run_id: direct
+                .run_id
+                .clone()
+                .unwrap_or_else(|| request_id.to_string()),
+            bucket: direct.bucket.clone(),
+            key: direct.key.clone(),
+        };
+        let input = S3Store::new(self.s3.clone(), direct.bucket.clone());
+        let reports = S3Store::new(
+            self.s3.clone(),
+            settings
+                .report_bucket
+                .clone()
+                .unwrap_or_else(|| direct.bucket.clone()),
+        );
+        let outcome = import_users(
+            client,
+            &input,
+            &reports,
+            &SystemClock,
+            &request,
+            &settings.options,
+        )
+        .await?;
+        Ok(match outcome {
+            ImportOutcome::Done { summary, duplicate } => {
+                let mut value = serde_json::to_value(&*summary)
+                    .map_err(|e| FunctionError::BadRequest(e.to_string()))?;
+                value["done"] = json!(true);
+                value["status"] = json!(if duplicate { "duplicate" } else { "done" });
+                value
+            }
+            ImportOutcome::Continue {
+                hop,
+                processed,
+                rows,
+            } => json!({
+                "done": false,
+                "status": "continue",
+                "hop": hop,
+                "processed": processed,
+                "rows": rows,
+                "continuation": DirectRequest {
+                    run_id: Some(request.run_id.clone()),
+                    dry_run: Some(request.dry_run),
+                    on_existing: Some(request.on_existing),
+                    ..direct
+                },
+            }),
+            ImportOutcome::InProgress { owner } => json!({
+                "done": true,
+                "status": "in_progress",
+                "owner": owner,
+                "message": "another run is importing this object; this delivery did nothing",
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_notification_keys_are_url_decoded() {
+        let event: Value = serde_json::from_str(include_str!("../fixtures/s3-put.json")).unwrap();
+        let requests = parse_event(event).unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].bucket, "lifecycle-data");
+        assert_eq!(requests[0].key, "imports/dry-run/new hires (2026).csv");
+        assert!(key_says_dry_run(&requests[0].key));
+        assert_eq!(decode_s3_key("a%2Bb+c%C3%A9.csv").unwrap(), "a+b cé.csv");
+        assert!(
+            decode_s3_key("%FF.csv")
+                .unwrap_err()
+                .to_string()
+                .contains("not valid UTF-8")
+        );
+    }
+
+    #[test]
+    fn eventbridge_and_direct_requests() {
+        let event: Value =
+            serde_json::from_str(include_str!("../fixtures/eventbridge-object-created.json"))
+                .unwrap();
+        assert_eq!(
+            parse_event(event).unwrap()[0].key,
+            "imports/new hires.csv",
+            "EventBridge keys are not encoded"
+        );
+        let direct = parse_event(json!({"bucket": "b", "key": "imports/x.csv", "dryRun": true, "onExisting": "update", "runId": "exec-1"})).unwrap();
+        assert_eq!(direct[0].on_existing, Some(OnExisting::Update));
+        assert_eq!(direct[0].run_id.as_deref(), Some("exec-1"));
+    }
+
+    #[test]
+    fn bad_events_say_what_is_wrong() {
+        let typo = parse_event(json!({"bucket": "b", "key": "k", "dryrun": true})).unwrap_err();
+        assert_eq!(typo.error_type(), "BadRequest");
+        assert!(
+            typo.to_string().contains("unknown field `dryrun`"),
+            "{typo}"
+        );
+        assert!(
+            parse_event(json!({"key": "k"}))
+                .unwrap_err()
+                .to_string()
+                .contains("missing field `bucket`")
+        );
+        assert!(
+            parse_event(json!({"bucket": "b", "key": "k", "onExisting": "merge"}))
+                .unwrap_err()
+                .to_string()
+                .contains("unknown variant `merge`")
+        );
+        assert!(
+            parse_event(json!({"Records": []}))
+                .unwrap_err()
+                .to_string()
+                .contains("without records")
+        );
+        assert!(parse_event(json!("x")).is_err());
+    }
+
+    #[test]
+    fn only_a_folder_named_dry_run_means_dry_run() {
+        assert!(key_says_dry_run("imports/dry-run/a.csv"));
+        assert!(!key_says_dry_run("imports/dry-run.csv"));
+        assert!(!key_says_dry_run("imports/not-dry-run/a.csv"));
+    }
+
+    #[test]
+    fn the_hop_deadline_keeps_the_margin() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let deadline = hop_deadline(now_ms + 900_000, Duration::from_secs(120));
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(780) && left > Duration::from_secs(770),
+            "{left:?}"
+        );
+        assert!(hop_deadline(now_ms, Duration::from_secs(120)) <= Instant::now());
+    }
+}
