@@ -1,0 +1,171 @@
+//! Import bench: the real `bulk-create-users` binary (under the emulated Lambda runtime, moto S3) against the
+//! existing scripts' serial one-POST-per-row loop (requests + pandas), both creating the same rows in fresh
+//! simulators with the same per-request latency. Also prints the floor: requests x latency / concurrency.
+//!
+//! `cargo build --profile bench-fast --bins && cargo run --profile bench-fast -p e2e-tests --bin bench_import -- [ROWS] [LATENCY_MS]`
+//! (defaults 5000 and 20). Needs `moto[server]`, `pandas` and `requests` from PyPI.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::moto::Moto;
+use e2e_tests::runtime_api::Function;
+use e2e_tests::{function_binary, workspace_root};
+use serde_json::{Value, json};
+use sisense_sim::{Faults, SimConfig, Simulator};
+
+fn csv(rows: usize) -> String {
+    let mut csv = String::from("email,first_name,last_name,role\n");
+    for i in 0..rows {
+        csv.push_str(&format!("bench{i}@import.example,Bench,User{i},viewer\n"));
+    }
+    csv
+}
+
+async fn sim(latency: u64) -> Simulator {
+    Simulator::start(SimConfig {
+        users: 100,
+        faults: Faults {
+            latency: Duration::from_millis(latency),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+struct Run {
+    seconds: f64,
+    requests: usize,
+}
+
+async fn rust_import(
+    moto: &Moto,
+    sim: &Simulator,
+    rows: usize,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Run {
+    let s3 = moto.s3().await;
+    s3.put_object()
+        .bucket("bench")
+        .key(format!("imports/{name}.csv"))
+        .body(csv(rows).into_bytes().into())
+        .send()
+        .await
+        .expect("upload");
+    let secret =
+        json!({"baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()});
+    let arn = moto
+        .secrets()
+        .await
+        .create_secret()
+        .name(format!("bench/{name}"))
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .expect("secret")
+        .arn()
+        .unwrap_or_default()
+        .to_string();
+    let mut env = moto.env();
+    env.push(("SISENSE_SECRET_ID".into(), arn));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut function = Function::start(&function_binary("bulk-create-users"), &env).await;
+    sim.clear_requests();
+    let started = Instant::now();
+    let out = function
+        .invoke(&json!({"bucket": "bench", "key": format!("imports/{name}.csv")}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(out["created"].as_u64(), Some(rows as u64), "{out}");
+    Run {
+        seconds,
+        requests: sim.requests().len(),
+    }
+}
+
+fn python_baseline(sim: &Simulator, rows: usize) -> Run {
+    let script = workspace_root().join("tests/bench/baseline_import.py");
+    let path = std::env::temp_dir().join("bench-import.csv");
+    std::fs::write(&path, csv(rows)).expect("write CSV");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .args([sim.base_url(), sim.username(), sim.password()])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "baseline failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("baseline prints JSON");
+    assert_eq!(result["created"].as_u64(), Some(rows as u64), "{result}");
+    Run {
+        seconds: result["seconds"].as_f64().unwrap_or_default(),
+        requests: result["requests"].as_u64().unwrap_or_default() as usize,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let rows: usize = std::env::args()
+        .nth(1)
+        .map_or(5_000, |n| n.parse().expect("rows"));
+    let latency: u64 = std::env::args()
+        .nth(2)
+        .map_or(20, |l| l.parse().expect("latency ms"));
+    let moto = Moto::start().await;
+    moto.s3()
+        .await
+        .create_bucket()
+        .bucket("bench")
+        .send()
+        .await
+        .expect("bucket");
+    let floor = |requests: usize, concurrency: usize| {
+        requests as f64 * latency as f64 / 1000.0 / concurrency as f64
+    };
+
+    let baseline_sim = sim(latency).await;
+    let baseline = python_baseline(&baseline_sim, rows);
+    println!(
+        "{rows} rows, {latency} ms per request; every run creates all rows in a fresh simulator"
+    );
+    println!(
+        "{:>34} | {:>8} {:>9} | {:>8} | {:>12}",
+        "run", "wall s", "requests", "floor s", "vs baseline"
+    );
+    println!(
+        "{:>34} | {:>8.2} {:>9} | {:>8.2} | {:>11.3}x",
+        "baseline: serial POST per row",
+        baseline.seconds,
+        baseline.requests,
+        floor(baseline.requests, 1),
+        1.0
+    );
+    let runs: [(&str, &str, e2e_tests::world::Env); 2] = [
+        (
+            "bulk-create-users, no rate limit",
+            "unlimited",
+            vec![("SISENSE_RATE_LIMIT", "0")],
+        ),
+        ("bulk-create-users, default 8 req/s", "default", vec![]),
+    ];
+    for (label, name, extra) in runs {
+        let sim = sim(latency).await;
+        let run = rust_import(&moto, &sim, rows, name, &extra).await;
+        println!(
+            "{label:>34} | {:>8.2} {:>9} | {:>8.2} | {:>11.3}x",
+            run.seconds,
+            run.requests,
+            floor(run.requests, 1),
+            run.seconds / baseline.seconds
+        );
+    }
+    println!(
+        "floor = requests x latency / concurrency (1: one request in flight); ratio = run / baseline wall time"
+    );
+}
