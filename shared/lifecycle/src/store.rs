@@ -44,8 +44,14 @@ pub trait ObjectStore: Send + Sync {
     async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError>;
     /// Reads an object; `None` when it does not exist.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Reads an object with its entity tag (S3's `ETag`, unquoted); `None` when it does not exist.
-    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError>;
+    /// Reads an object with its entity tag (S3's `ETag`, unquoted; a content hash by default); `None` when it
+    /// does not exist.
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self.get(key).await?.map(|body| {
+            let tag = content_tag(&body);
+            (body, tag)
+        }))
+    }
     /// Writes a whole object only if none exists at `key` (S3 `If-None-Match: *`); `false` when one did.
     async fn put_if_absent(
         &self,
@@ -183,13 +189,6 @@ impl ObjectStore for MemoryStore {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .cloned())
-    }
-
-    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        Ok(self.get(key).await?.map(|body| {
-            let tag = content_tag(&body);
-            (body, tag)
-        }))
     }
 
     async fn put_if_absent(
@@ -344,13 +343,6 @@ impl ObjectStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Self::io("read", &path, e)),
         }
-    }
-
-    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        Ok(self.get(key).await?.map(|body| {
-            let tag = content_tag(&body);
-            (body, tag)
-        }))
     }
 
     async fn put_if_absent(

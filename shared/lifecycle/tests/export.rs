@@ -1,42 +1,18 @@
 //! The export job against the simulator, writing to memory.
 
-use std::time::Duration;
+mod common;
 
 use chrono::{TimeZone, Utc};
 use lifecycle::export::{ExportError, ExportOptions, HEADER, export_users};
 use lifecycle::{FixedClock, MemoryStore};
-use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
-use sisense_sim::{Faults, SimConfig, Simulator};
-
-fn client(sim: &Simulator) -> FusionClient {
-    let credentials = Credentials::Password {
-        username: sim.username().into(),
-        password: SecretString::from(sim.password().to_string()),
-    };
-    let mut config = ClientConfig::new(sim.base_url(), credentials).unwrap();
-    config.rate_limit = None;
-    config.retry = RetryConfig {
-        max_attempts: 12,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(30),
-        budget: Duration::from_secs(10),
-    };
-    FusionClient::new(config).unwrap()
-}
+use sisense_sim::{Faults, Simulator};
 
 fn clock() -> FixedClock {
     FixedClock(Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 5).unwrap())
 }
 
 async fn sim(users: usize, faults: Faults) -> Simulator {
-    Simulator::start(SimConfig {
-        users,
-        faults,
-        now: clock().0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
+    common::sim_at(users, clock().0, faults).await
 }
 
 fn options() -> ExportOptions {
@@ -65,7 +41,7 @@ fn assert_matches_sim(csv: &[u8], sim: &Simulator) {
 async fn exports_every_user_with_names_summary_and_latest_copy() {
     let sim = sim(3_000, Faults::default()).await;
     let store = MemoryStore::default();
-    let outcome = export_users(&client(&sim), &store, &clock(), &options())
+    let outcome = export_users(&common::client(&sim), &store, &clock(), &options())
         .await
         .unwrap();
     assert_eq!(outcome.users, 3_000);
@@ -129,7 +105,7 @@ async fn exports_every_user_with_names_summary_and_latest_copy() {
 async fn faults_give_identical_csv_content() {
     let clean = sim(2_000, Faults::default()).await;
     let clean_store = MemoryStore::default();
-    let a = export_users(&client(&clean), &clean_store, &clock(), &options())
+    let a = export_users(&common::client(&clean), &clean_store, &clock(), &options())
         .await
         .unwrap();
     let faults = Faults {
@@ -140,9 +116,14 @@ async fn faults_give_identical_csv_content() {
     };
     let faulty = sim(2_000, faults).await;
     let faulty_store = MemoryStore::default();
-    let b = export_users(&client(&faulty), &faulty_store, &clock(), &options())
-        .await
-        .unwrap();
+    let b = export_users(
+        &common::client(&faulty),
+        &faulty_store,
+        &clock(),
+        &options(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         clean_store.objects()[&a.key],
         faulty_store.objects()[&b.key]
@@ -155,7 +136,7 @@ async fn faults_give_identical_csv_content() {
 async fn a_failed_upload_is_aborted_and_leaves_no_latest() {
     let sim = sim(2_000, Faults::default()).await;
     let store = MemoryStore::failing_after(100_000);
-    let err = export_users(&client(&sim), &store, &clock(), &options())
+    let err = export_users(&common::client(&sim), &store, &clock(), &options())
         .await
         .unwrap_err();
     assert!(matches!(err, ExportError::Store(_)), "{err}");
@@ -170,7 +151,7 @@ async fn a_failed_upload_is_aborted_and_leaves_no_latest() {
 async fn sisense_failure_mid_stream_writes_nothing() {
     let sim = sim(2_000, Faults::default()).await;
     let store = MemoryStore::default();
-    let client = client(&sim);
+    let client = common::client(&sim);
     // Roles and groups succeed, then every token is refused while paging.
     let sim_ref = &sim;
     let options = ExportOptions {
@@ -182,7 +163,7 @@ async fn sisense_failure_mid_stream_writes_nothing() {
     let export = export_users(&client, &store, &clock, &options);
     let flip = async {
         while !sim_ref.requests().iter().any(|r| r.path == "/api/v1/users") {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         sim_ref.set_faults(Faults {
             reject_all_tokens: true,
@@ -209,7 +190,7 @@ async fn formula_cells_are_neutralised_in_the_file() {
     user["lastName"] = serde_json::json!("Smith, \"Jr\"\nIII");
     sim.put_user(user);
     let store = MemoryStore::default();
-    let outcome = export_users(&client(&sim), &store, &clock(), &options())
+    let outcome = export_users(&common::client(&sim), &store, &clock(), &options())
         .await
         .unwrap();
     let csv = store.objects()[&outcome.key].clone();

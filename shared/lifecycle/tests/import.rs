@@ -1,7 +1,6 @@
 //! The bulk-create-users job against the simulator over HTTP, with memory stores.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+mod common;
 
 use chrono::{TimeZone, Utc};
 use lifecycle::import::{
@@ -9,37 +8,15 @@ use lifecycle::import::{
 };
 use lifecycle::{FixedClock, MemoryStore, ObjectStore};
 use serde_json::{Value, json};
-use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
-use sisense_sim::{Faults, SimConfig, Simulator};
+use sisense_sim::{Faults, Simulator};
+use std::collections::BTreeMap;
 
 fn clock() -> FixedClock {
     FixedClock(Utc.with_ymd_and_hms(2026, 11, 22, 9, 15, 0).unwrap())
 }
 
 async fn sim(users: usize) -> Simulator {
-    Simulator::start(SimConfig {
-        users,
-        now: clock().0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn client(sim: &Simulator) -> FusionClient {
-    let credentials = Credentials::Password {
-        username: sim.username().into(),
-        password: SecretString::from(sim.password().to_string()),
-    };
-    let mut config = ClientConfig::new(sim.base_url(), credentials).unwrap();
-    config.rate_limit = None;
-    config.retry = RetryConfig {
-        max_attempts: 12,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(30),
-        budget: Duration::from_secs(10),
-    };
-    FusionClient::new(config).unwrap()
+    common::sim_at(users, clock().0, Faults::default()).await
 }
 
 fn request(key: &str, run_id: &str) -> ImportRequest {
@@ -69,7 +46,7 @@ async fn run_to_end(
     request: &ImportRequest,
     options: &ImportOptions,
 ) -> ImportSummary {
-    let client = client(sim);
+    let client = common::client(sim);
     for _ in 0..100 {
         match import_users(&client, input, reports, &clock(), request, options)
             .await
@@ -262,7 +239,7 @@ async fn the_same_object_twice_is_imported_once_and_its_report_is_never_overwrit
     sim.clear_requests();
     let later = FixedClock(clock().0 + chrono::Duration::hours(1));
     let again = import_users(
-        &client(&sim),
+        &common::client(&sim),
         &input,
         &reports,
         &later,
@@ -321,7 +298,7 @@ async fn a_second_delivery_while_the_first_is_mid_import_does_nothing() {
         rows_per_hop: Some(100),
         ..ImportOptions::default()
     };
-    let client = client(&sim);
+    let client = common::client(&sim);
     let first = import_users(
         &client,
         &input,
@@ -374,7 +351,7 @@ async fn a_hop_cut_off_after_its_writes_is_resumed_without_creating_twice_or_los
     let input = input("imports/cut.csv", &generated(500, 0)).await;
     let reports = MemoryStore::default();
     let options = ImportOptions::default();
-    let client = client(&sim);
+    let client = common::client(&sim);
     let req = request("imports/cut.csv", "exec-1");
     let two_segments = ImportOptions {
         rows_per_hop: Some(200),

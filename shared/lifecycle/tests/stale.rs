@@ -1,43 +1,20 @@
 //! The deactivate-stale-users job against the simulator over HTTP, writing to memory, at a fixed clock.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
 use lifecycle::{FixedClock, MemoryStore};
 use serde_json::Value;
-use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
-use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
+use sisense_sim::{Faults, Simulator, StaleRule};
+use std::collections::{BTreeMap, BTreeSet};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
 }
 
 async fn sim(users: usize) -> Simulator {
-    Simulator::start(SimConfig {
-        users,
-        now: now(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn client(sim: &Simulator) -> FusionClient {
-    let credentials = Credentials::Password {
-        username: sim.username().into(),
-        password: SecretString::from(sim.password().to_string()),
-    };
-    let mut config = ClientConfig::new(sim.base_url(), credentials).unwrap();
-    config.rate_limit = None;
-    config.retry = RetryConfig {
-        max_attempts: 12,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(30),
-        budget: Duration::from_secs(10),
-    };
-    FusionClient::new(config).unwrap()
+    common::sim_at(users, now(), Faults::default()).await
 }
 
 /// Acts for real, caps out of the way, the service account protected as the function does.
@@ -105,9 +82,10 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     );
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert_eq!(summary.scanned, 2_000);
     assert_eq!(summary.stale as usize, stale.len());
     assert_eq!(summary.protected as usize, protected.len());
@@ -141,7 +119,7 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     assert_eq!(summary_json["dryRun"], false);
 
     sim.clear_requests();
-    let again = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
+    let again = deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
         .await
         .unwrap();
     assert_eq!(
@@ -176,9 +154,10 @@ async fn demote_sets_viewer_and_clears_groups_and_skips_those_already_demoted() 
         "the population has stale viewers without groups"
     );
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert_eq!(summary.already_done as usize, already.len());
     assert_eq!(summary.acted as usize, candidates.len() - already.len());
     for (id, user) in by_id(&sim) {
@@ -211,9 +190,10 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
     let (stale, _) = expected(&sim, &options);
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert_eq!(summary.acted as usize, stale.len());
     let after = by_id(&sim);
     assert_eq!(after.len(), 800 - stale.len());
@@ -235,9 +215,10 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
     let options = live(&sim, Action::Delete);
     let (stale, _) = expected(&sim, &options);
     let store = MemoryStore::refusing_puts_under("reports/deactivations/snapshots/");
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert_eq!((summary.acted, summary.failed as usize), (0, stale.len()));
     assert!(sim.writes().is_empty(), "no DELETE without a snapshot");
     let rows = report(&store, &summary.report_key);
@@ -260,9 +241,10 @@ async fn dry_run_is_the_default_and_sends_no_write() {
     };
     assert!(options.dry_run);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert!(summary.dry_run && summary.stale > 50);
     assert_eq!(summary.acted, 0);
     assert!(sim.writes().is_empty(), "{:?}", sim.writes());
@@ -280,9 +262,10 @@ async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
     options.max_actions = 50;
     options.max_action_percent = 10;
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert!(summary.aborted, "{summary:?}");
     assert_eq!(summary.cap, 50.min(summary.active / 10));
     assert!(summary.stale > summary.cap);
@@ -297,9 +280,10 @@ async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
     );
 
     options.force = true;
-    let forced = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let forced =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert!(!forced.aborted && forced.forced);
     assert_eq!(forced.acted, summary.stale);
 }
@@ -314,9 +298,10 @@ async fn a_server_ignoring_the_change_is_not_applied_never_success() {
     let options = live(&sim, Action::Deactivate);
     let (stale, _) = expected(&sim, &options);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(&client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+            .await
+            .unwrap();
     assert_eq!(
         (summary.acted, summary.not_applied as usize),
         (0, stale.len())
@@ -331,7 +316,7 @@ async fn under_faults_the_end_state_equals_a_clean_run() {
     let (clean, faulty) = (sim(1_200).await, sim(1_200).await);
     let options = live(&clean, Action::Deactivate);
     deactivate_stale_users(
-        &client(&clean),
+        &common::client(&clean),
         &MemoryStore::default(),
         &FixedClock(now()),
         &options,
@@ -345,7 +330,7 @@ async fn under_faults_the_end_state_equals_a_clean_run() {
         ..Faults::default()
     });
     let summary = deactivate_stale_users(
-        &client(&faulty),
+        &common::client(&faulty),
         &MemoryStore::default(),
         &FixedClock(now()),
         &options,
@@ -373,11 +358,11 @@ async fn a_run_cut_off_midway_is_finished_by_the_next_without_acting_twice() {
     let sim = sim(1_500).await;
     let options = live(&sim, Action::Deactivate);
     let (stale, _) = expected(&sim, &options);
-    let client = client(&sim);
+    let client = common::client(&sim);
     // After 60 writes, Sisense refuses every token: the run halts instead of hammering.
     let watcher = async {
         while sim.writes().len() < 60 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         sim.set_faults(Faults {
             reject_all_tokens: true,
