@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::s3::S3Event;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
 use lifecycle::import::{
     DEFAULT_PREFIX, ImportError, ImportOptions, ImportOutcome, ImportRequest, OnExisting,
@@ -13,7 +13,7 @@ use lifecycle::import::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sl_aws::env::{flag, optional, parsed};
-use sl_aws::{AsSisenseError, ConfigError, S3Store, SetupError, SisenseSource};
+use sl_aws::{ConfigError, S3Store, SisenseSource};
 
 /// A direct invocation (and what a continuation carries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,61 +34,8 @@ pub struct DirectRequest {
     pub run_id: Option<String>,
 }
 
-/// Why an invocation failed; `error_type` is stable for alarms and callers.
-#[derive(Debug, thiserror::Error)]
-pub enum FunctionError {
-    /// The event could not be understood.
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    /// An environment variable is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The Sisense client could not be set up (environment or secret).
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    /// The hop could not run (listing, storage, input); row and whole-file problems are in the report instead.
-    #[error("import failed: {0}")]
-    Import(#[from] ImportError),
-}
-
-impl FunctionError {
-    /// The stable error type reported to Lambda.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            FunctionError::BadRequest(_) => "BadRequest",
-            FunctionError::Config(_) => "ConfigError",
-            FunctionError::Setup(e) => e.error_type(),
-            FunctionError::Import(ImportError::Missing(_)) => "InputMissing",
-            FunctionError::Import(ImportError::Changed { .. }) => "InputChanged",
-            FunctionError::Import(ImportError::Sisense(sisense::Error::Unauthorized {
-                ..
-            })) => "SisenseUnauthorized",
-            FunctionError::Import(ImportError::Sisense(e)) if e.is_retryable() => {
-                "SisenseUnavailable"
-            }
-            FunctionError::Import(ImportError::Sisense(_)) => "SisenseError",
-            FunctionError::Import(ImportError::Store(_) | ImportError::Csv(_)) => "StorageError",
-        }
-    }
-}
-
-impl From<FunctionError> for Diagnostic {
-    fn from(e: FunctionError) -> Self {
-        Diagnostic {
-            error_type: e.error_type().into(),
-            error_message: e.to_string(),
-        }
-    }
-}
-
-impl AsSisenseError for FunctionError {
-    fn as_sisense_error(&self) -> Option<&sisense::Error> {
-        match self {
-            FunctionError::Import(ImportError::Sisense(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
+pub type FunctionError = sl_aws::FunctionError<ImportError>;
 
 /// Decodes an S3 notification key: `+` is a space, then percent-decoding (UTF-8).
 pub fn decode_s3_key(raw: &str) -> Result<String, FunctionError> {
@@ -289,7 +236,8 @@ impl App {
             &request,
             &settings.options,
         )
-        .await?;
+        .await
+        .map_err(FunctionError::Job)?;
         Ok(match outcome {
             ImportOutcome::Done { summary, duplicate } => {
                 let mut value = serde_json::to_value(&*summary)

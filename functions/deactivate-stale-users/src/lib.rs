@@ -2,7 +2,7 @@
 //! [`lifecycle::stale::deactivate_stale_users`] against Sisense and S3.
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lifecycle::stale::{
     Action, DEFAULT_PREFIX, StaleError, StaleOptions, Thresholds, deactivate_stale_users,
 };
@@ -10,7 +10,7 @@ use lifecycle::{Clock, FixedClock, SystemClock};
 use serde::Deserialize;
 use serde_json::Value;
 use sl_aws::env::{flag, list, optional, parsed, required};
-use sl_aws::{AsSisenseError, ConfigError, S3Store, SetupError, SisenseSource};
+use sl_aws::{ConfigError, S3Store, SisenseSource};
 
 /// A direct invocation or a schedule's `Input`: every key optional, each overriding its environment variable.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -39,57 +39,8 @@ pub struct StaleRequest {
     pub force: bool,
 }
 
-/// Why a run failed; `error_type` is stable for alarms and callers.
-#[derive(Debug, thiserror::Error)]
-pub enum FunctionError {
-    /// The event could not be understood.
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    /// An environment variable is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The Sisense client could not be set up (environment or secret).
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    /// The job could not run (listing, configuration, report); per-user failures are in the report instead.
-    #[error("stale-user run failed: {0}")]
-    Job(#[from] StaleError),
-}
-
-impl FunctionError {
-    /// The stable error type reported to Lambda.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            FunctionError::BadRequest(_) => "BadRequest",
-            FunctionError::Config(_) | FunctionError::Job(StaleError::Config(_)) => "ConfigError",
-            FunctionError::Setup(e) => e.error_type(),
-            FunctionError::Job(StaleError::Sisense(sisense::Error::Unauthorized { .. })) => {
-                "SisenseUnauthorized"
-            }
-            FunctionError::Job(StaleError::Sisense(e)) if e.is_retryable() => "SisenseUnavailable",
-            FunctionError::Job(StaleError::Sisense(_)) => "SisenseError",
-            FunctionError::Job(StaleError::Store(_) | StaleError::Csv(_)) => "StorageError",
-        }
-    }
-}
-
-impl From<FunctionError> for Diagnostic {
-    fn from(e: FunctionError) -> Self {
-        Diagnostic {
-            error_type: e.error_type().into(),
-            error_message: e.to_string(),
-        }
-    }
-}
-
-impl AsSisenseError for FunctionError {
-    fn as_sisense_error(&self) -> Option<&sisense::Error> {
-        match self {
-            FunctionError::Job(StaleError::Sisense(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
+pub type FunctionError = sl_aws::FunctionError<StaleError>;
 
 /// Reads the request out of a scheduled event or a direct invocation.
 pub fn parse_event(event: Value) -> Result<StaleRequest, FunctionError> {
@@ -204,7 +155,7 @@ impl App {
         let store = S3Store::new(self.s3.clone(), bucket);
         let result = deactivate_stale_users(&client, &store, clock.as_ref(), &options)
             .await
-            .map_err(FunctionError::from);
+            .map_err(FunctionError::Job);
         self.sisense.forget_if_unauthorized(&result).await;
         let summary = result?;
         if summary.failed > 0 || summary.not_applied > 0 {

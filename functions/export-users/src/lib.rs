@@ -1,12 +1,12 @@
 //! export-users: parses the event, runs [`lifecycle::export::export_users`] against Sisense and S3.
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
 use lifecycle::export::{DEFAULT_PREFIX, ExportError, ExportOptions, export_users};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sl_aws::env::{optional, parsed, required};
-use sl_aws::{AsSisenseError, ConfigError, S3Store, SetupError, SisenseSource};
+use sl_aws::{S3Store, SisenseSource};
 
 /// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -18,63 +18,12 @@ pub struct ExportRequest {
     pub page_size: Option<u32>,
 }
 
-/// Why a run failed; `error_type` is stable for alarms and callers.
-#[derive(Debug, thiserror::Error)]
-pub enum FunctionError {
-    /// The event could not be understood.
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    /// An environment variable is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The Sisense client could not be set up (environment or secret).
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    /// The export failed (Sisense or S3); nothing half-written was left behind.
-    #[error("export failed: {0}")]
-    Export(#[from] ExportError),
-}
-
-impl FunctionError {
-    /// The stable error type reported to Lambda.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            FunctionError::BadRequest(_) => "BadRequest",
-            FunctionError::Config(_) => "ConfigError",
-            FunctionError::Setup(e) => e.error_type(),
-            FunctionError::Export(ExportError::Sisense(sisense::Error::Unauthorized {
-                ..
-            })) => "SisenseUnauthorized",
-            FunctionError::Export(ExportError::Sisense(e)) if e.is_retryable() => {
-                "SisenseUnavailable"
-            }
-            FunctionError::Export(ExportError::Sisense(_)) => "SisenseError",
-            FunctionError::Export(ExportError::Store(_) | ExportError::Csv(_)) => "StorageError",
-        }
-    }
-}
-
-impl From<FunctionError> for Diagnostic {
-    fn from(e: FunctionError) -> Self {
-        Diagnostic {
-            error_type: e.error_type().into(),
-            error_message: e.to_string(),
-        }
-    }
-}
+/// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
+pub type FunctionError = sl_aws::FunctionError<ExportError>;
 
 /// Reads the options out of a scheduled event (classic or Scheduler) or a direct invocation.
 pub fn parse_event(event: Value) -> Result<ExportRequest, FunctionError> {
     sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
-}
-
-impl AsSisenseError for FunctionError {
-    fn as_sisense_error(&self) -> Option<&sisense::Error> {
-        match self {
-            FunctionError::Export(ExportError::Sisense(e)) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 /// Clients built once per sandbox and reused across invocations.
@@ -117,7 +66,7 @@ impl App {
         let client = self.sisense.client().await?;
         let result = export_users(&client, &store, &SystemClock, &options)
             .await
-            .map_err(FunctionError::from);
+            .map_err(FunctionError::Job);
         self.sisense.forget_if_unauthorized(&result).await;
         let outcome = result?;
         Ok(
@@ -164,22 +113,5 @@ mod tests {
                 .contains("expected a JSON object")
         );
         assert!(parse_event(json!({"pageSize": "many"})).is_err());
-    }
-
-    #[test]
-    fn error_types_are_stable() {
-        let unauthorized =
-            FunctionError::Export(ExportError::Sisense(sisense::Error::Unauthorized {
-                code: None,
-                message: "m".into(),
-                body: String::new(),
-            }));
-        let diagnostic: Diagnostic = unauthorized.into();
-        assert_eq!(diagnostic.error_type, "SisenseUnauthorized");
-        assert_eq!(
-            Diagnostic::from(FunctionError::Config(ConfigError::Missing("EXPORT_BUCKET")))
-                .error_type,
-            "ConfigError"
-        );
     }
 }

@@ -7,6 +7,7 @@ use sisense::FusionClient;
 use tokio::sync::Mutex;
 
 use crate::env::{ConfigError, parsed, required};
+use crate::function_error::{FunctionError, JobFailure};
 use crate::secret::{SecretError, load_client_config};
 
 /// Why no Sisense client could be set up.
@@ -68,20 +69,14 @@ impl SisenseSource {
     }
 
     /// Forgets the client when Sisense refused its credentials, so the next run re-reads the secret.
-    pub async fn forget_if_unauthorized<T>(&self, result: &Result<T, impl AsSisenseError>) {
+    pub async fn forget_if_unauthorized<T, J: JobFailure>(
+        &self,
+        result: &Result<T, FunctionError<J>>,
+    ) {
         if let Err(e) = result
-            && matches!(
-                e.as_sisense_error(),
-                Some(sisense::Error::Unauthorized { .. })
-            )
+            && matches!(e.sisense(), Some(sisense::Error::Unauthorized { .. }))
         {
             *self.cached.lock().await = None;
         }
     }
-}
-
-/// Errors that may carry a Sisense error.
-pub trait AsSisenseError {
-    /// The Sisense error inside, if any.
-    fn as_sisense_error(&self) -> Option<&sisense::Error>;
 }
