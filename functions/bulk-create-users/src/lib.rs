@@ -13,7 +13,7 @@ use lifecycle::import::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sl_aws::env::{flag, optional, parsed};
-use sl_aws::{ConfigError, S3Store, SisenseSource};
+use sl_aws::{Clients, ConfigError, S3Store};
 
 /// A direct invocation (and what a continuation carries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,19 +157,16 @@ pub fn hop_deadline(deadline_ms: u64, margin: Duration) -> Instant {
     Instant::now() + left.saturating_sub(margin)
 }
 
-/// Clients built once per sandbox and reused across invocations.
+/// The function: clients built once per sandbox and reused across invocations.
 pub struct App {
-    s3: sl_aws::aws_sdk_s3::Client,
-    sisense: SisenseSource,
+    clients: Clients,
 }
 
 impl App {
     /// Builds the AWS clients from the SDK's standard configuration.
     pub async fn from_env() -> Self {
-        let config = sl_aws::sdk_config().await;
         App {
-            s3: sl_aws::s3_client(&config),
-            sisense: SisenseSource::new(sl_aws::aws_sdk_secretsmanager::Client::new(&config)),
+            clients: Clients::from_env().await,
         }
     }
 
@@ -178,13 +175,13 @@ impl App {
         let requests = parse_event(event.payload)?;
         let mut settings = Settings::from_env()?;
         settings.options.deadline = Some(hop_deadline(event.context.deadline, settings.margin));
-        let client = self.sisense.client().await?;
+        let client = self.clients.sisense.client().await?;
         let mut results = Vec::with_capacity(requests.len());
         for direct in requests {
             let result = self
                 .hop(&client, &settings, direct, &event.context.request_id)
                 .await;
-            self.sisense.forget_if_unauthorized(&result).await;
+            self.clients.sisense.forget_if_unauthorized(&result).await;
             results.push(result?);
         }
         Ok(match <[Value; 1]>::try_from(results) {
@@ -220,9 +217,9 @@ impl App {
             bucket: direct.bucket.clone(),
             key: direct.key.clone(),
         };
-        let input = S3Store::new(self.s3.clone(), direct.bucket.clone());
+        let input = S3Store::new(self.clients.s3.clone(), direct.bucket.clone());
         let reports = S3Store::new(
-            self.s3.clone(),
+            self.clients.s3.clone(),
             settings
                 .report_bucket
                 .clone()

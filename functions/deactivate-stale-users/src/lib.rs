@@ -10,7 +10,7 @@ use lifecycle::{Clock, FixedClock, SystemClock};
 use serde::Deserialize;
 use serde_json::Value;
 use sl_aws::env::{flag, list, optional, parsed, required};
-use sl_aws::{ConfigError, S3Store, SisenseSource};
+use sl_aws::{Clients, ConfigError, S3Store};
 
 /// A direct invocation or a schedule's `Input`: every key optional, each overriding its environment variable.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -128,19 +128,16 @@ pub fn clock() -> Result<Box<dyn Clock>, ConfigError> {
     }
 }
 
-/// Clients built once per sandbox and reused across invocations.
+/// The function: clients built once per sandbox and reused across invocations.
 pub struct App {
-    s3: sl_aws::aws_sdk_s3::Client,
-    sisense: SisenseSource,
+    clients: Clients,
 }
 
 impl App {
     /// Builds the AWS clients from the SDK's standard configuration.
     pub async fn from_env() -> Self {
-        let config = sl_aws::sdk_config().await;
         App {
-            s3: sl_aws::s3_client(&config),
-            sisense: SisenseSource::new(sl_aws::aws_sdk_secretsmanager::Client::new(&config)),
+            clients: Clients::from_env().await,
         }
     }
 
@@ -150,13 +147,13 @@ impl App {
         let bucket = required("REPORT_BUCKET")?;
         let clock = clock()?;
         options(request.clone(), None)?;
-        let client = self.sisense.client().await?;
+        let client = self.clients.sisense.client().await?;
         let options = options(request, client.config().credentials.username())?;
-        let store = S3Store::new(self.s3.clone(), bucket);
+        let store = S3Store::new(self.clients.s3.clone(), bucket);
         let result = deactivate_stale_users(&client, &store, clock.as_ref(), &options)
             .await
             .map_err(FunctionError::Job);
-        self.sisense.forget_if_unauthorized(&result).await;
+        self.clients.sisense.forget_if_unauthorized(&result).await;
         let summary = result?;
         if summary.failed > 0 || summary.not_applied > 0 {
             tracing::error!(

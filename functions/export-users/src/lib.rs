@@ -6,7 +6,7 @@ use lifecycle::export::{DEFAULT_PREFIX, ExportError, ExportOptions, export_users
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sl_aws::env::{optional, parsed, required};
-use sl_aws::{S3Store, SisenseSource};
+use sl_aws::{Clients, S3Store};
 
 /// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -26,19 +26,16 @@ pub fn parse_event(event: Value) -> Result<ExportRequest, FunctionError> {
     sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
 }
 
-/// Clients built once per sandbox and reused across invocations.
+/// The function: clients built once per sandbox and reused across invocations.
 pub struct App {
-    s3: sl_aws::aws_sdk_s3::Client,
-    sisense: SisenseSource,
+    clients: Clients,
 }
 
 impl App {
     /// Builds the AWS clients from the SDK's standard configuration.
     pub async fn from_env() -> Self {
-        let config = sl_aws::sdk_config().await;
         App {
-            s3: sl_aws::s3_client(&config),
-            sisense: SisenseSource::new(sl_aws::aws_sdk_secretsmanager::Client::new(&config)),
+            clients: Clients::from_env().await,
         }
     }
 
@@ -61,13 +58,13 @@ impl App {
             ..ExportOptions::default()
         };
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 8)?;
-        let store = S3Store::new(self.s3.clone(), bucket)
+        let store = S3Store::new(self.clients.s3.clone(), bucket)
             .with_part_size(part_mib.saturating_mul(1024 * 1024));
-        let client = self.sisense.client().await?;
+        let client = self.clients.sisense.client().await?;
         let result = export_users(&client, &store, &SystemClock, &options)
             .await
             .map_err(FunctionError::Job);
-        self.sisense.forget_if_unauthorized(&result).await;
+        self.clients.sisense.forget_if_unauthorized(&result).await;
         let outcome = result?;
         Ok(
             json!({"users": outcome.users, "bucket": outcome.bucket, "key": outcome.key, "summaryKey": outcome.summary_key}),

@@ -20,5 +20,24 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// The clients a function builds once per sandbox: S3, and Sisense from its secret on first use.
+pub struct Clients {
+    /// S3 (path-style when an endpoint override is set).
+    pub s3: aws_sdk_s3::Client,
+    /// The Sisense client source.
+    pub sisense: SisenseSource,
+}
+
+impl Clients {
+    /// Builds the AWS clients from the SDK's standard configuration.
+    pub async fn from_env() -> Self {
+        let config = sdk_config().await;
+        Clients {
+            s3: s3_client(&config),
+            sisense: SisenseSource::new(aws_sdk_secretsmanager::Client::new(&config)),
+        }
+    }
+}
+
 pub use aws_sdk_s3;
 pub use aws_sdk_secretsmanager;
