@@ -379,6 +379,17 @@ async fn whole_file_rejections_report_and_return_without_failing_the_invocation(
         let rows = report(&world, &out).await;
         assert!(rows[0]["message"].contains(phrase));
     }
+    let own = f
+        .invoke(&s3_event(
+            "audit/imports/latin1.20261122T091500Z.result.csv",
+            "e",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        own["status"], "ignored",
+        "a report never feeds back into the import"
+    );
     let missing = f
         .invoke(&json!({"bucket": BUCKET, "key": "imports/nope.csv"}))
         .await

@@ -136,7 +136,7 @@ impl Settings {
             dry_run: flag("DRY_RUN", false)?,
             on_existing: parsed("ON_EXISTING", OnExisting::Skip)?,
             options: ImportOptions {
-                report_prefix: optional("REPORT_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),
+                report_prefix: report_prefix()?,
                 default_role: optional("DEFAULT_ROLE").unwrap_or_else(|| "consumer".into()),
                 max_rows: parsed("MAX_ROWS", 100_000)?,
                 max_hops: parsed("MAX_HOPS", 48)?,
@@ -146,6 +146,32 @@ impl Settings {
             margin: Duration::from_secs(parsed("HOP_MARGIN_SECS", 120)?),
         })
     }
+}
+
+/// `REPORT_PREFIX`, refused when reports would land under `imports/` and trigger the import again.
+pub fn report_prefix() -> Result<String, ConfigError> {
+    let prefix = optional("REPORT_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
+    check_report_prefix(&prefix).map(|()| prefix)
+}
+
+/// Reports go to `{prefix}imports/...`: an empty prefix (or one inside `imports/`) would re-trigger imports.
+pub fn check_report_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let trimmed = prefix.trim().trim_start_matches('/');
+    if trimmed.is_empty() || trimmed.starts_with("imports/") {
+        return Err(ConfigError::Invalid {
+            name: "REPORT_PREFIX",
+            value: prefix.to_string(),
+            reason:
+                "reports would land under imports/ and trigger the import again; use e.g. reports/"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a key is one of our own outputs (a report or import state), never an input.
+pub fn is_own_output(key: &str) -> bool {
+    key.ends_with(".result.csv") || key.contains("imports/.state/")
 }
 
 /// The instant `margin` before a Lambda deadline given in epoch milliseconds.
@@ -204,6 +230,11 @@ impl App {
             return Err(FunctionError::BadRequest(
                 "bucket and key are required".into(),
             ));
+        }
+        if is_own_output(&direct.key) {
+            tracing::warn!(key = %direct.key, "ignoring an event for our own report or state object");
+            return Ok(json!({"done": true, "status": "ignored", "key": direct.key,
+                "message": "this object is an import report or state, not an input"}));
         }
         let request = ImportRequest {
             dry_run: settings.dry_run
@@ -340,6 +371,25 @@ mod tests {
         assert!(key_says_dry_run("imports/dry-run/a.csv"));
         assert!(!key_says_dry_run("imports/dry-run.csv"));
         assert!(!key_says_dry_run("imports/not-dry-run/a.csv"));
+    }
+
+    #[test]
+    fn reports_can_never_retrigger_the_import() {
+        assert!(check_report_prefix("reports/").is_ok());
+        for bad in ["", "/", "imports/reports/"] {
+            let err = check_report_prefix(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("trigger the import again"),
+                "{err}"
+            );
+        }
+        assert!(is_own_output(
+            "reports/imports/a.20261122T000000Z.result.csv"
+        ));
+        assert!(is_own_output(
+            "imports/.state/b/imports/a.csv/etag/live/parts/000001.csv"
+        ));
+        assert!(!is_own_output("imports/new-hires.csv"));
     }
 
     #[test]
