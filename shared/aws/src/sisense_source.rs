@@ -32,7 +32,7 @@ impl SetupError {
 }
 
 /// Builds the client from `SISENSE_SECRET_ID` (plus `SISENSE_RATE_LIMIT`, `SISENSE_REQUEST_TIMEOUT_SECS`) once
-/// and hands out clones; [`SisenseSource::forget`] drops it so a rotated secret is read again.
+/// and hands out clones; [`SisenseSource::forget_if_unauthorized`] drops it so a rotated secret is read again.
 pub struct SisenseSource {
     secrets: aws_sdk_secretsmanager::Client,
     cached: Mutex<Option<FusionClient>>,
