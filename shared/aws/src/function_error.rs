@@ -107,7 +107,6 @@ impl JobFailure for ImportError {
     fn error_type(&self) -> &'static str {
         match self {
             ImportError::Missing(_) => "InputMissing",
-            ImportError::Changed { .. } => "InputChanged",
             _ => "StorageError",
         }
     }

@@ -140,18 +140,6 @@ pub enum ImportError {
     /// The input object does not exist.
     #[error("input {0} does not exist")]
     Missing(String),
-    /// The input changed between hops of one import.
-    #[error(
-        "input {key} changed during the import (ETag {was} -> {now}); the new upload is imported by its own event"
-    )]
-    Changed {
-        /// The key.
-        key: String,
-        /// The ETag the import started with.
-        was: String,
-        /// The ETag now.
-        now: String,
-    },
     /// Sisense failed while listing users, roles or groups.
     #[error("Sisense: {0}")]
     Sisense(#[from] sisense::Error),
@@ -278,12 +266,13 @@ pub async fn import_users(
         location: keys.claim(),
         message: e.to_string(),
     })?;
-    let claim = if reports
+    // A fresh claim has no checkpoint yet; an existing one is read once, here.
+    let (claim, mut checkpoint) = if reports
         .put_if_absent(&keys.claim(), claim_body, "application/json")
         .await?
     {
         tracing::info!(input = %location, etag = %etag, run_id = %request.run_id, "claimed the import");
-        fresh
+        (fresh, Checkpoint::default())
     } else {
         let claim: Claim = state::get_json(reports, &keys.claim())
             .await?
@@ -292,8 +281,10 @@ pub async fn import_users(
                 location: keys.claim(),
                 message: "the claim exists but cannot be read".into(),
             })?;
-        let checkpoint: Option<Checkpoint> = state::get_json(reports, &keys.checkpoint()).await?;
-        if let Some(summary) = checkpoint.and_then(|c| c.summary) {
+        let checkpoint: Checkpoint = state::get_json(reports, &keys.checkpoint())
+            .await?
+            .unwrap_or_default();
+        if let Some(summary) = checkpoint.summary {
             tracing::info!(input = %location, etag = %etag, report = %summary.report_key, "already imported; returning its summary");
             return Ok(ImportOutcome::Done {
                 summary: Box::new(summary),
@@ -304,7 +295,7 @@ pub async fn import_users(
             tracing::info!(input = %location, owner = %claim.owner, "another run is importing this object");
             return Ok(ImportOutcome::InProgress { owner: claim.owner });
         }
-        claim
+        (claim, checkpoint)
     };
     let mut summary = ImportSummary {
         dry_run: request.dry_run,
@@ -316,9 +307,6 @@ pub async fn import_users(
         started_at: claim.claimed_at.clone(),
         ..ImportSummary::default()
     };
-    let mut checkpoint: Checkpoint = state::get_json(reports, &keys.checkpoint())
-        .await?
-        .unwrap_or_default();
     checkpoint.hop += 1;
     summary.hops = checkpoint.hop;
 
@@ -588,10 +576,9 @@ async fn finish(
     mut summary: ImportSummary,
     rows: Vec<RowResult>,
 ) -> Result<ImportOutcome, ImportError> {
-    for row in &rows {
-        if summary.error.is_some() {
-            break;
-        }
+    // A whole-file rejection counts no rows: its one report row describes the file.
+    let counted: &[RowResult] = if summary.error.is_some() { &[] } else { &rows };
+    for row in counted {
         let counter = match row.status {
             RowStatus::Created => &mut summary.created,
             RowStatus::Updated => &mut summary.updated,

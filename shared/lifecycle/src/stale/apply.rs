@@ -71,11 +71,6 @@ pub enum Status {
 }
 
 impl Status {
-    /// The dry-run status for `action`.
-    pub fn would(action: Action) -> Self {
-        Status::Would(action)
-    }
-
     /// The report's spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -239,7 +239,7 @@ pub async fn deactivate_stale_users(
         }
     } else if options.dry_run {
         for row in &mut plan.act {
-            row.status = Status::would(options.action);
+            row.status = Status::Would(options.action);
         }
     } else {
         if over {
