@@ -158,13 +158,11 @@ pub fn report_prefix() -> Result<String, ConfigError> {
 pub fn check_report_prefix(prefix: &str) -> Result<(), ConfigError> {
     let trimmed = prefix.trim().trim_start_matches('/');
     if trimmed.is_empty() || trimmed.starts_with("imports/") {
-        return Err(ConfigError::Invalid {
-            name: "REPORT_PREFIX",
-            value: prefix.to_string(),
-            reason:
-                "reports would land under imports/ and trigger the import again; use e.g. reports/"
-                    .into(),
-        });
+        return Err(ConfigError::invalid(
+            "REPORT_PREFIX",
+            prefix,
+            "reports would land under imports/ and trigger the import again; use e.g. reports/",
+        ));
     }
     Ok(())
 }

@@ -47,24 +47,13 @@ pub fn parse_event(event: Value) -> Result<StaleRequest, FunctionError> {
     sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
 }
 
-fn invalid(name: &'static str, value: impl ToString, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// The environment's options with the request's overrides; `service_user` is always protected.
-pub fn options(
-    request: StaleRequest,
-    service_user: Option<&str>,
-) -> Result<StaleOptions, ConfigError> {
+/// The environment's options with the request's overrides (validated before the secret is read).
+pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
     let inactive_days = request
         .inactive_days
         .map_or_else(|| parsed("INACTIVE_DAYS", 90), Ok)?;
     if inactive_days == 0 {
-        return Err(invalid(
+        return Err(ConfigError::invalid(
             "INACTIVE_DAYS",
             0,
             "must be at least 1 (0 would target everyone)",
@@ -77,7 +66,7 @@ pub fn options(
         .max_action_percent
         .map_or_else(|| parsed("MAX_ACTION_PERCENT", 10), Ok)?;
     if percent > 100 {
-        return Err(invalid(
+        return Err(ConfigError::invalid(
             "MAX_ACTION_PERCENT",
             percent,
             "must be between 0 and 100",
@@ -87,10 +76,6 @@ pub fn options(
         || vec!["super".to_string(), "admin".to_string()],
         |_| list("PROTECTED_ROLES"),
     );
-    let mut protected_users = request
-        .protected_users
-        .unwrap_or_else(|| list("PROTECTED_USERS"));
-    protected_users.extend(service_user.map(str::to_string));
     Ok(StaleOptions {
         thresholds: Thresholds {
             inactive_days,
@@ -101,7 +86,9 @@ pub fn options(
             .map_or_else(|| parsed("STALE_ACTION", Action::Deactivate), Ok)?,
         dry_run: request.dry_run.map_or_else(|| flag("DRY_RUN", true), Ok)?,
         protected_roles: request.protected_roles.unwrap_or(roles_env),
-        protected_users,
+        protected_users: request
+            .protected_users
+            .unwrap_or_else(|| list("PROTECTED_USERS")),
         protected_groups: request
             .protected_groups
             .unwrap_or_else(|| list("PROTECTED_GROUPS")),
@@ -115,14 +102,21 @@ pub fn options(
     })
 }
 
+/// Adds the secret's service account to the protected users: it is never acted on, whatever the lists say.
+pub fn protect_service_account(options: &mut StaleOptions, service_user: Option<&str>) {
+    options
+        .protected_users
+        .extend(service_user.map(str::to_string));
+}
+
 /// The clock: the system's, or `CLOCK_FIXED_AT` (RFC 3339) for tests and replays.
 pub fn clock() -> Result<Box<dyn Clock>, ConfigError> {
     match optional("CLOCK_FIXED_AT") {
         None => Ok(Box::new(SystemClock)),
         Some(at) => {
-            let at: DateTime<Utc> = at
-                .parse()
-                .map_err(|e: chrono::ParseError| invalid("CLOCK_FIXED_AT", &at, &e.to_string()))?;
+            let at: DateTime<Utc> = at.parse().map_err(|e: chrono::ParseError| {
+                ConfigError::invalid("CLOCK_FIXED_AT", &at, e.to_string())
+            })?;
             Ok(Box::new(FixedClock(at)))
         }
     }
@@ -146,9 +140,9 @@ impl App {
         let request = parse_event(event.payload)?;
         let bucket = required("REPORT_BUCKET")?;
         let clock = clock()?;
-        options(request.clone(), None)?;
+        let mut options = options(request)?;
         let client = self.clients.sisense.client().await?;
-        let options = options(request, client.config().credentials.username())?;
+        protect_service_account(&mut options, client.config().credentials.username());
         let store = S3Store::new(self.clients.s3.clone(), bucket);
         let result = deactivate_stale_users(&client, &store, clock.as_ref(), &options)
             .await
@@ -198,7 +192,7 @@ mod tests {
     #[test]
     fn request_overrides_and_the_service_account_is_always_protected() {
         // No STALE_* variables are set in the unit-test environment, so the defaults apply.
-        let defaults = options(StaleRequest::default(), Some("svc@example.com")).unwrap();
+        let defaults = options(StaleRequest::default()).unwrap();
         assert!(defaults.dry_run, "a fresh deployment only reports");
         assert_eq!(defaults.thresholds.inactive_days, 90);
         assert_eq!(defaults.thresholds.never_logged_in_grace_days, 90);
@@ -207,15 +201,13 @@ mod tests {
             (defaults.max_actions, defaults.max_action_percent),
             (50, 10)
         );
-        let custom = options(
-            StaleRequest {
-                inactive_days: Some(30),
-                protected_users: Some(vec!["boss@example.com".into()]),
-                ..StaleRequest::default()
-            },
-            Some("svc@example.com"),
-        )
+        let mut custom = options(StaleRequest {
+            inactive_days: Some(30),
+            protected_users: Some(vec!["boss@example.com".into()]),
+            ..StaleRequest::default()
+        })
         .unwrap();
+        protect_service_account(&mut custom, Some("svc@example.com"));
         assert_eq!(
             custom.thresholds.never_logged_in_grace_days, 30,
             "grace defaults to inactive days"
@@ -224,22 +216,16 @@ mod tests {
             custom.protected_users,
             ["boss@example.com", "svc@example.com"]
         );
-        let zero = options(
-            StaleRequest {
-                inactive_days: Some(0),
-                ..StaleRequest::default()
-            },
-            None,
-        )
+        let zero = options(StaleRequest {
+            inactive_days: Some(0),
+            ..StaleRequest::default()
+        })
         .unwrap_err();
         assert!(zero.to_string().contains("at least 1"), "{zero}");
-        let percent = options(
-            StaleRequest {
-                max_action_percent: Some(150),
-                ..StaleRequest::default()
-            },
-            None,
-        )
+        let percent = options(StaleRequest {
+            max_action_percent: Some(150),
+            ..StaleRequest::default()
+        })
         .unwrap_err();
         assert!(
             percent.to_string().contains("between 0 and 100"),

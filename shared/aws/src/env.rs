@@ -18,6 +18,17 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// `name` has `value`, which cannot be used because of `reason`.
+    pub fn invalid(name: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The value of `name`, if set and not blank.
 pub fn optional(name: &'static str) -> Option<String> {
     std::env::var(name)
@@ -39,11 +50,9 @@ where
 {
     match optional(name) {
         None => Ok(default),
-        Some(value) => value.parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            value,
-            reason: e.to_string(),
-        }),
+        Some(value) => value
+            .parse()
+            .map_err(|e: T::Err| ConfigError::invalid(name, &value, e.to_string())),
     }
 }
 
@@ -56,11 +65,8 @@ pub fn endpoint_override() -> bool {
 pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
     match optional(name) {
         None => Ok(default),
-        Some(value) => parse_flag(&value).ok_or_else(|| ConfigError::Invalid {
-            name,
-            value,
-            reason: "expected true or false".into(),
-        }),
+        Some(value) => parse_flag(&value)
+            .ok_or_else(|| ConfigError::invalid(name, &value, "expected true or false")),
     }
 }
 
