@@ -47,3 +47,18 @@ pub fn readme_commands(readme: &str) -> Vec<String> {
     }
     commands
 }
+
+/// Runs a Python bench baseline (`tests/bench/<script>`) with `args`; returns the JSON line it prints.
+pub fn python_baseline(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let output = std::process::Command::new("python3")
+        .arg(workspace_root().join("tests/bench").join(script))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the baseline prints one JSON line")
+}

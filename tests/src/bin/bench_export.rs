@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use e2e_tests::function_binary;
 use e2e_tests::moto::Moto;
 use e2e_tests::runtime_api::Function;
-use e2e_tests::{function_binary, workspace_root};
-use serde_json::{Value, json};
+use serde_json::json;
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 struct Run {
@@ -38,20 +38,16 @@ async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str,
 }
 
 fn python_baseline(sim: &Simulator) -> Run {
-    let script = workspace_root().join("tests/bench/baseline_export.py");
     let out_csv = std::env::temp_dir().join("bench-baseline.csv");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .args([sim.base_url(), sim.username(), sim.password()])
-        .arg(&out_csv)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "baseline failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let result = e2e_tests::python_baseline(
+        "baseline_export.py",
+        &[
+            sim.base_url().as_ref(),
+            sim.username().as_ref(),
+            sim.password().as_ref(),
+            out_csv.as_os_str(),
+        ],
     );
-    let result: Value = serde_json::from_slice(&output.stdout).expect("baseline prints JSON");
     assert_eq!(result["users"].as_u64(), Some(sim.users().len() as u64));
     Run {
         seconds: result["seconds"].as_f64().unwrap_or_default(),

@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
+use e2e_tests::function_binary;
 use e2e_tests::moto::Moto;
 use e2e_tests::runtime_api::Function;
-use e2e_tests::{function_binary, workspace_root};
-use serde_json::{Value, json};
+use serde_json::json;
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 fn csv(rows: usize) -> String {
@@ -87,21 +87,17 @@ async fn rust_import(
 }
 
 fn python_baseline(sim: &Simulator, rows: usize) -> Run {
-    let script = workspace_root().join("tests/bench/baseline_import.py");
     let path = std::env::temp_dir().join("bench-import.csv");
     std::fs::write(&path, csv(rows)).expect("write CSV");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .args([sim.base_url(), sim.username(), sim.password()])
-        .arg(&path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "baseline failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let result = e2e_tests::python_baseline(
+        "baseline_import.py",
+        &[
+            sim.base_url().as_ref(),
+            sim.username().as_ref(),
+            sim.password().as_ref(),
+            path.as_os_str(),
+        ],
     );
-    let result: Value = serde_json::from_slice(&output.stdout).expect("baseline prints JSON");
     assert_eq!(result["created"].as_u64(), Some(rows as u64), "{result}");
     Run {
         seconds: result["seconds"].as_f64().unwrap_or_default(),
