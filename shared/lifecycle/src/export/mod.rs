@@ -14,7 +14,7 @@ pub use csv_row::{HEADER, Names, neutralise, row, timestamp};
 pub use summary::{BUCKETS, Summary};
 
 use crate::clock::Clock;
-use crate::report::normalise_prefix;
+use crate::report::{normalise_prefix, stamp};
 use crate::store::{ObjectStore, StoreError, Upload};
 
 /// Default key prefix of exports.
@@ -107,7 +107,7 @@ pub async fn export_users(
     let stem = format!(
         "{prefix}dt={}/users-{}",
         started.format("%Y-%m-%d"),
-        started.format("%Y%m%dT%H%M%SZ")
+        stamp(started)
     );
     let (key, summary_key, latest_key) = (
         format!("{stem}.csv"),
