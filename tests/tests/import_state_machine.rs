@@ -38,14 +38,18 @@ fn the_loop_feeds_the_continuation_back_until_done() {
     assert_eq!(next["Next"], first["Next"], "back to the same check");
     for task in [first, next] {
         assert_eq!(task["ResultSelector"]["result.$"], "$.Payload");
-        let retried: Vec<&str> = task["Retry"][0]["ErrorEquals"]
-            .as_array()
-            .unwrap()
+        let retriers = task["Retry"].as_array().expect("Retry");
+        let retried: Vec<&str> = retriers
             .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().expect("ErrorEquals"))
             .filter_map(Value::as_str)
             .collect();
         // The function's transient error types are retried; BadRequest / ConfigError / InputMissing are not.
         assert!(retried.contains(&"SisenseUnavailable") && retried.contains(&"StorageError"));
         assert!(!retried.contains(&"BadRequest") && !retried.contains(&"InputMissing"));
+        assert!(
+            !retried.contains(&"States.ALL"),
+            "a catch-all would retry bad input"
+        );
     }
 }
