@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test of the workspace on a fresh machine: formatting, clippy (-D warnings), docs
-# (warnings are errors), and all unit, integration and end-to-end tests (real function binaries under an
-# emulated Lambda Runtime API, moto for S3 and Secrets Manager, the Sisense simulator).
+# Runs every check and test of the workspace on a fresh machine: the SAM template's linters (cfn-lint,
+# checkov), formatting, clippy (-D warnings), docs (warnings are errors), all unit, integration and end-to-end
+# tests (real function binaries under an emulated Lambda Runtime API, moto for S3 and Secrets Manager, the
+# Sisense simulator), and the release build of the three Lambda binaries with cargo lambda.
 # Usage: bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,28 @@ if ! command -v moto_server >/dev/null 2>&1 \
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+# The infrastructure tools live in their own virtualenv: checkov pins an old botocore that would break moto's.
+# cfn-lint validates the SAM template (after the SAM transform), checkov its security, cargo-lambda builds the
+# Lambda bootstrap binaries.
+CFN_LINT_VERSION=1.51.0
+CHECKOV_VERSION=3.3.30
+CARGO_LAMBDA_VERSION=1.9.2
+INFRA_VENV="${CARGO_TARGET_DIR:-$PWD/target}/infra-venv"
+if ! "$INFRA_VENV/bin/python" -c "
+import importlib.metadata as m, sys
+want = {'cfn-lint': '$CFN_LINT_VERSION', 'checkov': '$CHECKOV_VERSION', 'cargo-lambda': '$CARGO_LAMBDA_VERSION'}
+sys.exit(any(m.version(p) != v for p, v in want.items()))" 2>/dev/null; then
+  echo "== installing cfn-lint, checkov and cargo-lambda into $INFRA_VENV"
+  python3 -m venv "$INFRA_VENV"
+  "$INFRA_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+fi
+
+echo "== cfn-lint infra/template.yaml (informational checks included)"
+"$INFRA_VENV/bin/cfn-lint" --include-checks I -- infra/template.yaml
+echo "== checkov infra/template.yaml (suppressions carry their reasons in the template)"
+"$INFRA_VENV/bin/checkov" --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -D warnings"
@@ -31,3 +54,7 @@ echo "== cargo build --bins (the end-to-end tests run the function binaries)"
 cargo build --workspace --bins --locked
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== cargo lambda build --release (the bootstrap binaries SAM deploys; x86_64 here)"
+PATH="$INFRA_VENV/bin:$PATH" cargo lambda build --release --locked \
+  --package export-users --package bulk-create-users --package deactivate-stale-users
+ls -l "${CARGO_TARGET_DIR:-target}"/lambda/*/bootstrap

@@ -3,6 +3,7 @@
 
 pub mod moto;
 pub mod runtime_api;
+pub mod template;
 pub mod world;
 
 use std::path::PathBuf;
