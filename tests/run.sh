@@ -57,4 +57,4 @@ cargo test --workspace --locked
 echo "== cargo lambda build --release (the bootstrap binaries SAM deploys; x86_64 here)"
 PATH="$INFRA_VENV/bin:$PATH" cargo lambda build --release --locked \
   --package export-users --package bulk-create-users --package deactivate-stale-users
-ls -l "${CARGO_TARGET_DIR:-target}"/lambda/*/bootstrap
+for f in export-users bulk-create-users deactivate-stale-users; do ls -l "${CARGO_TARGET_DIR:-target}/lambda/$f/bootstrap"; done

@@ -179,15 +179,21 @@ impl Template {
             .collect()
     }
 
-    /// A function's IAM statements (inline `Statement` lists of its `Policies`), with `Fn::If` entries
-    /// evaluated and `AWS::NoValue` ones dropped.
+    /// A function's IAM statements (the inline `Statement` lists of its `Policies`, and those of the
+    /// template's managed policies it references), with `Fn::If` entries evaluated and `AWS::NoValue` ones
+    /// dropped.
     pub fn statements(&self, function: &str) -> Vec<Value> {
         let policies = self.resource(function)["Properties"]["Policies"]
             .as_array()
             .expect("Policies");
         policies
             .iter()
-            .filter_map(|p| p["Statement"].as_array())
+            .filter_map(|p| match p.get("Ref").and_then(Value::as_str) {
+                Some(managed) => {
+                    self.resource(managed)["Properties"]["PolicyDocument"]["Statement"].as_array()
+                }
+                None => p["Statement"].as_array(),
+            })
             .flatten()
             .filter_map(|s| self.select(s))
             .collect()

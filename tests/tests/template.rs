@@ -156,6 +156,20 @@ fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
             );
         }
     }
+    // The secret a function reads is the one its role may read, and nothing else.
+    for secret in [
+        "",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sisense/prod-AbCdEf",
+    ] {
+        let t = Template::load(&[("BucketName", BUCKET), ("SisenseSecretArn", secret)]);
+        for (id, _) in FUNCTIONS {
+            assert_eq!(
+                t.allowed(id, "secretsmanager:GetSecretValue"),
+                vec![t.env(id)["SISENSE_SECRET_ID"].clone()],
+                "{id} with SisenseSecretArn={secret:?}"
+            );
+        }
+    }
     // The variables an operator must be able to reach are parameters, not literals.
     let deactivate =
         &t.resource("DeactivateStaleUsersFunction")["Properties"]["Environment"]["Variables"];
@@ -251,6 +265,52 @@ fn the_import_trigger_matches_inputs_and_never_our_own_outputs() {
     assert_eq!(
         substitutions["ImportFunctionArn"],
         json!({"Ref": "BulkCreateUsersFunction.Alias"})
+    );
+}
+
+#[test]
+fn kms_actions_come_only_with_a_customer_key() {
+    let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let plain = Template::load(&[("BucketName", BUCKET)]);
+    let with_keys = Template::load(&[
+        ("BucketName", BUCKET),
+        ("BucketKmsKeyArn", key),
+        ("SecretKmsKeyArn", key),
+    ]);
+    for (id, _) in FUNCTIONS {
+        for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+            assert!(
+                plain.allowed(id, action).is_empty(),
+                "{id}: {action} without a key"
+            );
+        }
+        // Multipart uploads and copies under SSE-KMS need both; the secret's key only decrypts.
+        assert_eq!(
+            with_keys.allowed(id, "kms:GenerateDataKey"),
+            vec![key.to_string()],
+            "{id}"
+        );
+        assert_eq!(
+            with_keys.allowed(id, "kms:Decrypt"),
+            vec![key.to_string(), key.to_string()],
+            "{id}"
+        );
+    }
+    let encryption = &with_keys.resource("DataBucket")["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        [0]["ServerSideEncryptionByDefault"];
+    assert_eq!(
+        with_keys.eval(&encryption["SSEAlgorithm"]).as_deref(),
+        Some("aws:kms")
+    );
+    assert_eq!(
+        with_keys.eval(&encryption["KMSMasterKeyID"]).as_deref(),
+        Some(key)
+    );
+    let plain_encryption = &plain.resource("DataBucket")["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        [0]["ServerSideEncryptionByDefault"];
+    assert_eq!(
+        plain.eval(&plain_encryption["SSEAlgorithm"]).as_deref(),
+        Some("AES256")
     );
 }
 
