@@ -8,7 +8,7 @@ use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
 use lifecycle::import::{
     DEFAULT_PREFIX, ImportError, ImportOptions, ImportOutcome, ImportRequest, OnExisting,
-    import_users,
+    import_users, report_prefix_problem,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -156,15 +156,10 @@ pub fn report_prefix() -> Result<String, ConfigError> {
 
 /// Reports go to `{prefix}imports/...`: an empty prefix (or one inside `imports/`) would re-trigger imports.
 pub fn check_report_prefix(prefix: &str) -> Result<(), ConfigError> {
-    let trimmed = prefix.trim().trim_start_matches('/');
-    if trimmed.is_empty() || trimmed.starts_with("imports/") {
-        return Err(ConfigError::invalid(
-            "REPORT_PREFIX",
-            prefix,
-            "reports would land under imports/ and trigger the import again; use e.g. reports/",
-        ));
+    match report_prefix_problem(prefix) {
+        Some(problem) => Err(ConfigError::invalid("REPORT_PREFIX", prefix, problem)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether a key is one of our own outputs (a report or import state), never an input.
@@ -264,38 +259,16 @@ impl App {
         )
         .await
         .map_err(FunctionError::Job)?;
-        Ok(match outcome {
-            ImportOutcome::Done { summary, duplicate } => {
-                let mut value = serde_json::to_value(&*summary)
-                    .map_err(|e| FunctionError::BadRequest(e.to_string()))?;
-                value["done"] = json!(true);
-                value["status"] = json!(if duplicate { "duplicate" } else { "done" });
-                value
-            }
-            ImportOutcome::Continue {
-                hop,
-                processed,
-                rows,
-            } => json!({
-                "done": false,
-                "status": "continue",
-                "hop": hop,
-                "processed": processed,
-                "rows": rows,
-                "continuation": DirectRequest {
-                    run_id: Some(request.run_id.clone()),
-                    dry_run: Some(request.dry_run),
-                    on_existing: Some(request.on_existing),
-                    ..direct
-                },
-            }),
-            ImportOutcome::InProgress { owner } => json!({
-                "done": true,
-                "status": "in_progress",
-                "owner": owner,
-                "message": "another run is importing this object; this delivery did nothing",
-            }),
-        })
+        let mut response = outcome.response();
+        if let ImportOutcome::Continue { .. } = outcome {
+            response["continuation"] = json!(DirectRequest {
+                run_id: Some(request.run_id.clone()),
+                dry_run: Some(request.dry_run),
+                on_existing: Some(request.on_existing),
+                ..direct
+            });
+        }
+        Ok(response)
     }
 }
 

@@ -4,7 +4,7 @@ use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
 use lifecycle::export::{DEFAULT_PREFIX, ExportError, ExportOptions, export_users};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sl_aws::env::{optional, parsed, required};
 use sl_aws::{Clients, S3Store};
 
@@ -65,16 +65,14 @@ impl App {
             .await
             .map_err(FunctionError::Job);
         self.clients.sisense.forget_if_unauthorized(&result).await;
-        let outcome = result?;
-        Ok(
-            json!({"users": outcome.users, "bucket": outcome.bucket, "key": outcome.key, "summaryKey": outcome.summary_key}),
-        )
+        Ok(result?.response())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn parses_direct_scheduled_and_scheduler_events() {

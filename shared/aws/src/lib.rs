@@ -39,5 +39,6 @@ impl Clients {
     }
 }
 
+pub use aws_config;
 pub use aws_sdk_s3;
 pub use aws_sdk_secretsmanager;

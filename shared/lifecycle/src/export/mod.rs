@@ -14,6 +14,7 @@ pub use csv_row::{HEADER, Names, neutralise, row, timestamp};
 pub use summary::{BUCKETS, Summary};
 
 use crate::clock::Clock;
+use crate::progress::Progress;
 use crate::report::{normalise_prefix, stamp};
 use crate::store::{ObjectStore, StoreError, Upload};
 
@@ -31,6 +32,8 @@ pub struct ExportOptions {
     pub prefetch: Option<usize>,
     /// CSV bytes buffered before they are handed to the upload.
     pub flush_bytes: usize,
+    /// Told of every user written.
+    pub progress: Progress,
 }
 
 impl Default for ExportOptions {
@@ -40,6 +43,7 @@ impl Default for ExportOptions {
             page_size: None,
             prefetch: None,
             flush_bytes: 1 << 20,
+            progress: Progress::default(),
         }
     }
 }
@@ -74,6 +78,18 @@ pub struct ExportOutcome {
     pub latest_key: String,
     /// Size of the CSV in bytes.
     pub bytes: u64,
+}
+
+impl ExportOutcome {
+    /// What the export-users function returns (and `sisense-lifecycle export --json` prints).
+    pub fn response(&self) -> serde_json::Value {
+        serde_json::json!({
+            "users": self.users,
+            "bucket": self.bucket,
+            "key": self.key,
+            "summaryKey": self.summary_key,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -175,9 +191,11 @@ async fn write_csv(
         prefetch: options.prefetch,
         ..UserQuery::default()
     };
+    options.progress.start("exporting users", None);
     let mut users = directory.users(query);
     while let Some(user) = users.next().await {
         let user = user?;
+        options.progress.advance(1);
         let cells = row(&user, names);
         summary.add(&user, names.role(&user), now);
         csv.write_record(&cells)?;

@@ -23,6 +23,7 @@ pub use plan::{OnExisting, Planned, Step, split_name, valid_email};
 pub use state::{Checkpoint, Claim, StateKeys};
 
 use crate::clock::Clock;
+use crate::progress::Progress;
 use crate::report::{csv_bytes, normalise_prefix, put_csv, put_json, stamp};
 use crate::store::{ObjectStore, StoreError};
 
@@ -117,6 +118,8 @@ pub struct ImportOptions {
     pub rows_per_hop: Option<usize>,
     /// Stop starting segments after this instant (the Lambda deadline minus a margin).
     pub deadline: Option<Instant>,
+    /// Told of every segment of rows processed.
+    pub progress: Progress,
 }
 
 impl Default for ImportOptions {
@@ -130,6 +133,7 @@ impl Default for ImportOptions {
             concurrency: 4,
             rows_per_hop: None,
             deadline: None,
+            progress: Progress::default(),
         }
     }
 }
@@ -217,6 +221,48 @@ pub enum ImportOutcome {
         /// The owner's run id.
         owner: String,
     },
+}
+
+impl ImportOutcome {
+    /// What the bulk-create-users function returns for this hop (and `sisense-lifecycle import --json` prints);
+    /// the function adds the `continuation` to re-invoke with.
+    pub fn response(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            ImportOutcome::Done { summary, duplicate } => {
+                let mut value = serde_json::to_value(&**summary).unwrap_or_else(|_| json!({}));
+                value["done"] = json!(true);
+                value["status"] = json!(if *duplicate { "duplicate" } else { "done" });
+                value
+            }
+            ImportOutcome::Continue {
+                hop,
+                processed,
+                rows,
+            } => json!({
+                "done": false,
+                "status": "continue",
+                "hop": hop,
+                "processed": processed,
+                "rows": rows,
+            }),
+            ImportOutcome::InProgress { owner } => json!({
+                "done": true,
+                "status": "in_progress",
+                "owner": owner,
+                "message": "another run is importing this object; this delivery did nothing",
+            }),
+        }
+    }
+}
+
+/// Why reports under `prefix` would trigger the import again, if they would: reports go to
+/// `{prefix}imports/...`, so an empty prefix (or one inside `imports/`) puts them where inputs are watched.
+pub fn report_prefix_problem(prefix: &str) -> Option<&'static str> {
+    let trimmed = prefix.trim().trim_start_matches('/');
+    (trimmed.is_empty() || trimmed.starts_with("imports/")).then_some(
+        "reports would land under imports/ and trigger the import again; use e.g. reports/",
+    )
 }
 
 /// The file's stem for report names: the last key segment without `.csv`.
@@ -328,7 +374,8 @@ pub async fn import_users(
     summary.rows = file.rows.len() as u64;
     summary.ignored_headers = file.ignored_headers.clone();
 
-    let existing = existing_users(directory).await?;
+    options.progress.start("listing users", None);
+    let existing = existing_users(directory, &options.progress).await?;
     let existing_at_start: HashSet<String> = if checkpoint.hop == 1 || request.dry_run {
         let emails: HashSet<String> = existing.keys().cloned().collect();
         if !request.dry_run {
@@ -360,7 +407,14 @@ pub async fn import_users(
         },
     );
 
+    options
+        .progress
+        .start("importing rows", Some(planned.len() as u64));
+    options
+        .progress
+        .advance(checkpoint.next.min(planned.len()) as u64);
     if request.dry_run {
+        options.progress.advance(planned.len() as u64);
         let rows = planned.iter().map(dry_result).collect();
         return finish(reports, &keys, checkpoint, summary, rows).await;
     }
@@ -413,6 +467,7 @@ pub async fn import_users(
         )
         .await;
         write_part(reports, &keys, &mut checkpoint, &results).await?;
+        options.progress.advance((end - checkpoint.next) as u64);
         checkpoint.next = end;
         state::save(reports, &keys, &checkpoint).await?;
     }
@@ -422,10 +477,12 @@ pub async fn import_users(
 /// Every user by lowercase email (one listing).
 async fn existing_users(
     directory: &dyn Directory,
+    progress: &Progress,
 ) -> Result<HashMap<String, User>, sisense::Error> {
     directory
         .users(UserQuery::default())
         .try_fold(HashMap::new(), |mut map, user| async move {
+            progress.advance(1);
             map.insert(user.email.to_lowercase(), user);
             Ok(map)
         })

@@ -14,6 +14,7 @@ pub use policy::{Protection, Standing, Thresholds, standing};
 
 use crate::clock::Clock;
 use crate::export::{Names, timestamp};
+use crate::progress::Progress;
 use crate::report::{csv_bytes, normalise_prefix, put_csv, put_json, stamp};
 use crate::store::{ObjectStore, StoreError};
 
@@ -58,6 +59,8 @@ pub struct StaleOptions {
     pub report_prefix: String,
     /// Actions in flight at once (the client's rate limit still applies).
     pub concurrency: usize,
+    /// Told of every user scanned and every action applied.
+    pub progress: Progress,
 }
 
 impl Default for StaleOptions {
@@ -77,6 +80,7 @@ impl Default for StaleOptions {
             force: false,
             report_prefix: DEFAULT_PREFIX.into(),
             concurrency: 4,
+            progress: Progress::default(),
         }
     }
 }
@@ -257,9 +261,13 @@ pub async fn deactivate_stale_users(
             names: &names,
             halted: Default::default(),
         };
+        options
+            .progress
+            .start("applying actions", Some(plan.act.len() as u64));
         plan.act = futures::stream::iter(plan.act)
             .map(|row| context.apply(row))
             .buffered(options.concurrency.max(1))
+            .inspect(|_| options.progress.advance(1))
             .collect()
             .await;
         for row in &plan.act {
@@ -304,9 +312,11 @@ async fn plan(
         act: Vec::new(),
         keep: Vec::new(),
     };
+    options.progress.start("scanning users", None);
     let mut users = directory.users(UserQuery::default());
     while let Some(user) = users.try_next().await? {
         summary.scanned += 1;
+        options.progress.advance(1);
         let Standing::Stale {
             last_seen,
             days_inactive,
