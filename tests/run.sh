@@ -2,7 +2,7 @@
 # Runs every check and test of the workspace on a fresh machine: the SAM template's linters (cfn-lint,
 # checkov), formatting, clippy (-D warnings), docs (warnings are errors), all unit, integration and end-to-end
 # tests (real function binaries under an emulated Lambda Runtime API, moto for S3 and Secrets Manager, the
-# Sisense simulator), and the release build of the three Lambda binaries with cargo lambda.
+# Sisense simulator, the CLI binary, headless Chromium for its HTML report), and the release build of the three Lambda binaries with cargo lambda.
 # Usage: bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,16 @@ if ! command -v moto_server >/dev/null 2>&1 \
    || ! python3 -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
   echo "== installing moto[server]==$MOTO_VERSION"
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# Headless Chromium renders the CLI's HTML access review in tests/tests/access_review.rs (Debian's package; the
+# test tools' own browser downloads do not work on this network).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (Debian) for the access-review rendering test"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 # The infrastructure tools live in their own virtualenv: checkov pins an old botocore that would break moto's.

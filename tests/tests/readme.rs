@@ -32,16 +32,18 @@ fn ci_runs_the_readme_test_command() {
 }
 
 #[test]
-fn the_demo_command_names_an_existing_example() {
+fn the_demo_command_runs_the_cli_demo() {
     let demo = &readme_commands(&readme())[0];
-    let after = |flag: &str| {
-        demo.split_whitespace()
-            .skip_while(|w| *w != flag)
-            .nth(1)
-            .map(str::to_string)
-    };
-    let package = after("-p").expect("-p PACKAGE");
-    let example = after("--example").expect("--example NAME");
-    let path = workspace_root().join(format!("shared/{package}/examples/{example}.rs"));
-    assert!(path.is_file(), "{demo}: {} is missing", path.display());
+    let words: Vec<&str> = demo.split_whitespace().collect();
+    let package = words
+        .iter()
+        .skip_while(|w| **w != "-p")
+        .nth(1)
+        .expect("-p PACKAGE");
+    let manifest = std::fs::read_to_string(workspace_root().join("cli/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("name = \"{package}\"")),
+        "{demo}: cli/ is not package {package}"
+    );
+    assert_eq!(words.last(), Some(&"demo"), "{demo}");
 }

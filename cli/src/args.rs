@@ -1,0 +1,191 @@
+//! The command line: connection options shared by every command, and one subcommand per job.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use lifecycle::import::OnExisting;
+use lifecycle::stale::Action;
+use secrecy::SecretString;
+
+use crate::location::Location;
+
+/// Exit codes, as `--help` shows them.
+pub const EXIT_CODES: &str = "Exit codes: 0 success (dry runs and already-imported files included), \
+1 failure (Sisense, storage or credentials), 2 usage error, 3 partial failure (some rows or users failed; \
+see the report), 4 refused (over the safety caps, a file that cannot be imported, an import another run holds).";
+
+/// sisense-lifecycle: export, import and deactivate Sisense users from a laptop, with the same jobs the Lambda
+/// functions run.
+#[derive(Debug, Parser)]
+#[command(name = "sisense-lifecycle", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// How to reach Sisense.
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Print the job's JSON summary on stdout (what the Lambda function returns) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars (they are also off when stderr is not a terminal).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log lines on stderr (-v info, -vv debug); RUST_LOG wins when set.
+    #[arg(long, short, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sisense credentials: a URL with a username and password or an API token, or a Secrets Manager secret.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Sisense base URL (https, or http on loopback only).
+    #[arg(long, env = "SISENSE_URL", global = true)]
+    pub url: Option<String>,
+    /// Login name of the service account.
+    #[arg(long, env = "SISENSE_USERNAME", global = true)]
+    pub username: Option<String>,
+    /// Its password; prefer the environment variable (flags show in the process list).
+    #[arg(long, env = "SISENSE_PASSWORD", hide_env_values = true, global = true, value_parser = secret)]
+    pub password: Option<SecretString>,
+    /// An API token instead of username and password.
+    #[arg(long, env = "SISENSE_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub token: Option<SecretString>,
+    /// Secrets Manager name or ARN of the secret the Lambda functions use (instead of the options above).
+    #[arg(long, env = "SISENSE_SECRET_ID", global = true)]
+    pub secret_id: Option<String>,
+    /// Requests per second to Sisense (0 disables the limit).
+    #[arg(long, env = "SISENSE_RATE_LIMIT", global = true, default_value_t = sisense::DEFAULT_RATE_LIMIT)]
+    pub rate_limit: u32,
+    /// Timeout of one HTTP attempt, in seconds.
+    #[arg(long, global = true, default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export every user (with role and group names) to CSV, plus a summary.
+    Export(ExportArgs),
+    /// Create (or update) users from a CSV file, with a per-row report.
+    Import(ImportArgs),
+    /// Deactivate, demote or delete users not seen for N days, under safety caps, with an audit report.
+    Deactivate(DeactivateArgs),
+    /// List the installation's roles.
+    Roles,
+    /// List the installation's groups.
+    Groups,
+    /// Run export, a bulk import and a dry-run deactivation on the embedded Sisense simulator.
+    Demo(DemoArgs),
+    /// Write a self-contained HTML access review from an export CSV.
+    Report(ReportArgs),
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A CSV file (the summary goes beside it as NAME.summary.json), a folder, or s3://bucket/prefix/ (dated
+    /// CSV, latest.csv and summary, as the Lambda writes them).
+    #[arg(long, default_value = "users.csv")]
+    pub out: Location,
+    /// Users per page.
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: u32,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CSV file, or s3://bucket/key.csv.
+    pub file: Location,
+    /// Plan and report only; write nothing to Sisense.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// What to do with users that exist already: skip, update or error.
+    #[arg(long, default_value = "skip")]
+    pub on_existing: OnExisting,
+    /// Role of new users whose role cell is empty.
+    #[arg(long, default_value = "consumer")]
+    pub default_role: String,
+    /// Where reports go: a folder, or s3://bucket/prefix/ (default: ./reports, or s3://INPUT-BUCKET/reports/).
+    #[arg(long)]
+    pub reports: Option<Location>,
+    /// Continue an interrupted import: the run id it printed (or that `import` names when refusing).
+    #[arg(long)]
+    pub resume: Option<String>,
+}
+
+/// `deactivate`.
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    /// A user last seen more than this many days ago is stale.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    pub inactive_days: u32,
+    /// A user never seen is stale once created more than this many days ago (default: --inactive-days).
+    #[arg(long)]
+    pub grace_days: Option<u32>,
+    /// What to do to a stale user: deactivate, demote (to Viewer, out of every group) or delete.
+    #[arg(long, default_value = "deactivate")]
+    pub action: Action,
+    /// Plan and report only; write nothing to Sisense.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Most users acted on in one run.
+    #[arg(long, default_value_t = 50)]
+    pub max_actions: u32,
+    /// Most users acted on in one run, in percent of the active users.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_action_percent: u32,
+    /// A role never acted on (repeatable; default super and admin).
+    #[arg(long = "protect-role", default_values = ["super", "admin"])]
+    pub protected_roles: Vec<String>,
+    /// An email or user name never acted on (repeatable; the service account always is).
+    #[arg(long = "protect-user")]
+    pub protected_users: Vec<String>,
+    /// A group whose members are never acted on (repeatable).
+    #[arg(long = "protect-group")]
+    pub protected_groups: Vec<String>,
+    /// Pass the caps for this run.
+    #[arg(long)]
+    pub force: bool,
+    /// Where the report goes: a folder, or s3://bucket/prefix/.
+    #[arg(long, default_value = "reports")]
+    pub reports: Location,
+    /// Judge staleness as of this instant (RFC 3339) instead of now: replays and tests.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder everything is written to (replaced when it holds an earlier demo; refused when it holds anything
+    /// else).
+    #[arg(long, default_value = "demo-out")]
+    pub out: std::path::PathBuf,
+    /// Users in the simulated installation.
+    #[arg(long, default_value_t = 2000)]
+    pub users: usize,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// An export CSV file, s3://bucket/key.csv, or s3://bucket/prefix/ (its latest.csv).
+    pub input: Location,
+    /// The HTML file to write.
+    #[arg(long, default_value = "access-review.html")]
+    pub out: std::path::PathBuf,
+    /// A user last seen more than this many days ago is a stale candidate.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    pub inactive_days: u32,
+    /// A user never seen is a stale candidate once created more than this many days ago (default:
+    /// --inactive-days).
+    #[arg(long)]
+    pub grace_days: Option<u32>,
+    /// Judge ages as of this instant (RFC 3339) instead of now.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}

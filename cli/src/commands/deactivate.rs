@@ -1,0 +1,118 @@
+//! `deactivate`: the stale-user job ([`lifecycle::stale::deactivate_stale_users`]) with caps and a report.
+
+use lifecycle::stale::{StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
+use lifecycle::{Clock, FixedClock, SystemClock};
+use sisense::Directory;
+
+use super::Context;
+use crate::args::DeactivateArgs;
+use crate::error::{CliError, Exit};
+use crate::location::Location;
+use crate::output::Outcome;
+
+/// Runs the stale-user job.
+pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, CliError> {
+    let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
+    let mut options = options(args);
+    // The account the job logs in with is never acted on, whatever the lists say (as in the Lambda).
+    options
+        .protected_users
+        .extend(client.config().credentials.username().map(str::to_string));
+    let clock: Box<dyn Clock> = match args.now {
+        Some(at) => Box::new(FixedClock(at)),
+        None => Box::new(SystemClock),
+    };
+    deactivate(&client, ctx, &args.reports, clock.as_ref(), options).await
+}
+
+/// The job's options from the flags.
+pub fn options(args: &DeactivateArgs) -> StaleOptions {
+    StaleOptions {
+        thresholds: Thresholds {
+            inactive_days: args.inactive_days,
+            never_logged_in_grace_days: args.grace_days.unwrap_or(args.inactive_days),
+        },
+        action: args.action,
+        dry_run: args.dry_run,
+        protected_roles: args.protected_roles.clone(),
+        protected_users: args.protected_users.clone(),
+        protected_groups: args.protected_groups.clone(),
+        max_actions: args.max_actions,
+        max_action_percent: args.max_action_percent,
+        force: args.force,
+        ..StaleOptions::default()
+    }
+}
+
+/// Runs the job against `directory`, with the report under `reports`.
+pub async fn deactivate(
+    directory: &dyn Directory,
+    ctx: &Context<'_>,
+    reports: &Location,
+    clock: &dyn Clock,
+    mut options: StaleOptions,
+) -> Result<Outcome, CliError> {
+    let (store, prefix) = reports.store_and_prefix(&ctx.aws).await?;
+    options.report_prefix = prefix;
+    options.progress = ctx.bars.progress();
+    let summary = deactivate_stale_users(directory, store.as_ref(), clock, &options).await?;
+    ctx.bars.finish();
+    let at = |key: &str| match reports {
+        Location::Local(dir) => dir.join(key).display().to_string(),
+        Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+    };
+    let text = format!(
+        "{}\n  report:  {}\n  summary: {}\n",
+        headline(&summary),
+        at(&summary.report_key),
+        at(&summary.summary_key)
+    );
+    Ok(Outcome {
+        exit: exit(&summary),
+        json: serde_json::to_value(&summary).unwrap_or_default(),
+        text,
+    })
+}
+
+fn exit(summary: &StaleSummary) -> Exit {
+    if summary.aborted {
+        Exit::Refused
+    } else if summary.failed > 0 || summary.not_applied > 0 {
+        Exit::Partial
+    } else {
+        Exit::Success
+    }
+}
+
+fn headline(s: &StaleSummary) -> String {
+    let scanned = format!(
+        "scanned {} users: {} active; stale: {} to act on, {} protected, {} already done",
+        s.scanned, s.active, s.stale, s.protected, s.already_done
+    );
+    let action = serde_json::to_value(s.action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if s.aborted {
+        format!(
+            "{scanned}\nrefused: {} stale users exceed the cap of {}; nothing changed (raise --max-actions / \
+             --max-action-percent, or pass --force for this run)",
+            s.stale, s.cap
+        )
+    } else if s.dry_run {
+        let over = if s.stale > s.cap {
+            "; over the cap: a live run needs --force"
+        } else {
+            ""
+        };
+        format!(
+            "{scanned}\ndry run: would {action} {} users (cap {}{over}); nothing changed",
+            s.stale, s.cap
+        )
+    } else {
+        format!(
+            "{scanned}\n{action}: {} done, {} not applied, {} failed",
+            s.acted, s.not_applied, s.failed
+        )
+    }
+}

@@ -1,0 +1,88 @@
+//! `report`: the HTML access review of an export CSV (a file, an object, or the latest export under a prefix).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use lifecycle::report::normalise_prefix;
+use lifecycle::stale::Thresholds;
+use serde_json::json;
+
+use super::Context;
+use crate::access_review::{Review, html};
+use crate::args::ReportArgs;
+use crate::error::{CliError, Exit};
+use crate::location::Location;
+use crate::output::Outcome;
+
+/// Reads the export and writes the page.
+pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliError> {
+    let (bytes, source) = match &args.input {
+        Location::Local(path) => (
+            std::fs::read(path).map_err(|e| CliError::io("reading", path, e))?,
+            path.display().to_string(),
+        ),
+        Location::S3 { bucket, key } => {
+            let key = if key.is_empty() || key.ends_with('/') {
+                format!("{}latest.csv", normalise_prefix(key))
+            } else {
+                key.clone()
+            };
+            let (store, _) = args.input.store_and_prefix(&ctx.aws).await?;
+            let source = format!("s3://{bucket}/{key}");
+            let bytes = store
+                .get(&key)
+                .await?
+                .ok_or_else(|| CliError::BadExport(format!("no export at {source}")))?;
+            (bytes, source)
+        }
+    };
+    let thresholds = Thresholds {
+        inactive_days: args.inactive_days,
+        never_logged_in_grace_days: args.grace_days.unwrap_or(args.inactive_days),
+    };
+    write(
+        &bytes,
+        &source,
+        &args.out,
+        args.now.unwrap_or_else(Utc::now),
+        thresholds,
+    )
+}
+
+/// Writes the access review of `bytes` (an export CSV read from `source`) to `out`.
+pub fn write(
+    bytes: &[u8],
+    source: &str,
+    out: &Path,
+    now: DateTime<Utc>,
+    thresholds: Thresholds,
+) -> Result<Outcome, CliError> {
+    let review = Review::from_csv(bytes, now, thresholds)
+        .map_err(|e| CliError::BadExport(format!("{source}: {e}")))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, e))?;
+    }
+    std::fs::write(out, html::render(&review, source))
+        .map_err(|e| CliError::io("writing", out, e))?;
+    let s = &review.summary;
+    Ok(Outcome {
+        exit: Exit::Success,
+        json: json!({
+            "html": out.display().to_string(),
+            "source": source,
+            "users": s.users,
+            "active": s.active,
+            "inactive": s.inactive,
+            "neverLoggedIn": s.never_logged_in,
+            "staleCandidates": review.candidates.len(),
+        }),
+        text: format!(
+            "access review of {} users ({} active, {} inactive, {} stale candidates)\n  page: {}\n",
+            s.users,
+            s.active,
+            s.inactive,
+            review.candidates.len(),
+            out.display()
+        ),
+    })
+}

@@ -1,0 +1,678 @@
+//! The `sisense-lifecycle` CLI end to end: the built binary against the Sisense simulator over HTTP, local
+//! folders, and moto for `s3://` locations and `--secret-id`. Exit codes, JSON summaries and the files written
+//! are checked against oracles computed from the simulator's own state.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use e2e_tests::function_binary;
+use e2e_tests::world::{BUCKET, World};
+use serde_json::Value;
+use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
+
+const NOW: &str = "2026-11-22T06:00:00Z";
+const TOKEN: &str = "sim-api-token-cli-0123456789";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
+}
+
+async fn sim(users: usize) -> Simulator {
+    Simulator::start(SimConfig {
+        users,
+        now: now(),
+        api_token: Some(TOKEN.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A fresh folder for one test.
+fn workdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}: stdout {:?} stderr {:?}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the CLI in `dir` with only `env` (no SISENSE_* or AWS_* leaks in from the test's environment).
+async fn cli(dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
+    let mut command = tokio::process::Command::new(function_binary("sisense-lifecycle"));
+    command.current_dir(dir).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SISENSE_") || key.starts_with("AWS_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    let out = command.output().await.expect("the CLI runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn token_env(sim: &Simulator) -> Vec<(String, String)> {
+    vec![
+        ("SISENSE_URL".into(), sim.base_url().into()),
+        ("SISENSE_TOKEN".into(), TOKEN.into()),
+        ("SISENSE_RATE_LIMIT".into(), "0".into()),
+    ]
+}
+
+fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .records()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_writes_every_user_to_one_file_as_the_simulator_has_them() {
+    let sim = sim(350).await;
+    let dir = workdir("export");
+    let run = cli(
+        &dir,
+        &[
+            "export",
+            "--out",
+            "users.csv",
+            "--page-size",
+            "100",
+            "--json",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["users"], 350);
+    assert_eq!(summary["key"], "users.csv");
+    assert_eq!(summary["summaryKey"], "users.summary.json");
+    let exported: BTreeSet<Vec<String>> = csv_rows(&dir.join("users.csv"))
+        .iter()
+        .map(|r| r.iter().map(str::to_string).collect())
+        .collect();
+    let expected: BTreeSet<Vec<String>> = sim.export_rows().into_iter().map(Vec::from).collect();
+    assert_eq!(
+        exported, expected,
+        "the file holds exactly the simulator's users"
+    );
+    let file_summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("users.summary.json")).unwrap()).unwrap();
+    assert_eq!(file_summary["users"], 350);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "no staging folder is left behind: {left:?}");
+    assert!(
+        !run.stderr.contains("exporting users"),
+        "no progress bars when stderr is not a terminal: {}",
+        run.stderr
+    );
+
+    // A failed export leaves the earlier file untouched and no partial file.
+    sim.set_faults(Faults {
+        reject_all_tokens: true,
+        ..Faults::default()
+    });
+    let failed = cli(&dir, &["export", "--out", "users.csv"], &token_env(&sim)).await;
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("error: export failed: Sisense"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(csv_rows(&dir.join("users.csv")).len(), 350);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_survives_token_expiry_and_a_429_5xx_storm() {
+    let sim = sim(400).await;
+    sim.set_faults(Faults {
+        rate_429: 0.2,
+        rate_5xx: 0.2,
+        token_expiry_after: Some(3),
+        retry_after: Some(0),
+        ..Faults::default()
+    });
+    let dir = workdir("export-storm");
+    let env = vec![
+        ("SISENSE_URL".into(), sim.base_url().into()),
+        ("SISENSE_USERNAME".into(), sim.username().into()),
+        ("SISENSE_PASSWORD".into(), sim.password().into()),
+        ("SISENSE_RATE_LIMIT".into(), "0".into()),
+    ];
+    let run = cli(
+        &dir,
+        &["export", "--out", "users.csv", "--page-size", "50", "-vv"],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(csv_rows(&dir.join("users.csv")).len(), 400);
+    assert!(
+        sim.logins() >= 2,
+        "the expired token was replaced by a new login"
+    );
+    for output in [&run.stdout, &run.stderr] {
+        assert!(
+            !output.contains(sim.password()),
+            "the password never appears, even at debug level"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_and_groups_list_the_installation() {
+    let sim = sim(20).await;
+    let dir = workdir("listing");
+    let roles = cli(&dir, &["roles", "--json"], &token_env(&sim)).await;
+    assert_eq!(roles.code, 0, "{}", roles.stderr);
+    let names: BTreeSet<String> = roles
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = sim.role_names().into_values().collect();
+    assert_eq!(names, expected);
+    let groups = cli(&dir, &["groups"], &token_env(&sim)).await;
+    assert_eq!(groups.code, 0, "{}", groups.stderr);
+    for name in sim.group_names().values() {
+        assert!(
+            groups.stdout.contains(name.as_str()),
+            "{name}: {}",
+            groups.stdout
+        );
+    }
+    assert!(
+        groups.stdout.contains("(name not unique"),
+        "duplicate group names are pointed out"
+    );
+}
+
+const NEW_HIRES: &str = "email,name,role,groups\n\
+    dana.white@example.com,Dana White,viewer,Sales\n\
+    omar.haddad@example.com,Omar Haddad,Designer,Finance;Support\n\
+    bad-email,No Domain,viewer,\n\
+    ivy.chen@example.com,Ivy Chen,wizard,\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_dry_run_then_live_then_a_duplicate_run() {
+    let sim = sim(50).await;
+    let dir = workdir("import");
+    std::fs::write(dir.join("new-hires.csv"), NEW_HIRES).unwrap();
+
+    let dry = cli(
+        &dir,
+        &["import", "new-hires.csv", "--dry-run", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(
+        dry.code, 3,
+        "invalid rows make a partial result: {}",
+        dry.stderr
+    );
+    let summary = dry.json();
+    assert_eq!(
+        (summary["wouldCreate"].as_u64(), summary["invalid"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(
+        sim.writes().is_empty(),
+        "a dry run writes nothing to Sisense"
+    );
+
+    let live = cli(
+        &dir,
+        &["import", "new-hires.csv", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(live.code, 3, "{}", live.stderr);
+    let summary = live.json();
+    assert_eq!(summary["status"], "done");
+    assert_eq!(
+        (summary["created"].as_u64(), summary["invalid"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(sim.user_by_email("dana.white@example.com").is_some());
+    assert!(sim.user_by_email("omar.haddad@example.com").is_some());
+    let report = dir
+        .join("reports")
+        .join(summary["reportKey"].as_str().unwrap());
+    let rows = csv_rows(&report);
+    let messages: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}:{}:{}", &r[1], &r[2], &r[4]))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("ivy.chen@example.com:invalid:") && m.contains("wizard")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("bad-email:invalid:")),
+        "{messages:?}"
+    );
+
+    let writes = sim.writes().len();
+    let again = cli(
+        &dir,
+        &["import", "new-hires.csv", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(
+        again.code, 3,
+        "the first run's result is reported again: {}",
+        again.stderr
+    );
+    assert_eq!(again.json()["status"], "duplicate");
+    assert_eq!(
+        sim.writes().len(),
+        writes,
+        "the same file is never imported twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_and_bad_usage_have_their_own_exit_codes() {
+    let sim = sim(10).await;
+    let dir = workdir("refusals");
+    std::fs::write(dir.join("no-email.csv"), "name,role\nAnn,viewer\n").unwrap();
+    let refused = cli(&dir, &["import", "no-email.csv"], &token_env(&sim)).await;
+    assert_eq!(refused.code, 4, "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("no email column"),
+        "{}",
+        refused.stdout
+    );
+
+    let no_credentials = cli(&dir, &["export"], &[]).await;
+    assert_eq!(no_credentials.code, 2);
+    assert!(
+        no_credentials.stderr.contains("SISENSE_URL"),
+        "{}",
+        no_credentials.stderr
+    );
+    let half = cli(
+        &dir,
+        &["roles"],
+        &[
+            ("SISENSE_URL".into(), sim.base_url().into()),
+            ("SISENSE_USERNAME".into(), "u".into()),
+        ],
+    )
+    .await;
+    assert_eq!(half.code, 2);
+    assert!(half.stderr.contains("SISENSE_PASSWORD"), "{}", half.stderr);
+    let plain_http = cli(
+        &dir,
+        &["roles"],
+        &[
+            ("SISENSE_URL".into(), "http://bi.example.com".into()),
+            ("SISENSE_TOKEN".into(), TOKEN.into()),
+        ],
+    )
+    .await;
+    assert_eq!(plain_http.code, 1, "{}", plain_http.stderr);
+    assert!(plain_http.stderr.contains("http"), "{}", plain_http.stderr);
+    let bad_flag = cli(
+        &dir,
+        &["deactivate", "--inactive-days", "0"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(bad_flag.code, 2, "{}", bad_flag.stderr);
+    let missing = cli(&dir, &["report", "nope.csv"], &[]).await;
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("nope.csv"), "{}", missing.stderr);
+
+    let secret_env = vec![(
+        "SISENSE_PASSWORD".to_string(),
+        "hunter2-secret-value".to_string(),
+    )];
+    let help = cli(&dir, &["--help"], &secret_env).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
+    assert!(
+        !help.stdout.contains("hunter2"),
+        "--help never shows the password"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() {
+    let sim = sim(300).await;
+    let dir = workdir("deactivate");
+    let rule = StaleRule {
+        now: now(),
+        inactive_days: 90,
+        grace_days: 90,
+        roles: vec!["super".into(), "admin".into()],
+        users: vec![],
+        groups: vec![],
+    };
+    let expected = sim.stale_sets(&rule);
+    assert!(
+        expected.act.len() > 30,
+        "the population has stale users: {}",
+        expected.act.len()
+    );
+
+    let refused = cli(
+        &dir,
+        &["deactivate", "--now", NOW, "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert_eq!(refused.json()["aborted"], true);
+    assert!(sim.writes().is_empty());
+
+    let dry = cli(
+        &dir,
+        &["deactivate", "--now", NOW, "--dry-run", "--force"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .contains(&format!("would deactivate {} users", expected.act.len())),
+        "{}",
+        dry.stdout
+    );
+    assert!(sim.writes().is_empty());
+
+    let live = cli(
+        &dir,
+        &[
+            "deactivate",
+            "--now",
+            NOW,
+            "--max-actions",
+            "1000",
+            "--max-action-percent",
+            "100",
+            "--json",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let summary = live.json();
+    assert_eq!(summary["acted"].as_u64(), Some(expected.act.len() as u64));
+    let now_inactive: BTreeSet<String> = sim
+        .users()
+        .iter()
+        .filter(|u| u["active"] == false && expected.act.contains(u["_id"].as_str().unwrap()))
+        .map(|u| u["_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        now_inactive, expected.act,
+        "exactly the stale, unprotected users were deactivated"
+    );
+    let report = dir
+        .join("reports")
+        .join(summary["reportKey"].as_str().unwrap());
+    assert!(csv_rows(&report).len() >= expected.act.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_locations_and_the_secret_work_through_moto() {
+    let world = World::new().await;
+    let sim = sim(120).await;
+    let secret = world.sim_secret("cli/sisense", &sim).await;
+    let mut env = world.moto.env();
+    env.push(("SISENSE_SECRET_ID".into(), secret));
+    env.push(("SISENSE_RATE_LIMIT".into(), "0".into()));
+    let dir = workdir("s3");
+
+    let export = cli(
+        &dir,
+        &[
+            "export",
+            "--out",
+            &format!("s3://{BUCKET}/exports/users/"),
+            "--json",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let key = export.json()["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("exports/users/dt=2"), "{key}");
+    let latest = world.get("exports/users/latest.csv").await;
+    assert_eq!(
+        csv::Reader::from_reader(latest.as_slice())
+            .records()
+            .count(),
+        120
+    );
+
+    let report = cli(
+        &dir,
+        &[
+            "report",
+            &format!("s3://{BUCKET}/exports/users/"),
+            "--now",
+            NOW,
+            "--json",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert_eq!(report.json()["users"], 120);
+    assert!(dir.join("access-review.html").is_file());
+
+    world
+        .put("imports/hires.csv", NEW_HIRES.as_bytes().to_vec())
+        .await;
+    let import = cli(
+        &dir,
+        &[
+            "import",
+            &format!("s3://{BUCKET}/imports/hires.csv"),
+            "--json",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(import.code, 3, "{}", import.stderr);
+    let report_key = import.json()["reportKey"].as_str().unwrap().to_string();
+    assert!(
+        report_key.starts_with("reports/imports/hires."),
+        "{report_key}"
+    );
+    assert!(!world.get(&report_key).await.is_empty());
+    let bad_prefix = cli(
+        &dir,
+        &[
+            "import",
+            &format!("s3://{BUCKET}/imports/hires.csv"),
+            "--reports",
+            &format!("s3://{BUCKET}/"),
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(bad_prefix.code, 2, "{}", bad_prefix.stderr);
+    assert!(
+        bad_prefix.stderr.contains("trigger the import again"),
+        "{}",
+        bad_prefix.stderr
+    );
+
+    let both = cli(&dir, &["roles", "--url", sim.base_url()], &env).await;
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_every_job_and_replaces_only_its_own_folder() {
+    let dir = workdir("demo");
+    let run = cli(&dir, &["demo", "--users", "300", "--json"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary = run.json();
+    assert_eq!(summary["export"]["users"], 300);
+    let import = &summary["import"];
+    assert_eq!(
+        (
+            import["created"].as_u64(),
+            import["skipped"].as_u64(),
+            import["invalid"].as_u64()
+        ),
+        (Some(6), Some(1), Some(5))
+    );
+    assert_eq!(summary["deactivate"]["dryRun"], true);
+    assert_eq!(summary["report"]["users"], 300);
+    let out = dir.join("demo-out");
+    let exported = csv_rows(&out.join("exports/users/latest.csv"));
+    assert_eq!(exported.len(), 300);
+    assert!(out.join("access-review.html").is_file());
+    assert!(
+        out.join("reports")
+            .join(import["reportKey"].as_str().unwrap())
+            .is_file()
+    );
+
+    let again = cli(&dir, &["demo", "--users", "50"], &[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("demo-out/access-review.html"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        csv_rows(&out.join("exports/users/latest.csv")).len(),
+        50,
+        "the earlier demo was replaced"
+    );
+
+    std::fs::create_dir_all(dir.join("mine")).unwrap();
+    std::fs::write(dir.join("mine/keep.txt"), "not the demo's").unwrap();
+    let refused = cli(&dir, &["demo", "--out", "mine"], &[]).await;
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        dir.join("mine/keep.txt").is_file(),
+        "a folder the demo did not write is never emptied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_bars_show_rate_and_eta_on_a_terminal_only() {
+    let sim = sim(3000).await;
+    let dir = workdir("progress");
+    std::fs::write(dir.join("new-hires.csv"), NEW_HIRES).unwrap();
+    // `script` (util-linux) gives the CLI a pseudo-terminal as stderr.
+    let command = format!(
+        "{} export --out users.csv --page-size 200 && {} import new-hires.csv --dry-run",
+        function_binary("sisense-lifecycle").display(),
+        function_binary("sisense-lifecycle").display()
+    );
+    let tty = cli_in_pty(&dir, &command, &token_env(&sim)).await;
+    assert!(tty.contains("exporting users"), "{tty}");
+    assert!(tty.contains("/s"), "a rate is shown: {tty}");
+    assert!(
+        tty.contains("importing rows") && tty.contains("ETA"),
+        "a known total gets an ETA: {tty}"
+    );
+    let quiet = cli_in_pty(
+        &dir,
+        &format!(
+            "{} export --out users.csv --quiet",
+            function_binary("sisense-lifecycle").display()
+        ),
+        &token_env(&sim),
+    )
+    .await;
+    assert!(
+        !quiet.contains("exporting users"),
+        "--quiet hides the bars: {quiet}"
+    );
+}
+
+async fn cli_in_pty(dir: &Path, command: &str, env: &[(String, String)]) -> String {
+    let out = tokio::process::Command::new("script")
+        .current_dir(dir)
+        .args(["-qfec", command, "/dev/null"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .expect("script (util-linux) runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_import_is_held_until_resumed_with_its_run_id() {
+    let sim = sim(40).await;
+    let dir = workdir("resume");
+    std::fs::write(dir.join("new-hires.csv"), NEW_HIRES).unwrap();
+    sim.set_faults(Faults {
+        reject_all_tokens: true,
+        ..Faults::default()
+    });
+    let broken = cli(&dir, &["import", "new-hires.csv"], &token_env(&sim)).await;
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    let run_id = broken
+        .stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "--resume")
+        .nth(1)
+        .expect("the run id is printed")
+        .to_string();
+
+    sim.set_faults(Faults::default());
+    let held = cli(
+        &dir,
+        &["import", "new-hires.csv", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(held.code, 4, "{}", held.stdout);
+    assert_eq!(held.json()["owner"], run_id.as_str());
+    assert!(sim.writes().is_empty(), "a held import writes nothing");
+    let held_text = cli(&dir, &["import", "new-hires.csv"], &token_env(&sim)).await;
+    assert!(
+        held_text.stdout.contains(&format!("--resume {run_id}")),
+        "{}",
+        held_text.stdout
+    );
+
+    let resumed = cli(
+        &dir,
+        &["import", "new-hires.csv", "--resume", &run_id, "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(resumed.code, 3, "{}", resumed.stderr);
+    assert_eq!(resumed.json()["created"], 2);
+    assert!(sim.user_by_email("dana.white@example.com").is_some());
+}
