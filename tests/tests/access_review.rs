@@ -102,13 +102,22 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let sim_ref = &sim;
     tokio::task::block_in_place(|| {
         run(&["export", "--out", "users.csv"]);
         run(&["report", "users.csv", "--now", NOW, "--out", "review.html"]);
     });
-    let _ = sim_ref;
     let page = dir.join("review.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for external in ["src=", "href=", "<script", "url("] {
+        assert!(
+            !html.contains(external),
+            "the page loads nothing at view time: {external}"
+        );
+    }
+    assert!(
+        html.contains("default-src 'none'"),
+        "its CSP forbids every fetch"
+    );
 
     // The oracle, straight from the simulator's JSON.
     let users = sim.users();

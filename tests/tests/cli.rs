@@ -409,6 +409,27 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
         "{}",
         dry.stdout
     );
+    let demote = cli(
+        &dir,
+        &[
+            "deactivate",
+            "--now",
+            NOW,
+            "--dry-run",
+            "--force",
+            "--action",
+            "demote",
+            "--json",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(demote.code, 0, "{}", demote.stderr);
+    assert_eq!(demote.json()["action"], "demote");
+    assert!(
+        demote.json()["stale"].as_u64() <= Some(expected.act.len() as u64),
+        "users already Viewers without groups are done already"
+    );
     assert!(sim.writes().is_empty());
 
     let live = cli(
