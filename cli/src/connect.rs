@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use sisense::{ClientConfig, Credentials, FusionClient};
+use sisense::{ClientConfig, Credentials, CredentialsProblem, FusionClient};
 
 use crate::args::Connection;
 use crate::aws::Aws;
@@ -33,27 +33,25 @@ pub async fn client(connection: &Connection, aws: &Aws) -> Result<FusionClient, 
 }
 
 fn credentials(connection: &Connection) -> Result<Credentials, CliError> {
-    match (
-        &connection.username,
-        &connection.password,
-        &connection.token,
-    ) {
-        (None, None, Some(token)) => Ok(Credentials::Token(token.clone())),
-        (Some(username), Some(password), None) if !username.trim().is_empty() => {
-            Ok(Credentials::Password {
-                username: username.trim().to_string(),
-                password: password.clone(),
-            })
-        }
-        (_, _, Some(_)) => Err(CliError::Usage(
-            "give either a token or a username and password, not both".into(),
-        )),
-        (Some(_), None, None) => Err(CliError::Usage(
-            "--username needs a password: set SISENSE_PASSWORD (flags show in the process list)"
-                .into(),
-        )),
-        _ => Err(CliError::Usage(
-            "--url needs SISENSE_TOKEN, or SISENSE_USERNAME and SISENSE_PASSWORD".into(),
-        )),
-    }
+    Credentials::from_parts(
+        connection.username.as_deref(),
+        connection.password.as_ref(),
+        connection.token.as_ref(),
+    )
+    .map_err(|problem| {
+        CliError::Usage(
+            match problem {
+                CredentialsProblem::Both => {
+                    "give either a token or a username and password, not both"
+                }
+                CredentialsProblem::NoPassword => {
+                    "--username needs a password: set SISENSE_PASSWORD (flags show in the process list)"
+                }
+                CredentialsProblem::Missing => {
+                    "--url needs SISENSE_TOKEN, or SISENSE_USERNAME and SISENSE_PASSWORD"
+                }
+            }
+            .into(),
+        )
+    })
 }

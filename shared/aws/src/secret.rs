@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use sisense::{ClientConfig, Credentials};
+use sisense::{ClientConfig, Credentials, CredentialsProblem};
 
 /// Why the secret could not be turned into credentials. Never carries secret values.
 #[derive(Debug, thiserror::Error)]
@@ -82,21 +82,17 @@ pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
     let base_url = secret
         .base_url
         .ok_or_else(|| invalid("baseUrl is missing"))?;
-    let credentials = match (secret.username, secret.password, secret.token) {
-        (None, None, Some(token)) => Credentials::Token(token),
-        (Some(username), Some(password), None) if !username.trim().is_empty() => {
-            Credentials::Password {
-                username: username.trim().to_string(),
-                password,
-            }
+    let credentials = Credentials::from_parts(
+        secret.username.as_deref(),
+        secret.password.as_ref(),
+        secret.token.as_ref(),
+    )
+    .map_err(|problem| match problem {
+        CredentialsProblem::Both => invalid("give either token or username and password, not both"),
+        CredentialsProblem::NoPassword | CredentialsProblem::Missing => {
+            invalid("username and password (or token) are required")
         }
-        (_, _, Some(_)) => {
-            return Err(invalid(
-                "give either token or username and password, not both",
-            ));
-        }
-        _ => return Err(invalid("username and password (or token) are required")),
-    };
+    })?;
     ClientConfig::new(&base_url, credentials).map_err(|e| invalid(&e.to_string()))
 }
 

@@ -24,7 +24,38 @@ pub enum Credentials {
     Token(SecretString),
 }
 
+/// Why the parts given do not make [`Credentials`] (the caller words the message for its own inputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsProblem {
+    /// A token together with a username or password.
+    Both,
+    /// A username without a password.
+    NoPassword,
+    /// Nothing usable (no token, no username, or a blank username).
+    Missing,
+}
+
 impl Credentials {
+    /// A token alone, or a non-blank username (trimmed) with a password.
+    pub fn from_parts(
+        username: Option<&str>,
+        password: Option<&SecretString>,
+        token: Option<&SecretString>,
+    ) -> Result<Self, CredentialsProblem> {
+        match (username, password, token) {
+            (None, None, Some(token)) => Ok(Credentials::Token(token.clone())),
+            (Some(username), Some(password), None) if !username.trim().is_empty() => {
+                Ok(Credentials::Password {
+                    username: username.trim().to_string(),
+                    password: password.clone(),
+                })
+            }
+            (_, _, Some(_)) => Err(CredentialsProblem::Both),
+            (Some(_), None, None) => Err(CredentialsProblem::NoPassword),
+            _ => Err(CredentialsProblem::Missing),
+        }
+    }
+
     /// The login name of the service account, when known (it is always protected from lifecycle actions).
     pub fn username(&self) -> Option<&str> {
         match self {
@@ -137,6 +168,34 @@ fn is_loopback(url: &Url) -> bool {
 mod tests {
     use super::*;
     use secrecy::SecretString;
+
+    #[test]
+    fn credentials_from_parts_take_a_token_or_a_username_with_a_password() {
+        let secret = SecretString::from("s3cret");
+        assert!(matches!(
+            Credentials::from_parts(None, None, Some(&secret)),
+            Ok(Credentials::Token(_))
+        ));
+        let password = Credentials::from_parts(Some(" svc@x.io "), Some(&secret), None).unwrap();
+        assert_eq!(password.username(), Some("svc@x.io"));
+        for (username, password, token, problem) in [
+            (
+                Some("u"),
+                Some(&secret),
+                Some(&secret),
+                CredentialsProblem::Both,
+            ),
+            (None, Some(&secret), Some(&secret), CredentialsProblem::Both),
+            (Some("u"), None, None, CredentialsProblem::NoPassword),
+            (Some("  "), Some(&secret), None, CredentialsProblem::Missing),
+            (None, None, None, CredentialsProblem::Missing),
+        ] {
+            assert_eq!(
+                Credentials::from_parts(username, password, token).unwrap_err(),
+                problem
+            );
+        }
+    }
 
     #[test]
     fn accepts_https_and_loopback_http() {

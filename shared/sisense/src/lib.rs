@@ -18,7 +18,9 @@ mod paging;
 mod resolve;
 mod retry;
 
-pub use config::{ClientConfig, Credentials, DEFAULT_RATE_LIMIT, validate_base_url};
+pub use config::{
+    ClientConfig, Credentials, CredentialsProblem, DEFAULT_RATE_LIMIT, validate_base_url,
+};
 pub use directory::{CreateOutcome, Directory, UserQuery};
 pub use error::{Error, ErrorBody, is_retryable_status};
 pub use fusion::FusionClient;
