@@ -2,7 +2,7 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use lifecycle::import::OnExisting;
-use lifecycle::stale::Action;
+use lifecycle::stale::{Action, Thresholds};
 use secrecy::SecretString;
 
 use crate::location::Location;
@@ -58,6 +58,14 @@ pub struct Connection {
     /// Timeout of one HTTP attempt, in seconds.
     #[arg(long, global = true, default_value_t = 30)]
     pub request_timeout_secs: u64,
+}
+
+/// `--inactive-days` with `--grace-days`, which defaults to it (as `NEVER_LOGGED_IN_GRACE_DAYS` does).
+pub fn thresholds(inactive_days: u32, grace_days: Option<u32>) -> Thresholds {
+    Thresholds {
+        inactive_days,
+        never_logged_in_grace_days: grace_days.unwrap_or(inactive_days),
+    }
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {

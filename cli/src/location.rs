@@ -1,6 +1,6 @@
 //! Where a command reads or writes: a local path or `s3://bucket/key`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use lifecycle::{LocalStore, ObjectStore};
@@ -75,15 +75,7 @@ impl Location {
     ) -> Result<(Box<dyn ObjectStore>, String), CliError> {
         match self {
             Location::Local(path) => {
-                let name = path
-                    .file_name()
-                    .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?
-                    .to_string_lossy()
-                    .into_owned();
-                let dir = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map_or_else(|| PathBuf::from("."), PathBuf::from);
+                let (dir, name) = folder_and_name(path)?;
                 Ok((Box::new(LocalStore::new(dir)), name))
             }
             Location::S3 { key, .. } if key.is_empty() || key.ends_with('/') => Err(
@@ -92,6 +84,28 @@ impl Location {
             Location::S3 { .. } => self.store_and_prefix(aws).await,
         }
     }
+
+    /// Where `key` (a key the store rooted here wrote) is, for people: a path, or `s3://bucket/key`.
+    pub fn object(&self, key: &str) -> String {
+        match self {
+            Location::Local(dir) => dir.join(key).display().to_string(),
+            Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// A file's folder (`.` when the path has none) and its name.
+pub fn folder_and_name(path: &Path) -> Result<(PathBuf, String), CliError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    Ok((dir, name))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `deactivate`: the stale-user job ([`lifecycle::stale::deactivate_stale_users`]) with caps and a report.
 
-use lifecycle::stale::{StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
+use lifecycle::stale::{StaleOptions, StaleSummary, deactivate_stale_users};
 use lifecycle::{Clock, FixedClock, SystemClock};
 use sisense::Directory;
 
 use super::Context;
-use crate::args::DeactivateArgs;
+use crate::args::{DeactivateArgs, thresholds};
 use crate::error::{CliError, Exit};
 use crate::location::Location;
 use crate::output::Outcome;
@@ -28,10 +28,7 @@ pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, Cl
 /// The job's options from the flags.
 pub fn options(args: &DeactivateArgs) -> StaleOptions {
     StaleOptions {
-        thresholds: Thresholds {
-            inactive_days: args.inactive_days,
-            never_logged_in_grace_days: args.grace_days.unwrap_or(args.inactive_days),
-        },
+        thresholds: thresholds(args.inactive_days, args.grace_days),
         action: args.action,
         dry_run: args.dry_run,
         protected_roles: args.protected_roles.clone(),
@@ -56,16 +53,11 @@ pub async fn deactivate(
     options.report_prefix = prefix;
     options.progress = ctx.bars.progress();
     let summary = deactivate_stale_users(directory, store.as_ref(), clock, &options).await?;
-    ctx.bars.finish();
-    let at = |key: &str| match reports {
-        Location::Local(dir) => dir.join(key).display().to_string(),
-        Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
-    };
     let text = format!(
         "{}\n  report:  {}\n  summary: {}\n",
         headline(&summary),
-        at(&summary.report_key),
-        at(&summary.summary_key)
+        reports.object(&summary.report_key),
+        reports.object(&summary.summary_key)
     );
     Ok(Outcome {
         exit: exit(&summary),
@@ -89,10 +81,7 @@ fn headline(s: &StaleSummary) -> String {
         "scanned {} users: {} active; stale: {} to act on, {} protected, {} already done",
         s.scanned, s.active, s.stale, s.protected, s.already_done
     );
-    let action = serde_json::to_value(s.action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let action = s.action.as_str();
     if s.aborted {
         format!(
             "{scanned}\nrefused: {} stale users exceed the cap of {}; nothing changed (raise --max-actions / \

@@ -1,6 +1,6 @@
 //! `export`: every user to a CSV file, a folder or S3, through [`lifecycle::export::export_users`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lifecycle::export::{ExportOptions, ExportOutcome, export_users};
 use lifecycle::{LocalStore, SystemClock};
@@ -10,7 +10,7 @@ use sisense::Directory;
 use super::Context;
 use crate::args::ExportArgs;
 use crate::error::{CliError, Exit};
-use crate::location::Location;
+use crate::location::{Location, folder_and_name};
 use crate::output::Outcome;
 
 /// Runs the export.
@@ -32,19 +32,17 @@ pub async fn export_to(
         progress: ctx.bars.progress(),
         ..ExportOptions::default()
     };
-    let outcome = match out {
+    match out {
         Location::Local(path) if is_csv(path) => {
-            let written = to_file(directory, path, options(String::new())).await;
-            ctx.bars.finish();
-            return written;
+            to_file(directory, path, options(String::new())).await
         }
         _ => {
             let (store, prefix) = out.store_and_prefix(&ctx.aws).await?;
-            export_users(directory, store.as_ref(), &SystemClock, &options(prefix)).await?
+            let outcome =
+                export_users(directory, store.as_ref(), &SystemClock, &options(prefix)).await?;
+            Ok(described(&outcome, out))
         }
-    };
-    ctx.bars.finish();
-    Ok(described(&outcome, out))
+    }
 }
 
 fn is_csv(path: &Path) -> bool {
@@ -53,10 +51,6 @@ fn is_csv(path: &Path) -> bool {
 }
 
 fn described(outcome: &ExportOutcome, out: &Location) -> Outcome {
-    let at = |key: &str| match out {
-        Location::Local(dir) => dir.join(key).display().to_string(),
-        Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
-    };
     Outcome {
         exit: Exit::Success,
         json: outcome.response(),
@@ -64,9 +58,9 @@ fn described(outcome: &ExportOutcome, out: &Location) -> Outcome {
             "exported {} users ({} bytes)\n  CSV:     {}\n  latest:  {}\n  summary: {}\n",
             outcome.users,
             outcome.bytes,
-            at(&outcome.key),
-            at(&outcome.latest_key),
-            at(&outcome.summary_key)
+            out.object(&outcome.key),
+            out.object(&outcome.latest_key),
+            out.object(&outcome.summary_key)
         ),
     }
 }
@@ -78,14 +72,7 @@ async fn to_file(
     path: &Path,
     options: ExportOptions,
 ) -> Result<Outcome, CliError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (dir, name) = folder_and_name(path)?;
     let stem = name
         .rsplit_once('.')
         .map_or(name.as_str(), |(stem, _)| stem)

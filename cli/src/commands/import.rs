@@ -111,7 +111,6 @@ pub async fn import(
             ImportOutcome::Continue { .. } => continue,
         }
     };
-    ctx.bars.finish();
     Ok(match end {
         Ok((summary, duplicate)) => Outcome {
             exit: exit(&summary),
@@ -141,10 +140,6 @@ fn exit(summary: &ImportSummary) -> Exit {
 }
 
 fn text(summary: &ImportSummary, duplicate: bool, reports: &Location) -> String {
-    let at = |key: &str| match reports {
-        Location::Local(dir) => dir.join(key).display().to_string(),
-        Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
-    };
     let mut out = String::new();
     if duplicate {
         out.push_str(
@@ -184,8 +179,8 @@ fn text(summary: &ImportSummary, duplicate: bool, reports: &Location) -> String 
     }
     out.push_str(&format!(
         "  report:  {}\n  summary: {}\n",
-        at(&summary.report_key),
-        at(&summary.summary_key)
+        reports.object(&summary.report_key),
+        reports.object(&summary.summary_key)
     ));
     out
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::access_review::{Review, html};
-use crate::args::ReportArgs;
+use crate::args::{ReportArgs, thresholds};
 use crate::error::{CliError, Exit};
 use crate::location::Location;
 use crate::output::Outcome;
@@ -36,16 +36,12 @@ pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliErr
             (bytes, source)
         }
     };
-    let thresholds = Thresholds {
-        inactive_days: args.inactive_days,
-        never_logged_in_grace_days: args.grace_days.unwrap_or(args.inactive_days),
-    };
     write(
         &bytes,
         &source,
         &args.out,
         args.now.unwrap_or_else(Utc::now),
-        thresholds,
+        thresholds(args.inactive_days, args.grace_days),
     )
 }
 
