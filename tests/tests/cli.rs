@@ -281,6 +281,19 @@ async fn import_dry_run_then_live_then_a_duplicate_run() {
         "{messages:?}"
     );
 
+    // An absolute path (the container is then an absolute folder) imports the same way.
+    let elsewhere = workdir("import-absolute").join("more-hires.csv");
+    std::fs::write(&elsewhere, "email,role\nzoe.abs@example.com,viewer\n").unwrap();
+    let absolute = cli(
+        &dir,
+        &["import", elsewhere.to_str().unwrap(), "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(absolute.code, 0, "{}", absolute.stderr);
+    assert_eq!(absolute.json()["created"], 1);
+    assert!(sim.user_by_email("zoe.abs@example.com").is_some());
+
     let writes = sim.writes().len();
     let again = cli(
         &dir,

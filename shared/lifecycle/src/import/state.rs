@@ -36,6 +36,16 @@ pub struct Checkpoint {
     pub summary: Option<ImportSummary>,
 }
 
+/// `name` as a single key segment.
+fn segment(name: &str) -> String {
+    let encoded = name.replace('%', "%25").replace('/', "%2F");
+    if !encoded.is_empty() && encoded.chars().all(|c| c == '.') {
+        encoded.replace('.', "%2E")
+    } else {
+        encoded
+    }
+}
+
 /// The keys of one import's state.
 #[derive(Debug, Clone)]
 pub struct StateKeys {
@@ -43,9 +53,12 @@ pub struct StateKeys {
 }
 
 impl StateKeys {
-    /// State of `key` at `etag` (dry runs apart) under `prefix`.
+    /// State of `key` at `etag` (dry runs apart) under `prefix`. The container is one key segment whatever
+    /// it is: an S3 bucket name is kept as it is, a local folder (`/tmp/x`, `..`) has `%`, `/` and an
+    /// all-dots name percent-encoded, so the key stays valid in every store.
     pub fn new(prefix: &str, bucket: &str, key: &str, etag: &str, dry_run: bool) -> Self {
         let mode = if dry_run { "dry-run" } else { "live" };
+        let bucket = segment(bucket);
         StateKeys {
             base: format!("{prefix}imports/.state/{bucket}/{key}/{etag}/{mode}/"),
         }
@@ -96,4 +109,32 @@ pub async fn save(
     checkpoint: &Checkpoint,
 ) -> Result<(), StoreError> {
     put_json(store, &keys.checkpoint(), checkpoint).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_container_is_one_segment_and_bucket_names_are_unchanged() {
+        let s3 = StateKeys::new(
+            "reports/",
+            "lifecycle-data.eu",
+            "imports/a.csv",
+            "e1",
+            false,
+        );
+        assert_eq!(
+            s3.claim(),
+            "reports/imports/.state/lifecycle-data.eu/imports/a.csv/e1/live/claim.json"
+        );
+        let local = StateKeys::new("", "/tmp/out/imports", "a.csv", "e1", true);
+        assert_eq!(
+            local.claim(),
+            "imports/.state/%2Ftmp%2Fout%2Fimports/a.csv/e1/dry-run/claim.json"
+        );
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("../x%"), "..%2Fx%25");
+        assert_eq!(segment("."), "%2E");
+    }
 }
