@@ -8,6 +8,14 @@ pub mod world;
 
 use std::path::PathBuf;
 
+/// The instant the simulator-backed tests call "now": the simulator's clock, `CLOCK_FIXED_AT` and `--now`.
+pub const NOW: &str = "2026-11-22T06:00:00Z";
+
+/// [`NOW`] as a value.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    NOW.parse().expect("NOW is RFC 3339")
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

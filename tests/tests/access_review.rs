@@ -5,16 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::{DateTime, TimeZone, Utc};
-use e2e_tests::function_binary;
+use e2e_tests::{NOW, function_binary, now};
 use sisense_sim::{SimConfig, Simulator, StaleRule};
 
-const NOW: &str = "2026-11-22T06:00:00Z";
 const TOKEN: &str = "sim-api-token-review-0123456789";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
-}
 
 fn chromium() -> PathBuf {
     let candidates = std::env::var("CHROMIUM").into_iter().chain([

@@ -5,18 +5,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, TimeZone, Utc};
-use e2e_tests::function_binary;
 use e2e_tests::world::{BUCKET, World};
+use e2e_tests::{NOW, function_binary, now};
 use serde_json::Value;
 use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
 
-const NOW: &str = "2026-11-22T06:00:00Z";
 const TOKEN: &str = "sim-api-token-cli-0123456789";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
-}
 
 async fn sim(users: usize) -> Simulator {
     Simulator::start(SimConfig {

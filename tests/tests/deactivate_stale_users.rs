@@ -3,17 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use e2e_tests::runtime_api::Function;
 use e2e_tests::world::{Env, World};
+use e2e_tests::{NOW, now};
 use serde_json::{Value, json};
 use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
-
-const NOW: &str = "2026-11-22T06:00:00Z";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
-}
 
 async fn sim(users: usize) -> Simulator {
     Simulator::start(SimConfig {
