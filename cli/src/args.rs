@@ -49,6 +49,10 @@ pub struct Connection {
     /// An API token instead of username and password.
     #[arg(long, env = "SISENSE_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
     pub token: Option<SecretString>,
+    /// Legacy Sisense for Windows (REST v0.9): the REST API token that signs every request's `x-api-key`; with
+    /// the username (an email) and password it selects the legacy API.
+    #[arg(long, env = "SISENSE_REST_API_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub rest_api_token: Option<SecretString>,
     /// Secrets Manager name or ARN of the secret the Lambda functions use (instead of the options above).
     #[arg(long, env = "SISENSE_SECRET_ID", global = true)]
     pub secret_id: Option<String>,

@@ -3,14 +3,15 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use sisense::{ClientConfig, Credentials, CredentialsProblem, FusionClient};
+use sisense::{ClientConfig, Credentials, CredentialsProblem, SisenseClient};
 
 use crate::args::Connection;
 use crate::aws::Aws;
 use crate::error::CliError;
 
-/// Builds the client: `--secret-id`, or `--url` with `--token` or `--username` and `--password`.
-pub async fn client(connection: &Connection, aws: &Aws) -> Result<FusionClient, CliError> {
+/// Builds the client: `--secret-id`, or `--url` with `--token`, or `--username` and `--password` (plus
+/// `--rest-api-token` for legacy Sisense for Windows).
+pub async fn client(connection: &Connection, aws: &Aws) -> Result<SisenseClient, CliError> {
     let mut config = match (&connection.secret_id, &connection.url) {
         (Some(_), Some(_)) => {
             return Err(CliError::Usage(
@@ -29,10 +30,26 @@ pub async fn client(connection: &Connection, aws: &Aws) -> Result<FusionClient, 
     };
     config.rate_limit = NonZeroU32::new(connection.rate_limit);
     config.request_timeout = Duration::from_secs(connection.request_timeout_secs.max(1));
-    Ok(FusionClient::new(config)?)
+    Ok(SisenseClient::new(config)?)
 }
 
 fn credentials(connection: &Connection) -> Result<Credentials, CliError> {
+    if let Some(api_token) = &connection.rest_api_token {
+        return match (&connection.username, &connection.password, &connection.token) {
+            (Some(email), Some(password), None) if !email.trim().is_empty() => {
+                Ok(Credentials::LegacyJwt {
+                    email: email.trim().to_string(),
+                    password: password.clone(),
+                    api_token: api_token.clone(),
+                })
+            }
+            _ => Err(CliError::Usage(
+                "a REST API token (legacy Sisense for Windows) goes with SISENSE_USERNAME (the email) and \
+                 SISENSE_PASSWORD, and without SISENSE_TOKEN"
+                    .into(),
+            )),
+        };
+    }
     Credentials::from_parts(
         connection.username.as_deref(),
         connection.password.as_ref(),

@@ -16,6 +16,77 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     NOW.parse().expect("NOW is RFC 3339")
 }
 
+/// The Sisense API families; one simulator serves the same installation through each.
+pub use sisense::Family;
+
+/// Every family the end-to-end tests run against.
+pub const FAMILIES: [Family; 2] = [Family::Fusion, Family::Legacy];
+
+/// The secret a function reads to reach `sim` through `family`.
+pub fn sim_secret_json(sim: &sisense_sim::Simulator, family: Family) -> serde_json::Value {
+    match family {
+        Family::Fusion => serde_json::json!({"kind": "fusion", "baseUrl": sim.base_url(),
+            "username": sim.username(), "password": sim.password()}),
+        Family::Legacy => serde_json::json!({"kind": "legacy", "baseUrl": sim.base_url(),
+            "email": sim.username(), "password": sim.password(), "apiToken": sim.rest_api_token()}),
+    }
+}
+
+/// Strings that must never appear in logs or output: the password, the REST API token, and the marks of a
+/// bearer token (`simtok.`) or a signed JWT (`eyJ`, base64 of `{"`).
+pub fn sim_secrets(sim: &sisense_sim::Simulator) -> [String; 4] {
+    [
+        sim.password().to_string(),
+        sim.rest_api_token().to_string(),
+        "simtok.".to_string(),
+        "eyJ".to_string(),
+    ]
+}
+
+/// Checks that the requests the simulator saw came through `family`'s API only.
+pub fn assert_spoke(sim: &sisense_sim::Simulator, family: Family) {
+    let requests = sim.requests();
+    let foreign: Vec<_> = requests
+        .iter()
+        .filter(|r| match family {
+            Family::Fusion => !r.path.starts_with("/api/v1/") && r.path != "/api/roles",
+            Family::Legacy => r.path.starts_with("/api/v1/"),
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "{family:?} run used another family's routes: {foreign:?}"
+    );
+    match family {
+        Family::Fusion => assert_eq!(sim.api_key_requests(), 0),
+        Family::Legacy => {
+            assert_eq!(sim.logins(), 0, "legacy never logs in");
+            assert!(
+                sim.api_key_requests() > 0,
+                "legacy requests carry x-api-key"
+            );
+        }
+    }
+}
+
+/// Defines `mod $name { fusion, legacy }`: one test per family, each calling the scenario `$name(Family)`.
+#[macro_export]
+macro_rules! per_family {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fusion() {
+                super::$name($crate::Family::Fusion).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn legacy() {
+                super::$name($crate::Family::Legacy).await
+            }
+        }
+    )+};
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,11 +1,11 @@
 //! The AWS side of an end-to-end test: moto with one bucket, SDK clients, and function start-up.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sisense_sim::Simulator;
 
-use crate::function_binary;
 use crate::moto::Moto;
 use crate::runtime_api::Function;
+use crate::{Family, function_binary, sim_secret_json};
 
 /// moto with the test bucket, and the SDK clients to look at it.
 pub struct World {
@@ -50,10 +50,9 @@ impl World {
         out.arn().expect("arn").to_string()
     }
 
-    /// Stores the simulator's service-account secret; returns its ARN.
-    pub async fn sim_secret(&self, name: &str, sim: &Simulator) -> String {
-        self.secret(name, json!({"kind": "fusion", "baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()}))
-            .await
+    /// Stores the simulator's service-account secret for `family`; returns its ARN.
+    pub async fn sim_secret(&self, name: &str, sim: &Simulator, family: Family) -> String {
+        self.secret(name, sim_secret_json(sim, family)).await
     }
 
     /// Starts the function binary `name` with moto's environment plus `env`.

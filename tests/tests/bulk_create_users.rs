@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use e2e_tests::Family;
 use e2e_tests::runtime_api::Function;
 use e2e_tests::world::{BUCKET, World};
 use serde_json::{Value, json};
@@ -18,8 +19,14 @@ async fn sim(users: usize) -> Simulator {
     .unwrap()
 }
 
-async fn function(world: &World, sim: &Simulator, name: &str, extra: &[(&str, &str)]) -> Function {
-    let secret = world.sim_secret(name, sim).await;
+async fn function(
+    world: &World,
+    sim: &Simulator,
+    family: Family,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Function {
+    let secret = world.sim_secret(name, sim, family).await;
     let mut env = vec![
         ("SISENSE_SECRET_ID", secret.as_str()),
         ("SISENSE_RATE_LIMIT", "0"),
@@ -80,8 +87,13 @@ async fn report(world: &World, summary: &Value) -> Vec<BTreeMap<String, String>>
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing() {
+e2e_tests::per_family!(
+    two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing,
+    a_messy_file_in_dry_run_writes_nothing_then_for_real_writes_only_valid_rows,
+    faults_lose_no_row_and_create_nobody_twice_and_update_mode_patches,
+);
+
+async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing(family: Family) {
     let world = World::new().await;
     let sim = sim(100).await;
     let key = "imports/new hires (nov).csv";
@@ -89,6 +101,7 @@ async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing() {
     let mut f = function(
         &world,
         &sim,
+        family,
         "sisense/import",
         &[("IMPORT_ROWS_PER_HOP", "600")],
     )
@@ -143,12 +156,17 @@ async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing() {
         ][i % 4];
         assert_eq!(groups, want);
     }
+    let bulk_path = match family {
+        Family::Fusion => "/api/v1/users/bulk",
+        Family::Legacy => "/api/users",
+    };
     let bulk = sim
         .writes()
         .iter()
-        .filter(|w| w.path == "/api/v1/users/bulk")
+        .filter(|w| w.method == "POST" && w.path == bulk_path)
         .count();
     assert_eq!(bulk, 40, "2,000 rows in bulk requests of 50");
+    e2e_tests::assert_spoke(&sim, family);
     let summary_file: Value =
         serde_json::from_slice(&world.get(summary["summaryKey"].as_str().unwrap()).await).unwrap();
     assert_eq!(summary_file["created"], 2_000);
@@ -174,11 +192,15 @@ async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing() {
         2,
         "one report, one summary"
     );
-    assert!(!f.logs().contains(sim.password()));
+    let logs = f.logs();
+    for secret in e2e_tests::sim_secrets(&sim) {
+        assert!(!logs.contains(&secret), "{secret} in the function's logs");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_messy_file_in_dry_run_writes_nothing_then_for_real_writes_only_valid_rows() {
+async fn a_messy_file_in_dry_run_writes_nothing_then_for_real_writes_only_valid_rows(
+    family: Family,
+) {
     let world = World::new().await;
     let sim = sim(60).await;
     let existing = sim.users()[7]["email"].as_str().unwrap().to_string();
@@ -199,7 +221,7 @@ async fn a_messy_file_in_dry_run_writes_nothing_then_for_real_writes_only_valid_
         .put("imports/dry-run/messy.csv", messy.clone().into_bytes())
         .await;
     world.put("imports/messy.csv", messy.into_bytes()).await;
-    let mut f = function(&world, &sim, "sisense/messy", &[]).await;
+    let mut f = function(&world, &sim, family, "sisense/messy", &[]).await;
 
     let (dry, _) = run(
         &mut f,
@@ -264,10 +286,10 @@ async fn a_messy_file_in_dry_run_writes_nothing_then_for_real_writes_only_valid_
         "an empty password is omitted, not sent empty"
     );
     assert_eq!(sim.users().len(), 63);
+    e2e_tests::assert_spoke(&sim, family);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_lose_no_row_and_create_nobody_twice_and_update_mode_patches() {
+async fn faults_lose_no_row_and_create_nobody_twice_and_update_mode_patches(family: Family) {
     let world = World::new().await;
     let sim = sim(40).await;
     sim.set_faults(Faults {
@@ -283,6 +305,7 @@ async fn faults_lose_no_row_and_create_nobody_twice_and_update_mode_patches() {
     let mut f = function(
         &world,
         &sim,
+        family,
         "sisense/storm",
         &[("IMPORT_ROWS_PER_HOP", "300")],
     )
@@ -328,6 +351,7 @@ async fn faults_lose_no_row_and_create_nobody_twice_and_update_mode_patches() {
         sim.role_names()[hire0["roleId"].as_str().unwrap()],
         "dataDesigner"
     );
+    e2e_tests::assert_spoke(&sim, family);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,6 +361,7 @@ async fn whole_file_rejections_report_and_return_without_failing_the_invocation(
     let mut f = function(
         &world,
         &sim,
+        Family::Fusion,
         "sisense/reject",
         &[("MAX_ROWS", "3"), ("REPORT_PREFIX", "audit/")],
     )

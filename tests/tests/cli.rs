@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use e2e_tests::world::{BUCKET, World};
-use e2e_tests::{NOW, function_binary, now};
+use e2e_tests::{Family, NOW, function_binary, now};
 use serde_json::Value;
 use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
 
@@ -205,6 +205,32 @@ async fn roles_and_groups_list_the_installation() {
     assert!(
         groups.stdout.contains("(name not unique"),
         "duplicate group names are pointed out"
+    );
+
+    // The same listing through the legacy Windows API: the REST API token selects it.
+    sim.clear_requests();
+    let legacy_env = vec![
+        ("SISENSE_URL".into(), sim.base_url().into()),
+        ("SISENSE_USERNAME".into(), sim.username().into()),
+        ("SISENSE_PASSWORD".into(), sim.password().into()),
+        ("SISENSE_REST_API_TOKEN".into(), sim.rest_api_token().into()),
+        ("SISENSE_RATE_LIMIT".into(), "0".into()),
+    ];
+    let legacy = cli(&dir, &["groups", "-vv"], &legacy_env).await;
+    assert_eq!(legacy.code, 0, "{}", legacy.stderr);
+    assert_eq!(legacy.stdout, groups.stdout);
+    e2e_tests::assert_spoke(&sim, Family::Legacy);
+    for secret in e2e_tests::sim_secrets(&sim) {
+        assert!(!legacy.stderr.contains(&secret) && !legacy.stdout.contains(&secret));
+    }
+    let mut mixed = legacy_env.clone();
+    mixed.push(("SISENSE_TOKEN".into(), TOKEN.into()));
+    let refused = cli(&dir, &["groups"], &mixed).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("REST API token"),
+        "{}",
+        refused.stderr
     );
 }
 
@@ -473,11 +499,12 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
     assert!(csv_rows(&report).len() >= expected.act.len());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_locations_and_the_secret_work_through_moto() {
+e2e_tests::per_family!(s3_locations_and_the_secret_work_through_moto);
+
+async fn s3_locations_and_the_secret_work_through_moto(family: Family) {
     let world = World::new().await;
     let sim = sim(120).await;
-    let secret = world.sim_secret("cli/sisense", &sim).await;
+    let secret = world.sim_secret("cli/sisense", &sim, family).await;
     let mut env = world.moto.env();
     env.push(("SISENSE_SECRET_ID".into(), secret));
     env.push(("SISENSE_RATE_LIMIT".into(), "0".into()));
@@ -561,6 +588,7 @@ async fn s3_locations_and_the_secret_work_through_moto() {
 
     let both = cli(&dir, &["roles", "--url", sim.base_url()], &env).await;
     assert_eq!(both.code, 2, "{}", both.stderr);
+    e2e_tests::assert_spoke(&sim, family);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Duration;
 use e2e_tests::runtime_api::Function;
 use e2e_tests::world::{Env, World};
-use e2e_tests::{NOW, now};
+use e2e_tests::{Family, NOW, now};
 use serde_json::{Value, json};
 use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
 
@@ -20,8 +20,14 @@ async fn sim(users: usize) -> Simulator {
     .unwrap()
 }
 
-async fn function(world: &World, sim: &Simulator, name: &str, extra: &[(&str, &str)]) -> Function {
-    let secret = world.sim_secret(name, sim).await;
+async fn function(
+    world: &World,
+    sim: &Simulator,
+    family: Family,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Function {
+    let secret = world.sim_secret(name, sim, family).await;
     let mut env = vec![
         ("SISENSE_SECRET_ID", secret.as_str()),
         ("REPORT_BUCKET", e2e_tests::world::BUCKET),
@@ -76,8 +82,12 @@ fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set() {
+e2e_tests::per_family!(
+    dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set,
+    delete_and_demote_with_snapshots_and_faults_match_a_clean_run,
+);
+
+async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(family: Family) {
     let world = World::new().await;
     let sim = sim(5_000).await;
     // The service account has not logged in for 400 days: it is still never touched.
@@ -102,6 +112,7 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set() 
     let mut f = function(
         &world,
         &sim,
+        family,
         "sisense/stale",
         &[
             ("PROTECTED_GROUPS", "Executives"),
@@ -186,11 +197,14 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set() 
         (json!(0), json!(0))
     );
     assert!(sim.writes().is_empty());
-    assert!(!f.logs().contains(sim.password()), "no secret in the logs");
+    e2e_tests::assert_spoke(&sim, family);
+    let logs = f.logs();
+    for secret in e2e_tests::sim_secrets(&sim) {
+        assert!(!logs.contains(&secret), "{secret} in the function's logs");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run() {
+async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: Family) {
     let world = World::new().await;
     let live = [
         ("DRY_RUN", "false"),
@@ -201,7 +215,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run() {
     let (clean, faulty) = (sim(800).await, sim(800).await);
     let expected = clean.stale_sets(&rule(&clean, &[], &[]));
     let before = by_id(&clean);
-    let mut f = function(&world, &clean, "sisense/clean", &live).await;
+    let mut f = function(&world, &clean, family, "sisense/clean", &live).await;
     let summary = invoke(&mut f, json!({})).await;
     assert_eq!(summary["acted"], expected.act.len());
     let remaining = by_id(&clean);
@@ -224,7 +238,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run() {
         token_expiry_after: Some(50),
         ..Faults::default()
     });
-    let mut f = function(&world, &faulty, "sisense/faulty", &live).await;
+    let mut f = function(&world, &faulty, family, "sisense/faulty", &live).await;
     let summary = invoke(&mut f, json!({})).await;
     assert_eq!(
         (summary["failed"].clone(), summary["notApplied"].clone()),
@@ -256,13 +270,16 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run() {
         ..Faults::default()
     });
     let expected = ignoring.stale_sets(&rule(&ignoring, &[], &[]));
-    let mut f = function(&world, &ignoring, "sisense/ignoring", &live).await;
+    let mut f = function(&world, &ignoring, family, "sisense/ignoring", &live).await;
     let summary = invoke(&mut f, json!({"staleAction": "demote"})).await;
     assert_eq!(summary["acted"], 0);
     let rows = report(&world, &summary).await;
     let not_applied = with_status(&rows, "not_applied");
     assert!(!not_applied.is_empty() && not_applied.is_subset(&expected.act));
     assert_eq!(summary["notApplied"], not_applied.len());
+    for sim in [&clean, &faulty, &ignoring] {
+        e2e_tests::assert_spoke(sim, family);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +327,14 @@ async fn bad_configuration_fails_specifically_before_any_write() {
     for (i, (env, event, error_type, phrase)) in cases.into_iter().enumerate() {
         let mut env = env;
         env.push(("DRY_RUN", "false"));
-        let mut f = function(&world, &sim, &format!("sisense/bad-{i}"), &env).await;
+        let mut f = function(
+            &world,
+            &sim,
+            Family::Fusion,
+            &format!("sisense/bad-{i}"),
+            &env,
+        )
+        .await;
         let err = f.invoke(&event).await.expect_err("fails");
         assert_eq!(err["errorType"], error_type, "{err}");
         let message = err["errorMessage"].as_str().unwrap();

@@ -435,7 +435,9 @@ async fn the_binaries_run_with_the_templates_defaults_and_write_only_where_iam_a
     })
     .await
     .expect("simulator");
-    let secret = world.sim_secret("sisense/template", &sim).await;
+    let secret = world
+        .sim_secret("sisense/template", &sim, e2e_tests::Family::Fusion)
+        .await;
     let t = Template::load(&[("BucketName", BUCKET), ("SisenseSecretArn", &secret)]);
     let expiring: Vec<String> =
         t.resource("DataBucket")["Properties"]["LifecycleConfiguration"]["Rules"]

@@ -8,7 +8,7 @@ use lifecycle::SystemClock;
 use lifecycle::import::OnExisting;
 use lifecycle::stale::StaleOptions;
 use serde_json::json;
-use sisense::{ClientConfig, Credentials, FusionClient, SecretString};
+use sisense::{ClientConfig, Credentials, SecretString, SisenseClient};
 use sisense_sim::{SimConfig, Simulator};
 
 use super::Context;
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
         username: sim.username().to_string(),
         password: SecretString::from(sim.password().to_string()),
     };
-    let client = FusionClient::new(ClientConfig::new(sim.base_url(), credentials)?)?;
+    let client = SisenseClient::new(ClientConfig::new(sim.base_url(), credentials)?)?;
     let mut text = format!(
         "Sisense simulator with {} users at {}\n\n1. export\n",
         args.users,

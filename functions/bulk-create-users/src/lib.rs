@@ -214,7 +214,7 @@ impl App {
 
     async fn hop(
         &self,
-        client: &sisense::FusionClient,
+        client: &sisense::SisenseClient,
         settings: &Settings,
         direct: DirectRequest,
         request_id: &str,

@@ -45,7 +45,8 @@ pub enum SecretError {
     },
 }
 
-/// `{"kind":"fusion","baseUrl":"...","username":"...","password":"..."}` or `{..., "token":"..."}`.
+/// `{"kind":"fusion","baseUrl":"...","username":"...","password":"..."}` or `{..., "token":"..."}`, or
+/// `{"kind":"legacy","baseUrl":"...","email":"...","password":"...","apiToken":"..."}`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SecretJson {
@@ -55,6 +56,8 @@ struct SecretJson {
     username: Option<String>,
     password: Option<SecretString>,
     token: Option<SecretString>,
+    email: Option<String>,
+    api_token: Option<SecretString>,
 }
 
 fn fusion() -> String {
@@ -73,27 +76,56 @@ pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
         id: id.into(),
         reason: reason.into(),
     };
-    if !secret.kind.eq_ignore_ascii_case("fusion") {
-        return Err(invalid(&format!(
-            "kind {:?} is not supported yet (supported: fusion)",
-            secret.kind
-        )));
-    }
     let base_url = secret
         .base_url
+        .clone()
         .ok_or_else(|| invalid("baseUrl is missing"))?;
-    let credentials = Credentials::from_parts(
+    let credentials = match secret.kind.to_ascii_lowercase().as_str() {
+        "fusion" => fusion_credentials(&secret).map_err(&invalid)?,
+        "legacy" => legacy_credentials(secret).map_err(&invalid)?,
+        _ => {
+            return Err(invalid(&format!(
+                "kind {:?} is not supported yet (supported: fusion, legacy)",
+                secret.kind
+            )));
+        }
+    };
+    ClientConfig::new(&base_url, credentials).map_err(|e| invalid(&e.to_string()))
+}
+
+fn fusion_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> {
+    if secret.email.is_some() || secret.api_token.is_some() {
+        return Err(
+            "email and apiToken belong to kind \"legacy\"; a fusion secret takes username and password (or token)",
+        );
+    }
+    Credentials::from_parts(
         secret.username.as_deref(),
         secret.password.as_ref(),
         secret.token.as_ref(),
     )
     .map_err(|problem| match problem {
-        CredentialsProblem::Both => invalid("give either token or username and password, not both"),
+        CredentialsProblem::Both => "give either token or username and password, not both",
         CredentialsProblem::NoPassword | CredentialsProblem::Missing => {
-            invalid("username and password (or token) are required")
+            "username and password (or token) are required"
         }
-    })?;
-    ClientConfig::new(&base_url, credentials).map_err(|e| invalid(&e.to_string()))
+    })
+}
+
+fn legacy_credentials(secret: SecretJson) -> Result<Credentials, &'static str> {
+    if secret.username.is_some() || secret.token.is_some() {
+        return Err("a legacy secret takes email, password and apiToken (not username or token)");
+    }
+    match (secret.email, secret.password, secret.api_token) {
+        (Some(email), Some(password), Some(api_token)) if !email.trim().is_empty() => {
+            Ok(Credentials::LegacyJwt {
+                email: email.trim().to_string(),
+                password,
+                api_token,
+            })
+        }
+        _ => Err("a legacy secret needs email, password and apiToken (the REST API token)"),
+    }
 }
 
 /// Reads the secret from Secrets Manager and parses it.
@@ -135,6 +167,13 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(tok.credentials, Credentials::Token(_)));
+        let legacy = parse_secret(
+            "s",
+            r#"{"kind":"Legacy","baseUrl":"https://bi.example.com","email":" svc@x.io ","password":"p","apiToken":"k"}"#,
+        )
+        .unwrap();
+        assert_eq!(legacy.credentials.family(), sisense::Family::Legacy);
+        assert_eq!(legacy.credentials.username(), Some("svc@x.io"));
     }
 
     #[test]
@@ -158,8 +197,20 @@ mod tests {
                 "baseUrl is missing",
             ),
             (
-                r#"{"kind":"legacy","baseUrl":"https://b","token":"sup3rsecret"}"#,
+                r#"{"kind":"periscope","baseUrl":"https://b","token":"sup3rsecret"}"#,
                 "not supported yet",
+            ),
+            (
+                r#"{"kind":"legacy","baseUrl":"https://b","token":"sup3rsecret"}"#,
+                "not username or token",
+            ),
+            (
+                r#"{"kind":"legacy","baseUrl":"https://b","email":"e@x.io","password":"sup3rsecret"}"#,
+                "needs email, password and apiToken",
+            ),
+            (
+                r#"{"baseUrl":"https://b","username":"u","password":"p","apiToken":"sup3rsecret"}"#,
+                "belong to kind",
             ),
             (
                 r#"{"baseUrl":"http://bi.example.com","token":"sup3rsecret"}"#,

@@ -3,10 +3,10 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use sisense::FusionClient;
+use sisense::SisenseClient;
 use tokio::sync::Mutex;
 
-use crate::env::{ConfigError, parsed, required};
+use crate::env::{ConfigError, flag, parsed, required};
 use crate::function_error::{FunctionError, JobFailure};
 use crate::secret::{SecretError, load_client_config};
 
@@ -31,11 +31,12 @@ impl SetupError {
     }
 }
 
-/// Builds the client from `SISENSE_SECRET_ID` (plus `SISENSE_RATE_LIMIT`, `SISENSE_REQUEST_TIMEOUT_SECS`) once
+/// Builds the client from `SISENSE_SECRET_ID` (plus `SISENSE_RATE_LIMIT`, `SISENSE_REQUEST_TIMEOUT_SECS`,
+/// `SISENSE_NOTIFY_NEW_USERS`) once
 /// and hands out clones; [`SisenseSource::forget_if_unauthorized`] drops it so a rotated secret is read again.
 pub struct SisenseSource {
     secrets: aws_sdk_secretsmanager::Client,
-    cached: Mutex<Option<FusionClient>>,
+    cached: Mutex<Option<SisenseClient>>,
 }
 
 impl SisenseSource {
@@ -48,7 +49,7 @@ impl SisenseSource {
     }
 
     /// The client, reading the secret on first use.
-    pub async fn client(&self) -> Result<FusionClient, SetupError> {
+    pub async fn client(&self) -> Result<SisenseClient, SetupError> {
         let mut cached = self.cached.lock().await;
         if let Some(client) = cached.as_ref() {
             return Ok(client.clone());
@@ -60,7 +61,8 @@ impl SisenseSource {
         let mut config = load_client_config(&self.secrets, &secret_id).await?;
         config.rate_limit = rate_limit;
         config.request_timeout = timeout;
-        let client = FusionClient::new(config).map_err(|e| SecretError::Invalid {
+        config.notify_new_users = flag("SISENSE_NOTIFY_NEW_USERS", false)?;
+        let client = SisenseClient::new(config).map_err(|e| SecretError::Invalid {
             id: secret_id,
             reason: e.to_string(),
         })?;

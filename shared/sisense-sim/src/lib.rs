@@ -2,11 +2,14 @@
 //!
 //! It follows the API facts in the design notes: form-encoded login with bearer tokens, `/api/v1/users`
 //! (list with skip/limit/sort/expand/filters, get, create, bulk, patch, delete), roles on `/api/roles` and
-//! `/api/v1/roles`, groups, Sisense-shaped error bodies. A seeded population gives a deterministic mix of recent,
+//! `/api/v1/roles`, groups, Sisense-shaped error bodies. The same installation also answers as legacy Sisense
+//! for Windows (REST v0.9: `x-api-key` JWTs signed with [`SimConfig::rest_api_token`], `/api/users`,
+//! `/api/groups`). A seeded population gives a deterministic mix of recent,
 //! stale and never-logged-in users. [`Faults`] inject latency, 429/5xx, dropped connections, token expiry and
 //! ignored writes; every request is recorded so tests can assert what was (not) written.
 
 mod faults;
+mod legacy;
 mod oracle;
 mod routes;
 mod seed;
@@ -41,8 +44,12 @@ pub struct SimConfig {
     pub password: String,
     /// A pre-issued API token that never expires, if any.
     pub api_token: Option<String>,
+    /// The legacy REST API token that signs `x-api-key` JWTs.
+    pub rest_api_token: String,
     /// Serve roles only on `/api/v1/roles` (404 on `/api/roles`), to exercise the client's fallback.
     pub roles_v1_only: bool,
+    /// Legacy `GET /api/users` ignores `skip` and `limit` and answers every user (older v0.9 servers).
+    pub legacy_ignores_paging: bool,
     /// Faults from the start.
     pub faults: Faults,
 }
@@ -56,7 +63,9 @@ impl Default for SimConfig {
             username: "svc-lifecycle@example.com".into(),
             password: "sim-password-123".into(),
             api_token: None,
+            rest_api_token: "sim-rest-api-token-789".into(),
             roles_v1_only: false,
+            legacy_ignores_paging: false,
             faults: Faults::default(),
         }
     }
@@ -70,7 +79,9 @@ pub(crate) struct Shared {
     username: String,
     password: String,
     api_token: Option<String>,
+    rest_api_token: String,
     roles_v1_only: bool,
+    legacy_ignores_paging: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,7 +140,9 @@ impl Simulator {
             username: config.username,
             password: config.password,
             api_token: config.api_token,
+            rest_api_token: config.rest_api_token,
             roles_v1_only: config.roles_v1_only,
+            legacy_ignores_paging: config.legacy_ignores_paging,
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -159,6 +172,11 @@ impl Simulator {
     /// The service account's password.
     pub fn password(&self) -> &str {
         &self.shared.password
+    }
+
+    /// The legacy REST API token that signs `x-api-key` JWTs.
+    pub fn rest_api_token(&self) -> &str {
+        &self.shared.rest_api_token
     }
 
     /// Replaces the fault settings.
@@ -268,5 +286,10 @@ impl Simulator {
     /// Logins that succeeded so far (tokens issued).
     pub fn logins(&self) -> u64 {
         self.shared.lock().token_counter
+    }
+
+    /// Requests accepted with a legacy `x-api-key` so far.
+    pub fn api_key_requests(&self) -> u64 {
+        self.shared.lock().api_key_requests
     }
 }

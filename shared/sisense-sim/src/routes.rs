@@ -29,6 +29,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/roles", get(roles_legacy_path))
         .route("/api/v1/roles", get(roles))
         .route("/api/v1/groups", get(groups))
+        .merge(crate::legacy::routes())
         .fallback(|| async { error(SimError::new(404, 1404, "Route not found")) })
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -37,22 +38,29 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn error(err: SimError) -> Response {
+pub(crate) fn error(err: SimError) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(err.body())).into_response()
 }
 
-fn json_reply(status: StatusCode, value: Value) -> Response {
+pub(crate) fn json_reply(status: StatusCode, value: Value) -> Response {
     (status, axum::Json(value)).into_response()
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, SimError> {
+pub(crate) fn parse_json(body: &Bytes) -> Result<Value, SimError> {
     serde_json::from_slice(body)
         .map_err(|e| SimError::new(400, 1002, format!("Invalid JSON body: {e}")))
 }
 
-/// Checks `Authorization: Bearer <token>` and counts the token's use (for expiry).
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), SimError> {
+/// Checks a legacy `x-api-key` when one is sent, else `Authorization: Bearer <token>`, counting the token's use
+/// (for expiry).
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), SimError> {
+    if let Some(jwt) = headers.get("x-api-key") {
+        let jwt = jwt
+            .to_str()
+            .map_err(|_| SimError::new(401, 5101, "Invalid x-api-key."))?;
+        return crate::legacy::verify_api_key(shared, jwt);
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

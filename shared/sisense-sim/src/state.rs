@@ -42,6 +42,10 @@ pub(crate) struct State {
     pub user_prefix: u32,
     pub tokens: HashMap<String, u64>,
     pub token_counter: u64,
+    /// Legacy `x-api-key` requests accepted since the last injected expiry.
+    pub api_key_uses: u64,
+    /// Legacy `x-api-key` requests accepted in all.
+    pub api_key_requests: u64,
     pub now: DateTime<Utc>,
 }
 
@@ -108,6 +112,8 @@ impl State {
             user_prefix,
             tokens: HashMap::new(),
             token_counter: 0,
+            api_key_uses: 0,
+            api_key_requests: 0,
             now,
         }
     }

@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use sisense::{ClientConfig, Credentials, Directory, FusionClient, SecretString, UserQuery};
+use sisense::{ClientConfig, Credentials, Directory, SecretString, SisenseClient, UserQuery};
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 async fn run(
@@ -22,7 +22,7 @@ async fn run(
     };
     let mut config = ClientConfig::new(sim.base_url(), credentials)?;
     config.rate_limit = rate_limit.and_then(NonZeroU32::new);
-    let client = FusionClient::new(config)?;
+    let client = SisenseClient::new(config)?;
     let started = Instant::now();
     let mut stream = client.users(UserQuery {
         page_size: Some(page),

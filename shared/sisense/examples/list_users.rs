@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
 use sisense::{
-    ClientConfig, Credentials, Directory, FusionClient, RoleResolver, SecretString, UserQuery,
+    ClientConfig, Credentials, Directory, RoleResolver, SecretString, SisenseClient, UserQuery,
 };
 use sisense_sim::{SimConfig, Simulator};
 
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         username: sim.username().to_string(),
         password: SecretString::from(sim.password().to_string()),
     };
-    let client = FusionClient::new(ClientConfig::new(sim.base_url(), credentials)?)?;
+    let client = SisenseClient::new(ClientConfig::new(sim.base_url(), credentials)?)?;
     let roles = RoleResolver::new(client.roles().await?);
     let listed: Vec<_> = client
         .users(UserQuery {

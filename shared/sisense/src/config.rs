@@ -22,6 +22,25 @@ pub enum Credentials {
     },
     /// A pre-issued API token; a 401 is final because there is nothing to refresh it with.
     Token(SecretString),
+    /// Legacy Sisense for Windows (REST v0.9): every request carries `x-api-key`, a fresh HS256 JWT
+    /// `{iat, email, password}` signed with the instance's REST API token; a 401 is retried once, re-signed.
+    LegacyJwt {
+        /// The service account's email.
+        email: String,
+        /// Its password (a claim of every JWT).
+        password: SecretString,
+        /// The instance's REST API token, the JWT signing key.
+        api_token: SecretString,
+    },
+}
+
+/// The Sisense API family a client speaks; the credentials decide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Sisense Linux/Fusion, REST v1 under `/api/v1`.
+    Fusion,
+    /// Legacy Sisense for Windows, REST v0.9 under `/api`.
+    Legacy,
 }
 
 /// Why the parts given do not make [`Credentials`] (the caller words the message for its own inputs).
@@ -60,7 +79,16 @@ impl Credentials {
     pub fn username(&self) -> Option<&str> {
         match self {
             Credentials::Password { username, .. } => Some(username),
+            Credentials::LegacyJwt { email, .. } => Some(email),
             Credentials::Token(_) => None,
+        }
+    }
+
+    /// The API family these credentials are for.
+    pub fn family(&self) -> Family {
+        match self {
+            Credentials::Password { .. } | Credentials::Token(_) => Family::Fusion,
+            Credentials::LegacyJwt { .. } => Family::Legacy,
         }
     }
 }
@@ -74,11 +102,17 @@ impl fmt::Debug for Credentials {
                 .field("password", &"[REDACTED]")
                 .finish(),
             Credentials::Token(_) => f.debug_tuple("Token").field(&"[REDACTED]").finish(),
+            Credentials::LegacyJwt { email, .. } => f
+                .debug_struct("LegacyJwt")
+                .field("email", email)
+                .field("password", &"[REDACTED]")
+                .field("api_token", &"[REDACTED]")
+                .finish(),
         }
     }
 }
 
-/// Everything a [`crate::FusionClient`] needs.
+/// Everything a [`crate::SisenseClient`] needs; the credentials choose the API family.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Base URL of the Sisense instance, e.g. `https://bi.example.com` (a path prefix is kept).
@@ -95,8 +129,11 @@ pub struct ClientConfig {
     pub page_size: u32,
     /// Pages fetched concurrently while listing (1 = strictly sequential).
     pub prefetch: usize,
-    /// Users per `/api/v1/users/bulk` request.
+    /// Users per bulk create request (`/api/v1/users/bulk`, or the legacy `POST /api/users` array).
     pub bulk_chunk: usize,
+    /// Legacy family: let Sisense mail an invitation to created users (`notify=true`); off by default so a
+    /// bulk import mails nobody unless asked.
+    pub notify_new_users: bool,
 }
 
 /// Default requests per second (Sisense's guidance is about 5-10 writes per second).
@@ -116,6 +153,7 @@ impl ClientConfig {
             page_size: 1000,
             prefetch: 1,
             bulk_chunk: 50,
+            notify_new_users: false,
         })
     }
 }
@@ -238,10 +276,17 @@ mod tests {
             password: SecretString::from("hunter2-secret"),
         };
         let token = Credentials::Token(SecretString::from("tok-abc-123"));
-        let shown = format!("{password:?} {token:?}");
-        assert!(shown.contains("svc@example.com"));
+        let legacy = Credentials::LegacyJwt {
+            email: "svc@example.com".into(),
+            password: SecretString::from("hunter2-secret"),
+            api_token: SecretString::from("rest-api-key-xyz"),
+        };
+        let shown = format!("{password:?} {token:?} {legacy:?}");
+        assert!(shown.contains("svc@example.com") && shown.contains("LegacyJwt"));
         assert!(
-            !shown.contains("hunter2-secret") && !shown.contains("tok-abc-123"),
+            !shown.contains("hunter2-secret")
+                && !shown.contains("tok-abc-123")
+                && !shown.contains("rest-api-key-xyz"),
             "{shown}"
         );
         let config = ClientConfig::new("https://bi.example.com", password).unwrap();

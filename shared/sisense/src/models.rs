@@ -57,8 +57,8 @@ pub struct User {
     /// 24-hex id.
     #[serde(rename = "_id")]
     pub id: String,
-    /// Login name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Login name (`username` in some legacy v0.9 answers).
+    #[serde(default, alias = "username", skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
     /// Email address.
     #[serde(default)]

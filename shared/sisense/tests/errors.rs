@@ -2,7 +2,7 @@
 
 mod common;
 
-use sisense::{ClientConfig, Credentials, Directory, Error, FusionClient, SecretString};
+use sisense::{ClientConfig, Credentials, Directory, Error, SecretString, SisenseClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Serves the same canned HTTP response to every connection on 127.0.0.1.
@@ -23,11 +23,11 @@ async fn canned(status: &'static str, content_type: &'static str, body: &'static
     url
 }
 
-fn token_client(url: &str) -> FusionClient {
+fn token_client(url: &str) -> SisenseClient {
     let mut config = ClientConfig::new(url, Credentials::Token(SecretString::from("t0k"))).unwrap();
     config.retry = common::fast_retry();
     config.retry.max_attempts = 2;
-    FusionClient::new(config).unwrap()
+    SisenseClient::new(config).unwrap()
 }
 
 #[tokio::test]

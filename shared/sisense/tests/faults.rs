@@ -5,11 +5,11 @@ mod common;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use sisense::{Credentials, Directory, Error, FusionClient, SecretString, UserQuery};
+use sisense::{Credentials, Directory, Error, SecretString, SisenseClient, UserQuery};
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 async fn list_all(
-    client: &FusionClient,
+    client: &SisenseClient,
     page: u32,
     prefetch: usize,
 ) -> Result<Vec<sisense::User>, Error> {
@@ -104,7 +104,7 @@ async fn bad_password_is_unauthorized_without_retries() {
         username: sim.username().into(),
         password: SecretString::from("wrong"),
     };
-    let client = FusionClient::new(config).unwrap();
+    let client = SisenseClient::new(config).unwrap();
     let err = client.groups().await.unwrap_err();
     assert!(
         matches!(&err, Error::Unauthorized { message, .. } if message == "Invalid username or password"),
@@ -124,13 +124,13 @@ async fn api_token_is_used_as_is_and_a_401_is_final() {
     .unwrap();
     let mut config = common::config(&sim);
     config.credentials = Credentials::Token(SecretString::from("tok-static-1"));
-    let users = list_all(&FusionClient::new(config.clone()).unwrap(), 20, 1)
+    let users = list_all(&SisenseClient::new(config.clone()).unwrap(), 20, 1)
         .await
         .unwrap();
     assert_eq!(users.len(), 50);
     assert_eq!(sim.logins(), 0);
     config.credentials = Credentials::Token(SecretString::from("tok-revoked"));
-    let err = FusionClient::new(config)
+    let err = SisenseClient::new(config)
         .unwrap()
         .roles()
         .await
@@ -159,7 +159,7 @@ async fn a_429_503_storm_with_drops_and_expiry_still_returns_every_user_once() {
     // 31 pages. The storm is about surviving faults, not the attempt cap, so the cap goes out of reach.
     let mut config = common::config(&sim);
     config.retry.max_attempts = 40;
-    let client = FusionClient::new(config).expect("client builds");
+    let client = SisenseClient::new(config).expect("client builds");
     let users = list_all(&client, 100, 4).await.unwrap();
     let expected: Vec<_> = sim
         .users()
@@ -186,7 +186,7 @@ async fn retries_stop_at_the_budget_with_the_last_error() {
     .await;
     let mut config = common::config(&sim);
     config.retry.max_attempts = 4;
-    let err = FusionClient::new(config)
+    let err = SisenseClient::new(config)
         .unwrap()
         .groups()
         .await
@@ -212,7 +212,7 @@ async fn honours_retry_after_from_the_server() {
     .await;
     let mut config = common::config(&sim);
     config.retry.budget = Duration::from_millis(1_500);
-    let err = FusionClient::new(config)
+    let err = SisenseClient::new(config)
         .unwrap()
         .roles()
         .await
@@ -233,7 +233,7 @@ async fn timeouts_are_retried() {
     let sim = common::sim(1_000, faults).await;
     let mut config = common::config(&sim);
     config.request_timeout = Duration::from_millis(300);
-    let users = list_all(&FusionClient::new(config).unwrap(), 100, 2)
+    let users = list_all(&SisenseClient::new(config).unwrap(), 100, 2)
         .await
         .unwrap();
     assert_eq!(users.len(), 1_000);
@@ -248,7 +248,7 @@ async fn unreachable_server_is_a_connect_error() {
     let mut config = sisense::ClientConfig::new(&url, credentials).unwrap();
     config.retry = common::fast_retry();
     config.retry.max_attempts = 3;
-    let err = FusionClient::new(config)
+    let err = SisenseClient::new(config)
         .unwrap()
         .groups()
         .await
@@ -261,7 +261,7 @@ async fn the_rate_limit_is_shared_by_all_clones_and_tasks() {
     let sim = common::sim(10, Faults::default()).await;
     let mut config = common::config(&sim);
     config.rate_limit = std::num::NonZeroU32::new(10);
-    let client = FusionClient::new(config).unwrap();
+    let client = SisenseClient::new(config).unwrap();
     client.roles().await.unwrap();
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..4)

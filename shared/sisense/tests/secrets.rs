@@ -65,13 +65,39 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
     };
     assert!(client.create_user(&bad_user).await.is_err());
 
+    // The legacy family through a 401 and a storm: neither the REST API token nor a signed JWT may show.
+    let legacy = common::legacy_client(&sim);
+    let before = sim.api_key_requests();
+    let legacy_users: Vec<_> = legacy
+        .users(UserQuery {
+            page_size: Some(50),
+            ..UserQuery::default()
+        })
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(legacy_users.len(), 300);
+    assert!(sim.api_key_requests() > before);
+    assert!(legacy.create_user(&bad_user).await.is_err());
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("sisense request"),
+        logs.contains("sisense request") && logs.contains("signing a fresh x-api-key"),
         "the client logged:\n{logs}"
     );
-    let debug = format!("{client:?} {:?}", client.config());
-    for secret in [sim.password(), "simtok.", "new-user-pass-999"] {
+    let debug = format!(
+        "{client:?} {:?} {legacy:?} {:?}",
+        client.config(),
+        legacy.config()
+    );
+    // "eyJ" starts every JWT (base64 of `{"`).
+    for secret in [
+        sim.password(),
+        "simtok.",
+        "new-user-pass-999",
+        sim.rest_api_token(),
+        "eyJ",
+    ] {
         assert!(!logs.contains(secret), "{secret} leaked into logs");
         assert!(
             !debug.contains(secret),

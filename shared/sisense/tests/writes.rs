@@ -17,7 +17,7 @@ fn new_user(email: &str, role_id: &str) -> NewUser {
     }
 }
 
-async fn consumer_role(client: &sisense::FusionClient) -> String {
+async fn consumer_role(client: &sisense::SisenseClient) -> String {
     RoleResolver::new(client.roles().await.unwrap())
         .resolve("viewer")
         .unwrap()
@@ -154,7 +154,7 @@ async fn bulk_create_in_chunks() {
     let sim = common::sim(5, Faults::default()).await;
     let mut config = common::config(&sim);
     config.bulk_chunk = 50;
-    let client = sisense::FusionClient::new(config).unwrap();
+    let client = sisense::SisenseClient::new(config).unwrap();
     let role = consumer_role(&client).await;
     let users: Vec<_> = (0..120)
         .map(|i| new_user(&format!("bulk{i}@example.com"), &role))

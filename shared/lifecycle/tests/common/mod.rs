@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
+use sisense::{ClientConfig, Credentials, RetryConfig, SecretString, SisenseClient};
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 pub async fn sim_at(users: usize, now: DateTime<Utc>, faults: Faults) -> Simulator {
@@ -19,7 +19,7 @@ pub async fn sim_at(users: usize, now: DateTime<Utc>, faults: Faults) -> Simulat
     .expect("simulator starts")
 }
 
-pub fn client(sim: &Simulator) -> FusionClient {
+pub fn client(sim: &Simulator) -> SisenseClient {
     let credentials = Credentials::Password {
         username: sim.username().into(),
         password: SecretString::from(sim.password().to_string()),
@@ -33,5 +33,5 @@ pub fn client(sim: &Simulator) -> FusionClient {
         max_delay: Duration::from_millis(30),
         budget: Duration::from_secs(10),
     };
-    FusionClient::new(config).expect("client builds")
+    SisenseClient::new(config).expect("client builds")
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sisense::{ClientConfig, Credentials, FusionClient, RetryConfig, SecretString};
+use sisense::{ClientConfig, Credentials, RetryConfig, SecretString, SisenseClient};
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 pub async fn sim(users: usize, faults: Faults) -> Simulator {
@@ -39,6 +39,17 @@ pub fn config(sim: &Simulator) -> ClientConfig {
     config
 }
 
-pub fn client(sim: &Simulator) -> FusionClient {
-    FusionClient::new(config(sim)).expect("client builds")
+pub fn client(sim: &Simulator) -> SisenseClient {
+    SisenseClient::new(config(sim)).expect("client builds")
+}
+
+/// The same installation through its legacy Windows v0.9 API (`x-api-key` JWTs).
+pub fn legacy_client(sim: &Simulator) -> SisenseClient {
+    let mut config = config(sim);
+    config.credentials = Credentials::LegacyJwt {
+        email: sim.username().to_string(),
+        password: SecretString::from(sim.password().to_string()),
+        api_token: SecretString::from(sim.rest_api_token().to_string()),
+    };
+    SisenseClient::new(config).expect("client builds")
 }

@@ -1,51 +1,59 @@
-//! `Directory` for Fusion: users, roles and groups under `/api/v1`.
+//! `Directory` for every family: the shared rules (look before creating again, chunked bulk creates with
+//! reconciliation, deletes that succeed when the user is already gone) over each family's requests.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use futures::stream::BoxStream;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
-use super::FusionClient;
+use super::SisenseClient;
 use super::transport::{Call, Safety, decode};
+use crate::config::Family;
 use crate::directory::{CreateOutcome, Directory, UserQuery};
 use crate::error::Error;
 use crate::models::{Group, NewUser, Role, User, UserPatch};
-use crate::paging::paged_users;
 use crate::retry::Attempts;
 
-const USERS: &[&str] = &["api", "v1", "users"];
-
-impl FusionClient {
-    async fn users_page(
-        &self,
-        query: &UserQuery,
-        skip: u64,
-        limit: u32,
-    ) -> Result<Vec<User>, Error> {
-        let mut call = Call::get(USERS)
-            .query("sort", "_id")
-            .query("skip", skip.to_string())
-            .query("limit", limit.to_string());
-        let expand: Vec<&str> = [(query.expand_role, "role"), (query.expand_groups, "groups")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect();
-        if !expand.is_empty() {
-            call = call.query("expand", expand.join(","));
+impl SisenseClient {
+    /// The users collection's path segments.
+    pub(super) fn users_path(&self) -> &'static [&'static str] {
+        match self.family() {
+            Family::Fusion => &["api", "v1", "users"],
+            Family::Legacy => &["api", "users"],
         }
-        if let Some(active) = query.active {
-            call = call.query("active", active.to_string());
-        }
-        self.json(&call).await
     }
 
+    /// The path of one user (`id`, or for legacy also an email).
+    fn user_path<'a>(&self, id: &'a str) -> Vec<&'a str> {
+        let mut path = self.users_path().to_vec();
+        path.push(id);
+        path
+    }
+
+    /// Sends one create; it may be applied even when it fails (the caller reconciles).
     async fn post_user(&self, user: &NewUser) -> Result<User, Error> {
-        let call = Call::get(USERS)
-            .with_json(Method::POST, user)?
-            .safety(Safety::NoEffectOnly);
-        self.json(&call).await
+        match self.family() {
+            Family::Fusion => {
+                let call = Call::get(self.users_path())
+                    .with_json(Method::POST, user)?
+                    .safety(Safety::NoEffectOnly);
+                self.json(&call).await
+            }
+            Family::Legacy => {
+                let call = self.legacy_create(std::slice::from_ref(user))?;
+                let created: Vec<User> = self.json(&call).await?;
+                created
+                    .into_iter()
+                    .find(|u| u.email.eq_ignore_ascii_case(&user.email))
+                    .ok_or_else(|| Error::Decode {
+                        method: "POST".into(),
+                        path: "/api/users".into(),
+                        detail: "the create succeeded but did not return the user".into(),
+                        snippet: String::new(),
+                    })
+            }
+        }
     }
 
     /// Creates one user from the fallback path: a user already present (from a half-applied bulk) is reconciled.
@@ -72,10 +80,16 @@ impl FusionClient {
         }
     }
 
+    /// One bulk request, then single creates (after a look) for every user it did not confirm.
     async fn create_chunk(&self, chunk: &[NewUser]) -> Vec<CreateOutcome> {
-        let bulk = match Call::get(&["api", "v1", "users", "bulk"]).with_json(Method::POST, &chunk)
-        {
-            Ok(call) => call.safety(Safety::NoEffectOnly),
+        let bulk = match self.family() {
+            Family::Fusion => Call::get(&["api", "v1", "users", "bulk"])
+                .with_json(Method::POST, &chunk)
+                .map(|call| call.safety(Safety::NoEffectOnly)),
+            Family::Legacy => self.legacy_create(chunk),
+        };
+        let bulk = match bulk {
+            Ok(call) => call,
             Err(e) => {
                 return chunk
                     .iter()
@@ -84,11 +98,15 @@ impl FusionClient {
             }
         };
         let created: Option<Vec<User>> = match self.send(&bulk).await {
-            Ok(reply) if reply.status == StatusCode::CREATED => {
-                match decode(&bulk.method, "/api/v1/users/bulk", &reply.body) {
+            // Fusion documents 201 for the bulk route; the legacy array create answers 200 or 201.
+            Ok(reply)
+                if reply.status == reqwest::StatusCode::CREATED
+                    || (self.family() == Family::Legacy && reply.status.is_success()) =>
+            {
+                match decode(&bulk.method, &bulk.path(), &reply.body) {
                     Ok(users) => Some(users),
                     Err(e) => {
-                        tracing::warn!(error = %e, "bulk create answered 201 with an unreadable body; reconciling by email");
+                        tracing::warn!(error = %e, "bulk create succeeded with an unreadable body; reconciling by email");
                         None
                     }
                 }
@@ -134,20 +152,16 @@ fn failed(user: &NewUser, error: Error) -> CreateOutcome {
 }
 
 #[async_trait]
-impl Directory for FusionClient {
+impl Directory for SisenseClient {
     fn users(&self, query: UserQuery) -> BoxStream<'_, Result<User, Error>> {
-        let limit = query.page_size.unwrap_or(self.inner.config.page_size);
-        let prefetch = query.prefetch.unwrap_or(self.inner.config.prefetch);
-        let query = std::sync::Arc::new(query);
-        paged_users(limit, prefetch, move |skip, limit| {
-            let query = query.clone();
-            async move { self.users_page(&query, skip, limit).await }
-        })
-        .boxed()
+        match self.family() {
+            Family::Fusion => self.fusion_users(query),
+            Family::Legacy => self.legacy_users(query),
+        }
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, Error> {
-        match self.json(&Call::get(&["api", "v1", "users", id])).await {
+        match self.json(&Call::get(&self.user_path(id))).await {
             Ok(user) => Ok(Some(user)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -155,8 +169,19 @@ impl Directory for FusionClient {
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Error> {
-        let users: Vec<User> = self.json(&Call::get(USERS).query("email", email)).await?;
-        Ok(users
+        let candidates: Vec<User> = match self.family() {
+            Family::Fusion => {
+                self.json(&Call::get(self.users_path()).query("email", email))
+                    .await?
+            }
+            // `GET /api/users/{id or email}`.
+            Family::Legacy => match self.json(&Call::get(&self.user_path(email))).await {
+                Ok(user) => vec![user],
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(candidates
             .into_iter()
             .find(|u| u.email.eq_ignore_ascii_case(email)))
     }
@@ -200,15 +225,28 @@ impl Directory for FusionClient {
     }
 
     async fn update_user(&self, id: &str, patch: &UserPatch) -> Result<User, Error> {
-        let path = ["api", "v1", "users", id];
-        let call = Call::get(&path).with_json(Method::PATCH, patch)?;
-        self.json(&call).await
+        let path = self.user_path(id);
+        // Fusion's PATCH and legacy's PUT both take the changed fields only.
+        let method = match self.family() {
+            Family::Fusion => Method::PATCH,
+            Family::Legacy => Method::PUT,
+        };
+        self.json(&Call::get(&path).with_json(method, patch)?).await
     }
 
     async fn delete_user(&self, id: &str) -> Result<(), Error> {
-        let path = ["api", "v1", "users", id];
-        let mut call = Call::get(&path);
-        call.method = Method::DELETE;
+        let path = self.user_path(id);
+        let call = match self.family() {
+            Family::Fusion => {
+                let mut call = Call::get(&path);
+                call.method = Method::DELETE;
+                call
+            }
+            // `POST /api/users/delete` with the ids in the body: repeating it deletes nothing more.
+            Family::Legacy => {
+                Call::get(&["api", "users", "delete"]).with_json(Method::POST, &[id])?
+            }
+        };
         match self.send(&call).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -217,13 +255,21 @@ impl Directory for FusionClient {
     }
 
     async fn roles(&self) -> Result<Vec<Role>, Error> {
-        match self.json(&Call::get(&["api", "roles"])).await {
-            Err(e) if e.is_not_found() => self.json(&Call::get(&["api", "v1", "roles"])).await,
-            other => other,
+        match (
+            self.family(),
+            self.json(&Call::get(&["api", "roles"])).await,
+        ) {
+            (Family::Fusion, Err(e)) if e.is_not_found() => {
+                self.json(&Call::get(&["api", "v1", "roles"])).await
+            }
+            (_, other) => other,
         }
     }
 
     async fn groups(&self) -> Result<Vec<Group>, Error> {
-        self.json(&Call::get(&["api", "v1", "groups"])).await
+        match self.family() {
+            Family::Fusion => self.json(&Call::get(&["api", "v1", "groups"])).await,
+            Family::Legacy => self.json(&Call::get(&["api", "groups"])).await,
+        }
     }
 }

@@ -1,11 +1,50 @@
-//! Token cache with single-flight login: concurrent 401s cause one fresh login, not many.
+//! How requests authenticate: a session token (Fusion; cached with single-flight login, so concurrent 401s cause
+//! one fresh login, not many) or a per-request signed `x-api-key` (legacy).
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::jwt::ApiKeySigner;
 use crate::config::Credentials;
 use crate::error::Error;
+
+/// The authentication of a client.
+pub(super) enum Auth {
+    /// Fusion: a bearer token, from a login or pre-issued.
+    Session(TokenCache),
+    /// Legacy: a JWT signed for every request.
+    ApiKey(ApiKeySigner),
+}
+
+/// What one attempt presents.
+pub(super) enum Presented {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Token),
+    /// `x-api-key: <jwt>`.
+    ApiKey(SecretString),
+}
+
+impl Auth {
+    pub(super) fn new(credentials: &Credentials) -> Self {
+        match credentials {
+            Credentials::LegacyJwt {
+                email,
+                password,
+                api_token,
+            } => Auth::ApiKey(ApiKeySigner::new(email, password, api_token)),
+            other => Auth::Session(TokenCache::new(other)),
+        }
+    }
+
+    /// Whether a 401 may be cured by trying again with fresh credentials (a new login, or a re-signed key).
+    pub(super) fn can_refresh(&self) -> bool {
+        match self {
+            Auth::Session(cache) => cache.can_refresh,
+            Auth::ApiKey(_) => true,
+        }
+    }
+}
 
 /// A token and the generation it belongs to (bumped at every login).
 #[derive(Clone)]
@@ -31,20 +70,15 @@ pub(super) struct LoginResponse {
 }
 
 impl TokenCache {
-    pub(super) fn new(credentials: &Credentials) -> Self {
+    fn new(credentials: &Credentials) -> Self {
         let (token, can_refresh) = match credentials {
-            Credentials::Password { .. } => (None, true),
             Credentials::Token(token) => (Some(token.clone()), false),
+            Credentials::Password { .. } | Credentials::LegacyJwt { .. } => (None, true),
         };
         TokenCache {
             current: Mutex::new((0, token)),
             can_refresh,
         }
-    }
-
-    /// Whether a 401 can be cured by logging in again.
-    pub(super) fn can_refresh(&self) -> bool {
-        self.can_refresh
     }
 
     /// The cached token, or the one `login` returns (called at most once however many tasks wait).

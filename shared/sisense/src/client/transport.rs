@@ -3,17 +3,20 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::FusionClient;
-use super::auth::{LoginResponse, Token};
+use super::SisenseClient;
+use super::auth::{Auth, LoginResponse, Presented};
 use crate::config::Credentials;
 use crate::error::{Error, ErrorBody, keep_body, looks_like_html, truncate};
 use crate::retry::{Attempts, parse_retry_after};
+
+/// The legacy family's authentication header.
+static API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Whether a failed request may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +70,7 @@ impl<'a> Call<'a> {
         self
     }
 
-    fn path(&self) -> String {
+    pub(super) fn path(&self) -> String {
         format!("/{}", self.segments.join("/"))
     }
 }
@@ -83,7 +86,7 @@ enum Failure {
     Other(Error),
 }
 
-impl FusionClient {
+impl SisenseClient {
     fn url(&self, segments: &[&str]) -> Result<Url, Error> {
         let mut url = self.inner.config.base_url.clone();
         url.path_segments_mut()
@@ -104,15 +107,25 @@ impl FusionClient {
         let mut attempts = Attempts::new(&self.inner.config.retry);
         let mut relogged = false;
         loop {
-            let token = self.inner.auth.get(|| self.login()).await?;
-            match self.attempt(call, &token).await {
+            let presented = match &self.inner.auth {
+                Auth::Session(cache) => Presented::Bearer(cache.get(|| self.login()).await?),
+                Auth::ApiKey(signer) => Presented::ApiKey(signer.sign(Utc::now().timestamp())?),
+            };
+            match self.attempt(call, &presented).await {
                 Ok(reply) => return Ok(reply),
                 Err(Failure::Unauthorized(err)) => {
                     if relogged || !self.inner.auth.can_refresh() {
                         return Err(err);
                     }
-                    tracing::info!(path = %call.path(), "Sisense answered 401; logging in again once");
-                    self.inner.auth.invalidate(token.generation).await;
+                    match (&self.inner.auth, &presented) {
+                        (Auth::Session(cache), Presented::Bearer(token)) => {
+                            tracing::info!(path = %call.path(), "Sisense answered 401; logging in again once");
+                            cache.invalidate(token.generation).await;
+                        }
+                        _ => {
+                            tracing::info!(path = %call.path(), "Sisense answered 401; signing a fresh x-api-key once");
+                        }
+                    }
                     relogged = true;
                 }
                 Err(Failure::Other(err)) => {
@@ -136,20 +149,26 @@ impl FusionClient {
         }
     }
 
-    async fn attempt(&self, call: &Call<'_>, token: &Token) -> Result<Reply, Failure> {
+    async fn attempt(&self, call: &Call<'_>, presented: &Presented) -> Result<Reply, Failure> {
         let url = self.url(call.segments).map_err(Failure::Other)?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.value.expose_secret()))
-            .map_err(|_| {
-                Failure::Other(Error::Config(
-                    "the API token contains characters not allowed in a header".into(),
-                ))
-            })?;
+        let (name, value) = match presented {
+            Presented::Bearer(token) => (
+                AUTHORIZATION,
+                format!("Bearer {}", token.value.expose_secret()),
+            ),
+            Presented::ApiKey(jwt) => (API_KEY.clone(), jwt.expose_secret().to_string()),
+        };
+        let mut auth = HeaderValue::from_str(&value).map_err(|_| {
+            Failure::Other(Error::Config(
+                "the API token contains characters not allowed in a header".into(),
+            ))
+        })?;
         auth.set_sensitive(true);
         let mut request = self
             .inner
             .http
             .request(call.method.clone(), url)
-            .header(AUTHORIZATION, auth);
+            .header(name, auth);
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }

@@ -1,7 +1,10 @@
-//! The Sisense Linux/Fusion REST v1 client.
+//! The Sisense REST client: one transport (auth, retries, rate limit) and the `Directory` of each API family.
 
 mod auth;
 mod directory;
+mod fusion;
+mod jwt;
+mod legacy;
 mod transport;
 
 use std::fmt;
@@ -9,12 +12,13 @@ use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Family};
 use crate::error::Error;
 
-/// A cloneable Fusion client; clones share the token, the connection pool and the rate limit.
+/// A cloneable client for one Sisense installation, speaking the API family its credentials name; clones share
+/// the token, the connection pool and the rate limit.
 #[derive(Clone)]
-pub struct FusionClient {
+pub struct SisenseClient {
     inner: Arc<Inner>,
 }
 
@@ -22,19 +26,20 @@ struct Inner {
     config: ClientConfig,
     http: reqwest::Client,
     limiter: Option<DefaultDirectRateLimiter>,
-    auth: auth::TokenCache,
+    auth: auth::Auth,
 }
 
-impl fmt::Debug for FusionClient {
+impl fmt::Debug for SisenseClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FusionClient")
+        f.debug_struct("SisenseClient")
+            .field("family", &self.family())
             .field("base_url", &self.inner.config.base_url.as_str())
             .field("credentials", &self.inner.config.credentials)
             .finish_non_exhaustive()
     }
 }
 
-impl FusionClient {
+impl SisenseClient {
     /// Builds the client. TLS certificate verification is always on.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
@@ -51,8 +56,8 @@ impl FusionClient {
         let limiter = config
             .rate_limit
             .map(|rps| RateLimiter::direct(Quota::per_second(rps)));
-        let auth = auth::TokenCache::new(&config.credentials);
-        Ok(FusionClient {
+        let auth = auth::Auth::new(&config.credentials);
+        Ok(SisenseClient {
             inner: Arc::new(Inner {
                 config,
                 http,
@@ -65,5 +70,10 @@ impl FusionClient {
     /// The configuration the client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// The API family the client speaks.
+    pub fn family(&self) -> Family {
+        self.inner.config.credentials.family()
     }
 }
