@@ -131,27 +131,7 @@ async fn create_users(State(shared): Shared_, headers: HeaderMap, body: Bytes) -
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
-        let items = body
-            .as_array()
-            .ok_or_else(|| SimError::new(400, 1003, "Expected a JSON array of users"))?;
-        let mut state = shared.lock();
-        let mut created = Vec::new();
-        let mut failures = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            match state.create(item) {
-                Ok(user) => created.push(user),
-                Err(e) => failures.push(format!("item {i}: {}", e.message)),
-            }
-        }
-        if failures.is_empty() {
-            Ok(Value::Array(created))
-        } else {
-            Err(SimError::new(
-                400,
-                2010,
-                format!("Some users could not be created: {}", failures.join("; ")),
-            ))
-        }
+        Ok(Value::Array(shared.lock().create_many(&body)?))
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }

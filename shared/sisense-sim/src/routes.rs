@@ -177,35 +177,14 @@ async fn create_user(State(shared): Shared_, headers: HeaderMap, body: Bytes) ->
     run().map_or_else(error, |v| json_reply(StatusCode::CREATED, v))
 }
 
-/// Creates every valid user; answers 201 only when all were valid, else 400 naming the failures
-/// (the valid ones stay created: Sisense does not document partial failure, so the client must reconcile).
+/// Creates every valid user; answers 201 only when all were valid, else 400 naming the failures.
 async fn bulk_create(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
-    let run = || -> Result<Response, SimError> {
+    let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
-        let items = body
-            .as_array()
-            .ok_or_else(|| SimError::new(400, 1003, "Expected a JSON array of users"))?;
-        let mut state = shared.lock();
-        let mut created = Vec::new();
-        let mut failures = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            match state.create(item) {
-                Ok(user) => created.push(user),
-                Err(e) => failures.push(format!("item {i}: {}", e.message)),
-            }
-        }
-        if failures.is_empty() {
-            Ok(json_reply(StatusCode::CREATED, Value::Array(created)))
-        } else {
-            Err(SimError::new(
-                400,
-                2010,
-                format!("Some users could not be created: {}", failures.join("; ")),
-            ))
-        }
+        Ok(Value::Array(shared.lock().create_many(&body)?))
     };
-    run().unwrap_or_else(error)
+    run().map_or_else(error, |v| json_reply(StatusCode::CREATED, v))
 }
 
 async fn patch_user(

@@ -266,6 +266,31 @@ impl State {
         Ok(user)
     }
 
+    /// Creates every valid user of a JSON array; when any was invalid, an error naming each failure (the valid
+    /// ones stay created: Sisense does not document partial failure, so the client must reconcile).
+    pub fn create_many(&mut self, body: &Value) -> Result<Vec<Value>, SimError> {
+        let items = body
+            .as_array()
+            .ok_or_else(|| SimError::new(400, 1003, "Expected a JSON array of users"))?;
+        let mut created = Vec::new();
+        let mut failures = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match self.create(item) {
+                Ok(user) => created.push(user),
+                Err(e) => failures.push(format!("item {i}: {}", e.message)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(created)
+        } else {
+            Err(SimError::new(
+                400,
+                2010,
+                format!("Some users could not be created: {}", failures.join("; ")),
+            ))
+        }
+    }
+
     pub fn patch(&mut self, id: &str, body: &Value, ignore: bool) -> Result<Value, SimError> {
         let patch = body
             .as_object()

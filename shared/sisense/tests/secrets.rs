@@ -23,6 +23,18 @@ impl Write for Captured {
     }
 }
 
+async fn all_users(client: &sisense::SisenseClient) -> usize {
+    let users: Vec<_> = client
+        .users(UserQuery {
+            page_size: Some(50),
+            ..UserQuery::default()
+        })
+        .try_collect()
+        .await
+        .unwrap();
+    users.len()
+}
+
 #[tokio::test]
 async fn secrets_never_reach_debug_output_or_trace_logs() {
     let captured = Captured::default();
@@ -44,15 +56,7 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
     )
     .await;
     let client = common::client(&sim);
-    let users: Vec<_> = client
-        .users(UserQuery {
-            page_size: Some(50),
-            ..UserQuery::default()
-        })
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(users.len(), 300);
+    assert_eq!(all_users(&client).await, 300);
     assert!(sim.logins() > 1, "re-logins happened while logging");
     let bad_user = sisense::NewUser {
         email: "x@example.com".into(),
@@ -68,15 +72,7 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
     // The legacy family through a 401 and a storm: neither the REST API token nor a signed JWT may show.
     let legacy = common::legacy_client(&sim);
     let before = sim.api_key_requests();
-    let legacy_users: Vec<_> = legacy
-        .users(UserQuery {
-            page_size: Some(50),
-            ..UserQuery::default()
-        })
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(legacy_users.len(), 300);
+    assert_eq!(all_users(&legacy).await, 300);
     assert!(sim.api_key_requests() > before);
     assert!(legacy.create_user(&bad_user).await.is_err());
 
