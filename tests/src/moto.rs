@@ -1,7 +1,9 @@
 //! A moto server (S3 + Secrets Manager) on 127.0.0.1, and SDK clients pointed at it.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -17,11 +19,25 @@ pub struct Moto {
 
 impl Moto {
     /// Starts moto on a free loopback port and waits until it answers.
+    ///
+    /// The port is probed free and then released for moto to bind, so the kernel may offer it again to a
+    /// concurrent test before moto binds it; two motos on one port means two tests share a bucket (and, with the
+    /// same keys, see each other's imports as duplicates). Ports are therefore handed out once per process.
     pub async fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+        let port = loop {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            if HANDED_OUT
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(port)
+            {
+                break port;
+            }
+        };
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
