@@ -34,21 +34,22 @@ pub async fn client(connection: &Connection, aws: &Aws) -> Result<SisenseClient,
 }
 
 fn credentials(connection: &Connection) -> Result<Credentials, CliError> {
-    if let Some(api_token) = &connection.rest_api_token {
-        return match (&connection.username, &connection.password, &connection.token) {
-            (Some(email), Some(password), None) if !email.trim().is_empty() => {
-                Ok(Credentials::LegacyJwt {
-                    email: email.trim().to_string(),
-                    password: password.clone(),
-                    api_token: api_token.clone(),
-                })
-            }
-            _ => Err(CliError::Usage(
+    if connection.rest_api_token.is_some() {
+        let legacy = match connection.token {
+            Some(_) => Err(CredentialsProblem::Both),
+            None => Credentials::legacy_from_parts(
+                connection.username.as_deref(),
+                connection.password.as_ref(),
+                connection.rest_api_token.as_ref(),
+            ),
+        };
+        return legacy.map_err(|_| {
+            CliError::Usage(
                 "a REST API token (legacy Sisense for Windows) goes with SISENSE_USERNAME (the email) and \
                  SISENSE_PASSWORD, and without SISENSE_TOKEN"
                     .into(),
-            )),
-        };
+            )
+        });
     }
     Credentials::from_parts(
         connection.username.as_deref(),

@@ -78,11 +78,11 @@ pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
     };
     let base_url = secret
         .base_url
-        .clone()
+        .as_deref()
         .ok_or_else(|| invalid("baseUrl is missing"))?;
     let credentials = match secret.kind.to_ascii_lowercase().as_str() {
         "fusion" => fusion_credentials(&secret).map_err(&invalid)?,
-        "legacy" => legacy_credentials(secret).map_err(&invalid)?,
+        "legacy" => legacy_credentials(&secret).map_err(&invalid)?,
         _ => {
             return Err(invalid(&format!(
                 "kind {:?} is not supported yet (supported: fusion, legacy)",
@@ -90,7 +90,7 @@ pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
             )));
         }
     };
-    ClientConfig::new(&base_url, credentials).map_err(|e| invalid(&e.to_string()))
+    ClientConfig::new(base_url, credentials).map_err(|e| invalid(&e.to_string()))
 }
 
 fn fusion_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> {
@@ -112,20 +112,16 @@ fn fusion_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> 
     })
 }
 
-fn legacy_credentials(secret: SecretJson) -> Result<Credentials, &'static str> {
+fn legacy_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> {
     if secret.username.is_some() || secret.token.is_some() {
         return Err("a legacy secret takes email, password and apiToken (not username or token)");
     }
-    match (secret.email, secret.password, secret.api_token) {
-        (Some(email), Some(password), Some(api_token)) if !email.trim().is_empty() => {
-            Ok(Credentials::LegacyJwt {
-                email: email.trim().to_string(),
-                password,
-                api_token,
-            })
-        }
-        _ => Err("a legacy secret needs email, password and apiToken (the REST API token)"),
-    }
+    Credentials::legacy_from_parts(
+        secret.email.as_deref(),
+        secret.password.as_ref(),
+        secret.api_token.as_ref(),
+    )
+    .map_err(|_| "a legacy secret needs email, password and apiToken (the REST API token)")
 }
 
 /// Reads the secret from Secrets Manager and parses it.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Shared;
-use crate::routes::{authorize, error, json_reply, parse_json};
+use crate::routes::{self, authorize, error, json_reply, parse_json};
 use crate::state::{ListQuery, SimError};
 
 type Shared_ = State<Arc<Shared>>;
@@ -29,7 +29,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/users", get(list_users).post(create_users))
         .route("/api/users/delete", post(delete_users))
         .route("/api/users/{id}", get(get_user).put(put_user))
-        .route("/api/groups", get(groups))
+        .route("/api/groups", get(routes::groups))
 }
 
 #[derive(Deserialize)]
@@ -170,11 +170,4 @@ async fn delete_users(State(shared): Shared_, headers: HeaderMap, body: Bytes) -
         Ok(Value::from(deleted.len()))
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
-}
-
-async fn groups(State(shared): Shared_, headers: HeaderMap) -> Response {
-    match authorize(&shared, &headers) {
-        Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().groups.clone())),
-        Err(e) => error(e),
-    }
 }

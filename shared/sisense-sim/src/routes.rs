@@ -229,7 +229,8 @@ async fn roles(State(shared): Shared_, headers: HeaderMap) -> Response {
     }
 }
 
-async fn groups(State(shared): Shared_, headers: HeaderMap) -> Response {
+/// The groups; served on `/api/v1/groups` and, for the legacy family, `/api/groups`.
+pub(crate) async fn groups(State(shared): Shared_, headers: HeaderMap) -> Response {
     match authorize(&shared, &headers) {
         Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().groups.clone())),
         Err(e) => error(e),

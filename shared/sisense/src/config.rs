@@ -75,6 +75,25 @@ impl Credentials {
         }
     }
 
+    /// Legacy credentials from a non-blank email (trimmed), a password and the REST API token; `Missing` when
+    /// any of them is absent (the caller words the message and refuses parts of the other family).
+    pub fn legacy_from_parts(
+        email: Option<&str>,
+        password: Option<&SecretString>,
+        api_token: Option<&SecretString>,
+    ) -> Result<Self, CredentialsProblem> {
+        match (email, password, api_token) {
+            (Some(email), Some(password), Some(api_token)) if !email.trim().is_empty() => {
+                Ok(Credentials::LegacyJwt {
+                    email: email.trim().to_string(),
+                    password: password.clone(),
+                    api_token: api_token.clone(),
+                })
+            }
+            _ => Err(CredentialsProblem::Missing),
+        }
+    }
+
     /// The login name of the service account, when known (it is always protected from lifecycle actions).
     pub fn username(&self) -> Option<&str> {
         match self {
@@ -231,6 +250,27 @@ mod tests {
             assert_eq!(
                 Credentials::from_parts(username, password, token).unwrap_err(),
                 problem
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_credentials_need_an_email_a_password_and_the_rest_api_token() {
+        let secret = SecretString::from("s3cret");
+        let legacy =
+            Credentials::legacy_from_parts(Some(" svc@x.io "), Some(&secret), Some(&secret))
+                .unwrap();
+        assert_eq!(legacy.family(), Family::Legacy);
+        assert_eq!(legacy.username(), Some("svc@x.io"));
+        for (email, password, api_token) in [
+            (None, Some(&secret), Some(&secret)),
+            (Some(" "), Some(&secret), Some(&secret)),
+            (Some("svc@x.io"), None, Some(&secret)),
+            (Some("svc@x.io"), Some(&secret), None),
+        ] {
+            assert_eq!(
+                Credentials::legacy_from_parts(email, password, api_token).unwrap_err(),
+                CredentialsProblem::Missing
             );
         }
     }

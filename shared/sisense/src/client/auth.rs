@@ -33,7 +33,8 @@ impl Auth {
                 password,
                 api_token,
             } => Auth::ApiKey(ApiKeySigner::new(email, password, api_token)),
-            other => Auth::Session(TokenCache::new(other)),
+            Credentials::Token(token) => Auth::Session(TokenCache::new(Some(token.clone()))),
+            Credentials::Password { .. } => Auth::Session(TokenCache::new(None)),
         }
     }
 
@@ -70,14 +71,11 @@ pub(super) struct LoginResponse {
 }
 
 impl TokenCache {
-    fn new(credentials: &Credentials) -> Self {
-        let (token, can_refresh) = match credentials {
-            Credentials::Token(token) => (Some(token.clone()), false),
-            Credentials::Password { .. } | Credentials::LegacyJwt { .. } => (None, true),
-        };
+    /// A cache holding a pre-issued token (a 401 is then final), or empty until the first login.
+    fn new(pre_issued: Option<SecretString>) -> Self {
         TokenCache {
-            current: Mutex::new((0, token)),
-            can_refresh,
+            can_refresh: pre_issued.is_none(),
+            current: Mutex::new((0, pre_issued)),
         }
     }
 
