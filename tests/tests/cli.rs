@@ -508,7 +508,8 @@ async fn s3_locations_and_the_secret_work_through_moto(family: Family) {
     let mut env = world.moto.env();
     env.push(("SISENSE_SECRET_ID".into(), secret));
     env.push(("SISENSE_RATE_LIMIT".into(), "0".into()));
-    let dir = workdir("s3");
+    // One folder per family: the two runs are concurrent tests and `workdir` empties its folder.
+    let dir = workdir(&format!("s3-{family:?}"));
 
     let export = cli(
         &dir,
