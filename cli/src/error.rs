@@ -77,7 +77,9 @@ impl CliError {
             CliError::Usage(_) => Exit::Usage,
             CliError::Refused(_)
             | CliError::BadExport(_)
-            | CliError::Stale(StaleError::Config(_)) => Exit::Refused,
+            | CliError::Stale(StaleError::Config(_) | StaleError::CannotJudgeStaleness { .. }) => {
+                Exit::Refused
+            }
             _ => Exit::Failure,
         }
     }

@@ -19,8 +19,21 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 /// The Sisense API families; one simulator serves the same installation through each.
 pub use sisense::Family;
 
-/// Every family the end-to-end tests run against.
+/// The Sisense families the shared end-to-end scenarios run against (Periscope has its own scenarios: its users
+/// have sites, no last login and either roles or groups, so the Sisense oracles do not apply).
 pub const FAMILIES: [Family; 2] = [Family::Fusion, Family::Legacy];
+
+/// One Periscope site entry for `sim` (at the simulator's own URL), inviting as the service account.
+pub fn periscope_site_json(sim: &sisense_sim::Simulator) -> serde_json::Value {
+    serde_json::json!({"site": sim.periscope_site(), "apiKey": sim.periscope_api_key(),
+        "rbac": sim.periscope_rbac(), "invitedByEmail": sim.username(), "baseUrl": sim.base_url()})
+}
+
+/// A Periscope secret naming one site per simulator.
+pub fn periscope_secret_json(sims: &[&sisense_sim::Simulator]) -> serde_json::Value {
+    let sites: Vec<serde_json::Value> = sims.iter().map(|s| periscope_site_json(s)).collect();
+    serde_json::json!({"kind": "periscope", "baseUrl": sims[0].base_url(), "sites": sites})
+}
 
 /// The secret a function reads to reach `sim` through `family`.
 pub fn sim_secret_json(sim: &sisense_sim::Simulator, family: Family) -> serde_json::Value {
@@ -29,15 +42,22 @@ pub fn sim_secret_json(sim: &sisense_sim::Simulator, family: Family) -> serde_js
             "username": sim.username(), "password": sim.password()}),
         Family::Legacy => serde_json::json!({"kind": "legacy", "baseUrl": sim.base_url(),
             "email": sim.username(), "password": sim.password(), "apiToken": sim.rest_api_token()}),
+        Family::Periscope => {
+            let mut secret = periscope_site_json(sim);
+            secret["kind"] = "periscope".into();
+            secret
+        }
     }
 }
 
-/// Strings that must never appear in logs or output: the password, the REST API token, and the marks of a
+/// Strings that must never appear in logs or output: the password, the REST API token, the Periscope API key,
+/// and the marks of a
 /// bearer token (`simtok.`) or a signed JWT (`eyJ`, base64 of `{"`).
-pub fn sim_secrets(sim: &sisense_sim::Simulator) -> [String; 4] {
+pub fn sim_secrets(sim: &sisense_sim::Simulator) -> [String; 5] {
     [
         sim.password().to_string(),
         sim.rest_api_token().to_string(),
+        sim.periscope_api_key().to_string(),
         "simtok.".to_string(),
         "eyJ".to_string(),
     ]
@@ -51,6 +71,7 @@ pub fn assert_spoke(sim: &sisense_sim::Simulator, family: Family) {
         .filter(|r| match family {
             Family::Fusion => !r.path.starts_with("/api/v1/") && r.path != "/api/roles",
             Family::Legacy => r.path.starts_with("/api/v1/"),
+            Family::Periscope => !r.path.starts_with("/api/v1/") && !r.path.starts_with("/api/v2/"),
         })
         .collect();
     assert!(
@@ -64,6 +85,17 @@ pub fn assert_spoke(sim: &sisense_sim::Simulator, family: Family) {
             assert!(
                 sim.api_key_requests() > 0,
                 "legacy requests carry x-api-key"
+            );
+        }
+        Family::Periscope => {
+            assert_eq!(
+                (sim.logins(), sim.api_key_requests()),
+                (0, 0),
+                "Periscope never logs in or signs JWTs"
+            );
+            assert!(
+                sim.partner_requests() > 0,
+                "Periscope requests carry HTTP-X-PARTNER-AUTH"
             );
         }
     }

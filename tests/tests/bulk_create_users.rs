@@ -159,6 +159,7 @@ async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing(family
     let bulk_path = match family {
         Family::Fusion => "/api/v1/users/bulk",
         Family::Legacy => "/api/users",
+        Family::Periscope => unreachable!("Periscope has its own scenarios (periscope.rs)"),
     };
     let bulk = sim
         .writes()

@@ -733,3 +733,42 @@ async fn an_interrupted_import_is_held_until_resumed_with_its_run_id() {
     assert_eq!(resumed.json()["created"], 2);
     assert!(sim.user_by_email("dana.white@example.com").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_periscope_secret_lists_roles_exports_sites_and_refuses_to_judge_staleness() {
+    let world = World::new().await;
+    let sim = Simulator::start(SimConfig {
+        users: 40,
+        periscope_site: "acme".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let secret = world
+        .sim_secret("cli/periscope", &sim, Family::Periscope)
+        .await;
+    let mut env = world.moto.env();
+    env.push(("SISENSE_SECRET_ID".into(), secret));
+    env.push(("SISENSE_RATE_LIMIT".into(), "0".into()));
+    let dir = workdir("periscope");
+
+    let roles = cli(&dir, &["roles"], &env).await;
+    assert_eq!(roles.code, 0, "{}", roles.stderr);
+    assert!(roles.stdout.contains("consumer"), "{}", roles.stdout);
+    let export = cli(&dir, &["export", "--out", "users.csv"], &env).await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let mut reader = csv::Reader::from_path(dir.join("users.csv")).unwrap();
+    assert_eq!(reader.headers().unwrap().iter().next_back(), Some("site"));
+    assert_eq!(reader.records().count(), 40);
+
+    sim.clear_requests();
+    let stale = cli(&dir, &["deactivate", "--inactive-days", "30"], &env).await;
+    assert_eq!(stale.code, 4, "refused: {}", stale.stderr);
+    assert!(
+        stale.stderr.contains("staleness cannot be judged"),
+        "{}",
+        stale.stderr
+    );
+    assert!(sim.requests().is_empty());
+    e2e_tests::assert_spoke(&sim, Family::Periscope);
+}

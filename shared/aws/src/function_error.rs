@@ -91,6 +91,7 @@ impl JobFailure for StaleError {
     fn error_type(&self) -> &'static str {
         match self {
             StaleError::Config(_) => "ConfigError",
+            StaleError::CannotJudgeStaleness { .. } => "StalenessUnknown",
             _ => "StorageError",
         }
     }

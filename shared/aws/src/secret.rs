@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use sisense::{ClientConfig, Credentials, CredentialsProblem};
+use sisense::{ClientConfig, Credentials, CredentialsProblem, PeriscopeSite, validate_base_url};
 
 /// Why the secret could not be turned into credentials. Never carries secret values.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,10 @@ pub enum SecretError {
     },
 }
 
-/// `{"kind":"fusion","baseUrl":"...","username":"...","password":"..."}` or `{..., "token":"..."}`, or
-/// `{"kind":"legacy","baseUrl":"...","email":"...","password":"...","apiToken":"..."}`.
+/// `{"kind":"fusion","baseUrl":"...","username":"...","password":"..."}` or `{..., "token":"..."}`,
+/// `{"kind":"legacy","baseUrl":"...","email":"...","password":"...","apiToken":"..."}`, or
+/// `{"kind":"periscope","baseUrl":"...","site":"...","apiKey":"...","rbac":true,"invitedByEmail":"..."}` with the
+/// site's fields either at the top or as a `"sites": [...]` list.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SecretJson {
@@ -58,6 +60,21 @@ struct SecretJson {
     token: Option<SecretString>,
     email: Option<String>,
     api_token: Option<SecretString>,
+    #[serde(flatten)]
+    site: SiteJson,
+    sites: Option<Vec<SiteJson>>,
+}
+
+/// One Periscope site's fields; `baseUrl` in a `sites` entry overrides the secret's.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SiteJson {
+    site: Option<String>,
+    api_key: Option<SecretString>,
+    rbac: Option<bool>,
+    invited_by_email: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
 }
 
 fn fusion() -> String {
@@ -83,9 +100,10 @@ pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
     let credentials = match secret.kind.to_ascii_lowercase().as_str() {
         "fusion" => fusion_credentials(&secret).map_err(&invalid)?,
         "legacy" => legacy_credentials(&secret).map_err(&invalid)?,
+        "periscope" => periscope_credentials(&secret).map_err(|m| invalid(&m))?,
         _ => {
             return Err(invalid(&format!(
-                "kind {:?} is not supported yet (supported: fusion, legacy)",
+                "kind {:?} is not supported (supported: fusion, legacy, periscope)",
                 secret.kind
             )));
         }
@@ -122,6 +140,65 @@ fn legacy_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> 
         secret.api_token.as_ref(),
     )
     .map_err(|_| "a legacy secret needs email, password and apiToken (the REST API token)")
+}
+
+fn periscope_credentials(secret: &SecretJson) -> Result<Credentials, String> {
+    if secret.username.is_some()
+        || secret.token.is_some()
+        || secret.email.is_some()
+        || secret.password.is_some()
+        || secret.api_token.is_some()
+    {
+        return Err(
+            "a periscope secret takes site, apiKey, rbac and invitedByEmail (or a sites list), not username, \
+             password, token, email or apiToken"
+                .into(),
+        );
+    }
+    let top = &secret.site;
+    let has_top = top.site.is_some()
+        || top.api_key.is_some()
+        || top.rbac.is_some()
+        || top.invited_by_email.is_some();
+    let entries: Vec<&SiteJson> = match (&secret.sites, has_top) {
+        (Some(_), true) => {
+            return Err("give either one site at the top or a sites list, not both".into());
+        }
+        (Some(sites), false) => sites.iter().collect(),
+        (None, _) => vec![top],
+    };
+    let sites = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| periscope_site(i, entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    Credentials::periscope(sites)
+}
+
+fn periscope_site(index: usize, entry: &SiteJson) -> Result<PeriscopeSite, String> {
+    let which = entry
+        .site
+        .as_deref()
+        .map_or_else(|| format!("site {}", index + 1), |s| format!("site {s:?}"));
+    let missing = |field: &str| format!("{which}: {field} is missing");
+    Ok(PeriscopeSite {
+        name: entry.site.clone().ok_or_else(|| missing("site"))?,
+        api_key: entry.api_key.clone().ok_or_else(|| missing("apiKey"))?,
+        rbac: entry.rbac.ok_or_else(|| {
+            format!(
+                "{which}: rbac (true or false) is required: it decides between /api/v2/users with roles and \
+                 /api/v1/users with groups"
+            )
+        })?,
+        invited_by_email: entry
+            .invited_by_email
+            .clone()
+            .ok_or_else(|| missing("invitedByEmail"))?,
+        base_url: match &entry.base_url {
+            Some(url) => Some(validate_base_url(url).map_err(|e| format!("{which}: {e}"))?),
+            None => None,
+        },
+    })
 }
 
 /// Reads the secret from Secrets Manager and parses it.
@@ -170,6 +247,34 @@ mod tests {
         .unwrap();
         assert_eq!(legacy.credentials.family(), sisense::Family::Legacy);
         assert_eq!(legacy.credentials.username(), Some("svc@x.io"));
+        let one = parse_secret(
+            "s",
+            r#"{"kind":"periscope","baseUrl":"https://app.periscopedata.com","site":"acme","apiKey":"k",
+                "rbac":true,"invitedByEmail":"admin@acme.io"}"#,
+        )
+        .unwrap();
+        let Credentials::Periscope { sites } = &one.credentials else {
+            panic!("{:?}", one.credentials)
+        };
+        assert_eq!((sites[0].name.as_str(), sites[0].rbac), ("acme", true));
+        assert_eq!(sites[0].invited_by_email, "admin@acme.io");
+        let many = parse_secret(
+            "s",
+            r#"{"kind":"periscope","baseUrl":"https://app.periscopedata.com","sites":[
+                {"site":"east","apiKey":"k1","rbac":true,"invitedByEmail":"a@x.io"},
+                {"site":"west","apiKey":"k2","rbac":false,"invitedByEmail":"b@x.io","baseUrl":"https://eu.example.com"}]}"#,
+        )
+        .unwrap();
+        let Credentials::Periscope { sites } = &many.credentials else {
+            panic!("{:?}", many.credentials)
+        };
+        let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["east", "west"]);
+        assert_eq!(
+            sites[1].base_url.as_ref().map(|u| u.as_str()),
+            Some("https://eu.example.com/")
+        );
+        assert!(!format!("{:?}", many.credentials).contains("k2"));
     }
 
     #[test]
@@ -193,8 +298,35 @@ mod tests {
                 "baseUrl is missing",
             ),
             (
+                r#"{"kind":"cloud","baseUrl":"https://b","token":"sup3rsecret"}"#,
+                "not supported (supported: fusion, legacy, periscope)",
+            ),
+            (
                 r#"{"kind":"periscope","baseUrl":"https://b","token":"sup3rsecret"}"#,
-                "not supported yet",
+                "takes site, apiKey",
+            ),
+            (
+                r#"{"kind":"periscope","baseUrl":"https://b","site":"a","apiKey":"sup3rsecret","invitedByEmail":"a@b.c"}"#,
+                "rbac (true or false) is required",
+            ),
+            (
+                r#"{"kind":"periscope","baseUrl":"https://b","site":"a","apiKey":"sup3rsecret","rbac":true}"#,
+                "invitedByEmail is missing",
+            ),
+            (
+                r#"{"kind":"periscope","baseUrl":"https://b","site":"a","sites":[]}"#,
+                "not both",
+            ),
+            (
+                r#"{"kind":"periscope","baseUrl":"https://b","sites":[
+                    {"site":"a","apiKey":"sup3rsecret","rbac":true,"invitedByEmail":"a@b.c"},
+                    {"site":"a","apiKey":"sup3rsecret","rbac":false,"invitedByEmail":"a@b.c"}]}"#,
+                "listed twice",
+            ),
+            (
+                r#"{"kind":"periscope","baseUrl":"https://b","sites":[
+                    {"site":"a:b","apiKey":"sup3rsecret","rbac":true,"invitedByEmail":"a@b.c"}]}"#,
+                "without ':'",
             ),
             (
                 r#"{"kind":"legacy","baseUrl":"https://b","token":"sup3rsecret"}"#,

@@ -553,3 +553,93 @@ async fn the_hop_cap_reports_unprocessed_rows_as_failed_never_drops_them() {
     assert_eq!(rows.len(), 300);
     assert!(rows[250]["message"].contains("cap of 2 invocations"));
 }
+
+/// A Periscope client for the simulator's site, inviting as `inviter`.
+fn periscope_client(sim: &Simulator, inviter: &str) -> sisense::SisenseClient {
+    let mut config = common::client(sim).config().clone();
+    config.credentials = sisense::Credentials::periscope(vec![sisense::PeriscopeSite {
+        name: sim.periscope_site().into(),
+        api_key: sim.periscope_api_key().to_string().into(),
+        rbac: sim.periscope_rbac(),
+        invited_by_email: inviter.into(),
+        base_url: None,
+    }])
+    .unwrap();
+    sisense::SisenseClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_periscope_dry_run_asks_the_server_in_test_mode_and_reports_its_refusals() {
+    let sim = sim(20).await;
+    let existing = sim.users()[4]["email"].as_str().unwrap().to_string();
+    let body = format!(
+        "email,first_name,role\nnew.one@import.example,New,viewer\n{existing},Renamed,designer\n"
+    );
+    let input = input("imports/dry-run/cloud.csv", &body).await;
+    let mut req = request("imports/dry-run/cloud.csv", "run-1");
+    req.dry_run = true;
+    req.on_existing = OnExisting::Update;
+    let options = ImportOptions::default();
+    let before = sim.users();
+
+    let good = periscope_client(&sim, sim.username());
+    let reports = MemoryStore::default();
+    let ImportOutcome::Done { summary, .. } =
+        import_users(&good, &input, &reports, &clock(), &req, &options)
+            .await
+            .unwrap()
+    else {
+        panic!("one hop")
+    };
+    assert_eq!(
+        (summary.would_create, summary.would_update),
+        (1, 1),
+        "{summary:?}"
+    );
+    let rows = by_row(&report(&reports, &summary));
+    assert_eq!(
+        rows[&2],
+        ("would_create".to_string(), "site sim-site".to_string())
+    );
+    let checks: Vec<String> = sim
+        .writes()
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {}?{}",
+                w.method,
+                w.path,
+                w.query.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert!(
+        checks[0].starts_with("POST /api/v2/users?test_mode=true"),
+        "{checks:?}"
+    );
+    assert!(checks[1].starts_with("PUT /api/v2/users/") && checks[1].ends_with("?test_mode=true"));
+
+    // The server refuses what our planning cannot know: an inviter who is not a user of the site.
+    let wrong = periscope_client(&sim, "gone@example.com");
+    let reports = MemoryStore::default();
+    let ImportOutcome::Done { summary, .. } =
+        import_users(&wrong, &input, &reports, &clock(), &req, &options)
+            .await
+            .unwrap()
+    else {
+        panic!("one hop")
+    };
+    assert_eq!(
+        (summary.would_create, summary.invalid, summary.would_update),
+        (0, 1, 1)
+    );
+    let (status, message) = &by_row(&report(&reports, &summary))[&2];
+    assert_eq!(status, "invalid");
+    assert!(
+        message.starts_with("site sim-site: the server's test mode refused it")
+            && message.contains("invited_by_email"),
+        "{message}"
+    );
+    assert_eq!(sim.users(), before, "test mode changed nothing");
+}

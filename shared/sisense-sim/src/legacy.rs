@@ -81,13 +81,10 @@ pub(crate) fn verify_api_key(shared: &Shared, jwt: &str) -> Result<(), SimError>
 }
 
 fn find<'a>(state: &'a crate::state::State, id_or_email: &str) -> Option<&'a Value> {
-    state.users.get(id_or_email).or_else(|| {
-        state.users.values().find(|u| {
-            u["email"]
-                .as_str()
-                .is_some_and(|e| e.eq_ignore_ascii_case(id_or_email))
-        })
-    })
+    state
+        .users
+        .get(id_or_email)
+        .or_else(|| state.by_email(id_or_email))
 }
 
 async fn list_users(

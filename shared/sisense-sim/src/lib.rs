@@ -4,13 +4,14 @@
 //! (list with skip/limit/sort/expand/filters, get, create, bulk, patch, delete), roles on `/api/roles` and
 //! `/api/v1/roles`, groups, Sisense-shaped error bodies. The same installation also answers as legacy Sisense
 //! for Windows (REST v0.9: `x-api-key` JWTs signed with [`SimConfig::rest_api_token`], `/api/users`,
-//! `/api/groups`). A seeded population gives a deterministic mix of recent,
+//! `/api/groups`), and as one Periscope / Cloud Data Teams site (see the `periscope` module). A seeded population gives a deterministic mix of recent,
 //! stale and never-logged-in users. [`Faults`] inject latency, 429/5xx, dropped connections, token expiry and
 //! ignored writes; every request is recorded so tests can assert what was (not) written.
 
 mod faults;
 mod legacy;
 mod oracle;
+mod periscope;
 mod routes;
 mod seed;
 mod state;
@@ -50,6 +51,12 @@ pub struct SimConfig {
     pub roles_v1_only: bool,
     /// Legacy `GET /api/users` ignores `skip` and `limit` and answers every user (older v0.9 servers).
     pub legacy_ignores_paging: bool,
+    /// The Periscope site this installation answers as (`HTTP-X-PARTNER-AUTH: site:key`).
+    pub periscope_site: String,
+    /// The Periscope site's API key.
+    pub periscope_api_key: String,
+    /// Whether the Periscope site uses RBAC (`/api/v2/users`, roles) rather than groups (`/api/v1/users`).
+    pub periscope_rbac: bool,
     /// Faults from the start.
     pub faults: Faults,
 }
@@ -66,6 +73,9 @@ impl Default for SimConfig {
             rest_api_token: "sim-rest-api-token-789".into(),
             roles_v1_only: false,
             legacy_ignores_paging: false,
+            periscope_site: "sim-site".into(),
+            periscope_api_key: "sim-periscope-key-456".into(),
+            periscope_rbac: true,
             faults: Faults::default(),
         }
     }
@@ -82,6 +92,9 @@ pub(crate) struct Shared {
     rest_api_token: String,
     roles_v1_only: bool,
     legacy_ignores_paging: bool,
+    periscope_site: String,
+    periscope_api_key: String,
+    periscope_rbac: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,6 +156,9 @@ impl Simulator {
             rest_api_token: config.rest_api_token,
             roles_v1_only: config.roles_v1_only,
             legacy_ignores_paging: config.legacy_ignores_paging,
+            periscope_site: config.periscope_site,
+            periscope_api_key: config.periscope_api_key,
+            periscope_rbac: config.periscope_rbac,
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -209,16 +225,7 @@ impl Simulator {
 
     /// The stored user with this email (case-insensitive).
     pub fn user_by_email(&self, email: &str) -> Option<Value> {
-        self.shared
-            .lock()
-            .users
-            .values()
-            .find(|u| {
-                u["email"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-            })
-            .cloned()
+        self.shared.lock().by_email(email).cloned()
     }
 
     /// Roles as served.
@@ -286,6 +293,26 @@ impl Simulator {
     /// Logins that succeeded so far (tokens issued).
     pub fn logins(&self) -> u64 {
         self.shared.lock().token_counter
+    }
+
+    /// The Periscope site name.
+    pub fn periscope_site(&self) -> &str {
+        &self.shared.periscope_site
+    }
+
+    /// The Periscope site's API key.
+    pub fn periscope_api_key(&self) -> &str {
+        &self.shared.periscope_api_key
+    }
+
+    /// Whether the Periscope site uses RBAC.
+    pub fn periscope_rbac(&self) -> bool {
+        self.shared.periscope_rbac
+    }
+
+    /// Requests accepted with `HTTP-X-PARTNER-AUTH` so far.
+    pub fn partner_requests(&self) -> u64 {
+        self.shared.lock().partner_requests
     }
 
     /// Requests accepted with a legacy `x-api-key` so far.

@@ -12,15 +12,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::state::{ListQuery, SimError};
+use crate::{Shared, periscope};
 
 type Shared_ = State<Arc<Shared>>;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v1/authentication/login", post(login))
-        .route("/api/v1/users", get(list_users).post(create_user))
+        .route(
+            "/api/v1/users",
+            get(list_users)
+                .post(create_user)
+                .put(crate::periscope::put_v1)
+                .delete(crate::periscope::delete_v1),
+        )
         .route("/api/v1/users/bulk", post(bulk_create))
         .route(
             "/api/v1/users/{id}",
@@ -30,6 +36,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/roles", get(roles))
         .route("/api/v1/groups", get(groups))
         .merge(crate::legacy::routes())
+        .merge(crate::periscope::routes())
         .fallback(|| async { error(SimError::new(404, 1404, "Route not found")) })
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -136,6 +143,9 @@ async fn list_users(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    if periscope::is_partner(&headers) {
+        return periscope::get_v1(&shared, &headers);
+    }
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let query = ListQuery::parse(&params)?;
@@ -168,7 +178,15 @@ async fn get_user(
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }
 
-async fn create_user(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_user(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if periscope::is_partner(&headers) {
+        return periscope::post_v1(&shared, &headers, &params, &body);
+    }
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
@@ -223,6 +241,9 @@ async fn roles_legacy_path(state: Shared_, headers: HeaderMap) -> Response {
 }
 
 async fn roles(State(shared): Shared_, headers: HeaderMap) -> Response {
+    if periscope::is_partner(&headers) {
+        return periscope::roles(&shared, &headers);
+    }
     match authorize(&shared, &headers) {
         Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().roles.clone())),
         Err(e) => error(e),
@@ -231,6 +252,9 @@ async fn roles(State(shared): Shared_, headers: HeaderMap) -> Response {
 
 /// The groups; served on `/api/v1/groups` and, for the legacy family, `/api/groups`.
 pub(crate) async fn groups(State(shared): Shared_, headers: HeaderMap) -> Response {
+    if periscope::is_partner(&headers) {
+        return periscope::groups(&shared, &headers);
+    }
     match authorize(&shared, &headers) {
         Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().groups.clone())),
         Err(e) => error(e),

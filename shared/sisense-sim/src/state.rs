@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub api_key_uses: u64,
     /// Legacy `x-api-key` requests accepted in all.
     pub api_key_requests: u64,
+    /// Periscope `HTTP-X-PARTNER-AUTH` requests accepted in all.
+    pub partner_requests: u64,
     pub now: DateTime<Utc>,
 }
 
@@ -114,6 +116,7 @@ impl State {
             token_counter: 0,
             api_key_uses: 0,
             api_key_requests: 0,
+            partner_requests: 0,
             now,
         }
     }
@@ -183,12 +186,17 @@ impl State {
         out
     }
 
-    fn email_taken(&self, email: &str) -> bool {
-        self.users.values().any(|u| {
+    /// The stored user with this email (case-insensitive).
+    pub fn by_email(&self, email: &str) -> Option<&Value> {
+        self.users.values().find(|u| {
             u["email"]
                 .as_str()
                 .is_some_and(|e| e.eq_ignore_ascii_case(email))
         })
+    }
+
+    fn email_taken(&self, email: &str) -> bool {
+        self.by_email(email).is_some()
     }
 
     fn check_role_and_groups(&self, body: &Value) -> Result<(), SimError> {
@@ -219,7 +227,8 @@ impl State {
         Ok(())
     }
 
-    pub fn create(&mut self, body: &Value) -> Result<Value, SimError> {
+    /// Checks a create body as [`State::create`] does, without creating; the trimmed email when valid.
+    pub fn check_new(&self, body: &Value) -> Result<String, SimError> {
         let obj = body
             .as_object()
             .ok_or_else(|| SimError::new(400, 2001, "user must be a JSON object"))?;
@@ -249,6 +258,14 @@ impl State {
         {
             return Err(SimError::new(400, 2006, "password must not be empty"));
         }
+        Ok(email)
+    }
+
+    pub fn create(&mut self, body: &Value) -> Result<Value, SimError> {
+        let email = self.check_new(body)?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| SimError::new(400, 2001, "user must be a JSON object"))?;
         let id = object_id(self.user_prefix, self.next_user);
         self.next_user += 1;
         let now = timestamp(self.now);

@@ -32,6 +32,65 @@ pub enum Credentials {
         /// The instance's REST API token, the JWT signing key.
         api_token: SecretString,
     },
+    /// Periscope Data / Sisense for Cloud Data Teams: every request carries `HTTP-X-PARTNER-AUTH: site:api-key`
+    /// for the site it addresses. A 401 is final (an API key cannot be refreshed).
+    Periscope {
+        /// The sites, at least one, with distinct names.
+        sites: Vec<PeriscopeSite>,
+    },
+}
+
+/// One Periscope site and how to manage its users.
+#[derive(Clone)]
+pub struct PeriscopeSite {
+    /// The site name (the part before `:` in `HTTP-X-PARTNER-AUTH`).
+    pub name: String,
+    /// The site's API key.
+    pub api_key: SecretString,
+    /// Whether the site uses role-based access control (`/api/v2/users` with role ids) rather than groups
+    /// (`/api/v1/users` with group names).
+    pub rbac: bool,
+    /// The existing user every created user is "invited by" (`invited_by_email`, required by the API).
+    pub invited_by_email: String,
+    /// Where this site's API is when it differs from [`ClientConfig::base_url`].
+    pub base_url: Option<Url>,
+}
+
+impl PeriscopeSite {
+    /// Checks what the API relies on: a non-blank name without `:`, a key and an inviter email.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.contains(':') || self.name != self.name.trim() {
+            return Err(format!(
+                "site name {:?} must be non-blank, without ':' or surrounding spaces",
+                self.name
+            ));
+        }
+        if secrecy::ExposeSecret::expose_secret(&self.api_key)
+            .trim()
+            .is_empty()
+        {
+            return Err(format!("site {:?} has an empty apiKey", self.name));
+        }
+        if !self.invited_by_email.contains('@') {
+            return Err(format!(
+                "site {:?} needs invitedByEmail, the email of an existing user of the site",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PeriscopeSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeriscopeSite")
+            .field("name", &self.name)
+            .field("api_key", &"[REDACTED]")
+            .field("rbac", &self.rbac)
+            .field("invited_by_email", &self.invited_by_email)
+            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .finish()
+    }
 }
 
 /// The Sisense API family a client speaks; the credentials decide it.
@@ -41,6 +100,8 @@ pub enum Family {
     Fusion,
     /// Legacy Sisense for Windows, REST v0.9 under `/api`.
     Legacy,
+    /// Periscope Data / Sisense for Cloud Data Teams, one or more sites.
+    Periscope,
 }
 
 /// Why the parts given do not make [`Credentials`] (the caller words the message for its own inputs).
@@ -94,12 +155,27 @@ impl Credentials {
         }
     }
 
+    /// Periscope credentials for one or more sites; each site must [validate](PeriscopeSite::validate) and the
+    /// names must be distinct.
+    pub fn periscope(sites: Vec<PeriscopeSite>) -> Result<Self, String> {
+        if sites.is_empty() {
+            return Err("no site given".into());
+        }
+        for (i, site) in sites.iter().enumerate() {
+            site.validate()?;
+            if sites[..i].iter().any(|s| s.name == site.name) {
+                return Err(format!("site {:?} is listed twice", site.name));
+            }
+        }
+        Ok(Credentials::Periscope { sites })
+    }
+
     /// The login name of the service account, when known (it is always protected from lifecycle actions).
     pub fn username(&self) -> Option<&str> {
         match self {
             Credentials::Password { username, .. } => Some(username),
             Credentials::LegacyJwt { email, .. } => Some(email),
-            Credentials::Token(_) => None,
+            Credentials::Token(_) | Credentials::Periscope { .. } => None,
         }
     }
 
@@ -108,6 +184,7 @@ impl Credentials {
         match self {
             Credentials::Password { .. } | Credentials::Token(_) => Family::Fusion,
             Credentials::LegacyJwt { .. } => Family::Legacy,
+            Credentials::Periscope { .. } => Family::Periscope,
         }
     }
 }
@@ -127,6 +204,9 @@ impl fmt::Debug for Credentials {
                 .field("password", &"[REDACTED]")
                 .field("api_token", &"[REDACTED]")
                 .finish(),
+            Credentials::Periscope { sites } => {
+                f.debug_struct("Periscope").field("sites", sites).finish()
+            }
         }
     }
 }
@@ -272,6 +352,39 @@ mod tests {
                 Credentials::legacy_from_parts(email, password, api_token).unwrap_err(),
                 CredentialsProblem::Missing
             );
+        }
+    }
+
+    #[test]
+    fn periscope_sites_need_distinct_plain_names_a_key_and_an_inviter() {
+        let site = |name: &str, key: &str, inviter: &str| PeriscopeSite {
+            name: name.into(),
+            api_key: SecretString::from(key.to_string()),
+            rbac: true,
+            invited_by_email: inviter.into(),
+            base_url: None,
+        };
+        let ok = Credentials::periscope(vec![
+            site("east", "k-secret-1", "a@x.io"),
+            site("west", "k-secret-2", "a@x.io"),
+        ])
+        .unwrap();
+        assert_eq!(ok.family(), Family::Periscope);
+        assert_eq!(ok.username(), None);
+        assert!(!format!("{ok:?}").contains("k-secret"), "{ok:?}");
+        for (sites, expected) in [
+            (vec![], "no site"),
+            (vec![site("a:b", "k", "a@x.io")], "without ':'"),
+            (vec![site(" a", "k", "a@x.io")], "surrounding spaces"),
+            (vec![site("a", " ", "a@x.io")], "empty apiKey"),
+            (vec![site("a", "k", "")], "invitedByEmail"),
+            (
+                vec![site("a", "k", "a@x.io"), site("a", "k", "a@x.io")],
+                "twice",
+            ),
+        ] {
+            let err = Credentials::periscope(sites).unwrap_err();
+            assert!(err.contains(expected), "{err}");
         }
     }
 

@@ -32,6 +32,66 @@ pub struct CreateOutcome {
     pub reconciled: bool,
 }
 
+/// A Periscope site as the jobs see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The site's name (user, role and group ids start with `name:`).
+    pub name: String,
+    /// Whether its users have roles (RBAC) rather than groups.
+    pub rbac: bool,
+}
+
+impl Capabilities {
+    /// Whether users have roles here: always on Sisense, on RBAC sites for Periscope.
+    pub fn has_roles(&self, site: Option<&str>) -> bool {
+        self.site(site).is_none_or(|s| s.rbac)
+    }
+
+    /// Whether users have groups here: always on Sisense, on sites without RBAC for Periscope.
+    pub fn has_groups(&self, site: Option<&str>) -> bool {
+        self.site(site).is_none_or(|s| !s.rbac)
+    }
+
+    fn site(&self, name: Option<&str>) -> Option<&Site> {
+        name.and_then(|n| self.sites.iter().find(|s| s.name == n))
+    }
+
+    /// The site names, comma separated (for messages).
+    pub fn site_names(&self) -> String {
+        let names: Vec<&str> = self.sites.iter().map(|s| s.name.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// What a directory can tell and do; the jobs adapt to it instead of guessing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The API family, as people name it (for messages).
+    pub family: &'static str,
+    /// The Periscope sites users belong to; empty for a Sisense installation (no `site` column anywhere).
+    pub sites: Vec<Site>,
+    /// Whether users carry last login/activity times (staleness can be judged).
+    pub last_login: bool,
+    /// Whether users can be deactivated (kept but locked out).
+    pub deactivate: bool,
+    /// Whether the server can validate a write without applying it (Periscope's `test_mode=true`).
+    pub server_dry_run: bool,
+}
+
+impl Capabilities {
+    /// A Sisense installation (Fusion or legacy): no sites, last logins, roles and groups, deactivation; no
+    /// server dry run.
+    pub fn sisense(family: &'static str) -> Self {
+        Capabilities {
+            family,
+            sites: Vec::new(),
+            last_login: true,
+            deactivate: true,
+            server_dry_run: false,
+        }
+    }
+}
+
 /// User directory operations the jobs depend on.
 #[async_trait]
 pub trait Directory: Send + Sync {
@@ -53,4 +113,16 @@ pub trait Directory: Send + Sync {
     async fn roles(&self) -> Result<Vec<Role>, Error>;
     /// The installation's groups.
     async fn groups(&self) -> Result<Vec<Group>, Error>;
+    /// What this directory can tell and do.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::sisense("Sisense")
+    }
+    /// Asks the server to validate a create without applying it (only when `server_dry_run`).
+    async fn check_create(&self, _user: &NewUser) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Asks the server to validate an update without applying it (only when `server_dry_run`).
+    async fn check_update(&self, _id: &str, _patch: &UserPatch) -> Result<(), Error> {
+        Ok(())
+    }
 }

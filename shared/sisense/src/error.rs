@@ -103,6 +103,15 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    /// The API family has no way to do what was asked (e.g. deactivate a Periscope user).
+    #[error("not supported by {family}: {what}")]
+    Unsupported {
+        /// The API family, as people name it.
+        family: &'static str,
+        /// What cannot be done, and what to do instead when there is an alternative.
+        what: String,
+    },
 }
 
 impl Error {
@@ -115,7 +124,8 @@ impl Error {
             | Error::Unauthorized { .. }
             | Error::Decode { .. }
             | Error::Paging(_)
-            | Error::Unconfirmed { .. } => false,
+            | Error::Unconfirmed { .. }
+            | Error::Unsupported { .. } => false,
         }
     }
 

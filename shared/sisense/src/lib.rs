@@ -22,9 +22,10 @@ mod retry;
 
 pub use client::SisenseClient;
 pub use config::{
-    ClientConfig, Credentials, CredentialsProblem, DEFAULT_RATE_LIMIT, Family, validate_base_url,
+    ClientConfig, Credentials, CredentialsProblem, DEFAULT_RATE_LIMIT, Family, PeriscopeSite,
+    validate_base_url,
 };
-pub use directory::{CreateOutcome, Directory, UserQuery};
+pub use directory::{Capabilities, CreateOutcome, Directory, Site, UserQuery};
 pub use error::{Error, ErrorBody, is_retryable_status};
 pub use models::{Group, NewUser, Ref, Role, User, UserPatch};
 pub use paging::paged_users;

@@ -96,6 +96,9 @@ pub struct User {
     /// Tenant id (multi-tenant installations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The Periscope site the user belongs to (`None` for Sisense installations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Fields this model does not name (preferences, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -146,11 +149,15 @@ pub struct NewUser {
     /// Last name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
-    /// Role id (resolve names first).
-    pub role_id: String,
+    /// Role id (resolve names first); Sisense requires one, Periscope sites without RBAC take none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
     /// Group ids.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// The Periscope site to create the user on (needed when the credentials name several sites).
+    #[serde(skip)]
+    pub site: Option<String>,
     /// Initial password; omitted from the request when `None`.
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -249,8 +256,9 @@ mod tests {
             user_name: None,
             first_name: Some("A".into()),
             last_name: None,
-            role_id: "r1".into(),
+            role_id: Some("r1".into()),
             groups: vec![],
+            site: Some("not-sent".into()),
             password: None,
         };
         assert_eq!(

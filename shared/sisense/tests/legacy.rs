@@ -28,7 +28,8 @@ fn new_user(email: &str, role_id: &str) -> NewUser {
         user_name: None,
         first_name: Some("Legacy".into()),
         last_name: Some("Hire".into()),
-        role_id: role_id.into(),
+        role_id: Some(role_id.into()),
+        site: None,
         groups: vec![],
         password: None,
     }

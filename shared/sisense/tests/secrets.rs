@@ -63,7 +63,8 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
         user_name: None,
         first_name: None,
         last_name: None,
-        role_id: "nope".into(),
+        role_id: Some("nope".into()),
+        site: None,
         groups: vec![],
         password: Some(SecretString::from("new-user-pass-999")),
     };
@@ -76,15 +77,26 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
     assert!(sim.api_key_requests() > before);
     assert!(legacy.create_user(&bad_user).await.is_err());
 
+    // Periscope through the same storm and a refused key: the site's API key may not show.
+    let periscope = common::periscope_client(&[&sim]);
+    assert_eq!(all_users(&periscope).await, 300);
+    let mut config = periscope.config().clone();
+    let mut site = common::periscope_site(&sim);
+    site.api_key = SecretString::from(format!("{}-but-wrong", sim.periscope_api_key()));
+    config.credentials = sisense::Credentials::periscope(vec![site]).unwrap();
+    let refused = sisense::SisenseClient::new(config).unwrap();
+    assert!(refused.roles().await.is_err());
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("sisense request") && logs.contains("signing a fresh x-api-key"),
         "the client logged:\n{logs}"
     );
     let debug = format!(
-        "{client:?} {:?} {legacy:?} {:?}",
+        "{client:?} {:?} {legacy:?} {:?} {periscope:?} {:?}",
         client.config(),
-        legacy.config()
+        legacy.config(),
+        periscope.config()
     );
     // "eyJ" starts every JWT (base64 of `{"`).
     for secret in [
@@ -93,6 +105,7 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
         "new-user-pass-999",
         sim.rest_api_token(),
         "eyJ",
+        sim.periscope_api_key(),
     ] {
         assert!(!logs.contains(secret), "{secret} leaked into logs");
         assert!(

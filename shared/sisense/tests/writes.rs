@@ -11,7 +11,8 @@ fn new_user(email: &str, role_id: &str) -> NewUser {
         user_name: None,
         first_name: Some("New".into()),
         last_name: Some("Hire".into()),
-        role_id: role_id.into(),
+        role_id: Some(role_id.into()),
+        site: None,
         groups: vec![],
         password: None,
     }
@@ -186,7 +187,7 @@ async fn refused_bulk_falls_back_to_single_creates_and_reconciles_partial_succes
     let mut users: Vec<_> = (0..5)
         .map(|i| new_user(&format!("mixed{i}@example.com"), &role))
         .collect();
-    users[2].role_id = "ffffffffffffffffffffffff".into();
+    users[2].role_id = Some("ffffffffffffffffffffffff".into());
     let outcomes = client.create_users(&users).await;
     for (i, outcome) in outcomes.iter().enumerate() {
         if i == 2 {

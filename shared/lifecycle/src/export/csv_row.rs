@@ -22,6 +22,9 @@ pub const HEADER: [&str; 13] = [
     "group_names",
 ];
 
+/// The column added after [`HEADER`] when users belong to Periscope sites.
+pub const SITE_COLUMN: &str = "site";
+
 /// Prefixes a cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) with `'` (OWASP).
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sisense::{Directory, UserQuery};
 
-pub use csv_row::{HEADER, Names, neutralise, row, timestamp};
+pub use csv_row::{HEADER, Names, SITE_COLUMN, neutralise, row, timestamp};
 pub use summary::{BUCKETS, Summary};
 
 use crate::clock::Clock;
@@ -184,8 +184,15 @@ async fn write_csv(
 ) -> Result<Summary, ExportError> {
     let new_writer = || csv::Writer::from_writer(Vec::with_capacity(options.flush_bytes + 4096));
     let mut csv = new_writer();
-    csv.write_record(HEADER)?;
+    let capabilities = directory.capabilities();
+    let with_site = !capabilities.sites.is_empty();
+    if with_site {
+        csv.write_record(HEADER.iter().chain([&SITE_COLUMN]))?;
+    } else {
+        csv.write_record(HEADER)?;
+    }
     let mut summary = Summary::new();
+    summary.last_login_available = capabilities.last_login;
     let query = UserQuery {
         page_size: options.page_size,
         prefetch: options.prefetch,
@@ -198,7 +205,12 @@ async fn write_csv(
         options.progress.advance(1);
         let cells = row(&user, names);
         summary.add(&user, names.role(&user), now);
-        csv.write_record(&cells)?;
+        if with_site {
+            let site = neutralise(user.site.as_deref().unwrap_or_default());
+            csv.write_record(cells.iter().map(String::as_str).chain([site.as_ref()]))?;
+        } else {
+            csv.write_record(&cells)?;
+        }
         csv.flush().map_err(csv::Error::from)?;
         if csv.get_ref().len() >= options.flush_bytes {
             let full = std::mem::replace(&mut csv, new_writer());

@@ -33,6 +33,12 @@ pub struct Summary {
     pub last_login: BTreeMap<String, u64>,
     /// The most recent login seen.
     pub latest_login: Option<DateTime<Utc>>,
+    /// Whether the API reports last logins; when not (Periscope), the last-login counts are all zero and mean
+    /// nothing.
+    pub last_login_available: bool,
+    /// Users per Periscope site (absent for Sisense installations).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_site: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -52,6 +58,8 @@ impl Summary {
             per_role: BTreeMap::new(),
             last_login,
             latest_login: None,
+            last_login_available: true,
+            per_site: BTreeMap::new(),
         }
     }
 
@@ -73,7 +81,7 @@ impl Summary {
         } else {
             self.inactive += 1;
         }
-        if user.last_login.is_none() {
+        if user.last_login.is_none() && self.last_login_available {
             self.never_logged_in += 1;
         }
         let role = if role_name.is_empty() {
@@ -82,6 +90,12 @@ impl Summary {
             role_name
         };
         *self.per_role.entry(role.to_string()).or_default() += 1;
+        if let Some(site) = &user.site {
+            *self.per_site.entry(site.clone()).or_default() += 1;
+        }
+        if !self.last_login_available {
+            return;
+        }
         *self
             .last_login
             .entry(Self::bucket(user.last_login, now).to_string())

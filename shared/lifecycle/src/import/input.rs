@@ -22,10 +22,12 @@ pub enum Column {
     Groups,
     /// `password`.
     Password,
+    /// `site`, `site_name`: the Periscope site(s) a row is for (`;` or `|` separated; empty = every site).
+    Site,
 }
 
 /// Header spellings per column, already folded (lowercase, no spaces, underscores or dashes).
-const ALIASES: [(&str, Column); 18] = [
+const ALIASES: [(&str, Column); 20] = [
     ("email", Column::Email),
     ("emailaddress", Column::Email),
     ("mail", Column::Email),
@@ -44,6 +46,8 @@ const ALIASES: [(&str, Column); 18] = [
     ("group", Column::Groups),
     ("groupnames", Column::Groups),
     ("password", Column::Password),
+    ("site", Column::Site),
+    ("sitename", Column::Site),
 ];
 
 /// Folds a header: lowercase, without spaces, underscores or dashes.

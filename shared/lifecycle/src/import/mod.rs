@@ -16,10 +16,10 @@ use std::time::Instant;
 use chrono::SecondsFormat;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use sisense::{Directory, GroupResolver, NewUser, RoleResolver, User, UserQuery};
+use sisense::{Capabilities, Directory, GroupResolver, NewUser, RoleResolver, User, UserQuery};
 
 pub use input::{Column, FileError, InputFile, InputRow, column, fold_header, parse};
-pub use plan::{OnExisting, Planned, Step, split_name, valid_email};
+pub use plan::{Names, OnExisting, Planned, Step, scope_key, split_name, valid_email};
 pub use state::{Checkpoint, Claim, StateKeys};
 
 use crate::clock::Clock;
@@ -393,13 +393,13 @@ pub async fn import_users(
                 message: "missing: the import's first hop did not record existing users".into(),
             })?
     };
-    let roles = RoleResolver::new(directory.roles().await?);
-    let groups = GroupResolver::new(directory.groups().await?);
+    let capabilities = directory.capabilities();
+    let names = names_by_site(directory, &capabilities).await?;
     let planned = plan::plan(
         &file,
         &plan::Context {
-            roles: &roles,
-            groups: &groups,
+            capabilities: &capabilities,
+            names: &names,
             default_role: &options.default_role,
             existing: &existing,
             existing_at_start: &existing_at_start,
@@ -415,7 +415,11 @@ pub async fn import_users(
         .advance(checkpoint.next.min(planned.len()) as u64);
     if request.dry_run {
         options.progress.advance(planned.len() as u64);
-        let rows = planned.iter().map(dry_result).collect();
+        let rows = if capabilities.server_dry_run {
+            server_checked(directory, &planned, options.concurrency).await
+        } else {
+            planned.iter().map(dry_result).collect()
+        };
         return finish(reports, &keys, checkpoint, summary, rows).await;
     }
     if checkpoint.hop > options.max_hops {
@@ -474,7 +478,75 @@ pub async fn import_users(
     finish_from_parts(reports, &keys, checkpoint, summary).await
 }
 
-/// Every user by lowercase email (one listing).
+/// Role and group names by site (`""` for a Sisense installation): a site's names never resolve on another.
+async fn names_by_site(
+    directory: &dyn Directory,
+    capabilities: &Capabilities,
+) -> Result<HashMap<String, Names>, sisense::Error> {
+    let (roles, groups) = (directory.roles().await?, directory.groups().await?);
+    if capabilities.sites.is_empty() {
+        let names = Names {
+            roles: RoleResolver::new(roles),
+            groups: GroupResolver::new(groups),
+        };
+        return Ok(HashMap::from([(String::new(), names)]));
+    }
+    Ok(capabilities
+        .sites
+        .iter()
+        .map(|site| {
+            let prefix = format!("{}:", site.name);
+            let names = Names {
+                roles: RoleResolver::new(
+                    roles
+                        .iter()
+                        .filter(|r| r.id.starts_with(&prefix))
+                        .cloned()
+                        .collect(),
+                ),
+                groups: GroupResolver::new(
+                    groups
+                        .iter()
+                        .filter(|g| g.id.starts_with(&prefix))
+                        .cloned()
+                        .collect(),
+                ),
+            };
+            (site.name.clone(), names)
+        })
+        .collect())
+}
+
+/// The dry run's rows with every create and update validated by the server without applying it
+/// (Periscope's `test_mode=true`); a refusal makes the row invalid with the server's reason.
+async fn server_checked(
+    directory: &dyn Directory,
+    planned: &[Planned],
+    concurrency: usize,
+) -> Vec<RowResult> {
+    futures::stream::iter(planned)
+        .map(|p| async move {
+            let checked = match &p.step {
+                Step::Create(new) => directory.check_create(new).await,
+                Step::Update { id, patch } => directory.check_update(id, patch).await,
+                _ => Ok(()),
+            };
+            match checked {
+                Ok(()) => dry_result(p),
+                Err(e) => result(
+                    p,
+                    RowStatus::Invalid,
+                    "",
+                    format!("the server's test mode refused it: {e}"),
+                ),
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// Every user by [`scope_key`] (one listing).
 async fn existing_users(
     directory: &dyn Directory,
     progress: &Progress,
@@ -483,19 +555,26 @@ async fn existing_users(
         .users(UserQuery::default())
         .try_fold(HashMap::new(), |mut map, user| async move {
             progress.advance(1);
-            map.insert(user.email.to_lowercase(), user);
+            map.insert(scope_key(user.site.as_deref(), &user.email), user);
             Ok(map)
         })
         .await
 }
 
+/// The report row for `p`; on Periscope the message starts with the site.
 fn result(p: &Planned, status: RowStatus, user_id: &str, message: impl Into<String>) -> RowResult {
+    let message = message.into();
+    let message = match (&p.site, message.is_empty()) {
+        (Some(site), true) => format!("site {site}"),
+        (Some(site), false) => format!("site {site}: {message}"),
+        (None, _) => message,
+    };
     RowResult {
         row: p.row,
         email: p.email.clone(),
         status,
         user_id: user_id.to_string(),
-        message: message.into(),
+        message,
     }
 }
 

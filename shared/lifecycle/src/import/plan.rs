@@ -1,10 +1,11 @@
-//! Validation and planning: every row becomes exactly one [`Step`], decided before any write.
+//! Validation and planning: every row becomes one [`Step`] per site it targets (exactly one on a Sisense
+//! installation), decided before any write.
 
 use std::collections::{HashMap, HashSet};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sisense::{GroupResolver, NewUser, RoleResolver, User, UserPatch};
+use sisense::{Capabilities, GroupResolver, NewUser, RoleResolver, User, UserPatch};
 
 use super::input::{Column, InputFile, InputRow};
 
@@ -64,28 +65,38 @@ pub enum Step {
     },
 }
 
-/// One planned row.
+/// One planned row (on one site, for Periscope).
 #[derive(Debug, Clone)]
 pub struct Planned {
     /// Spreadsheet row number.
     pub row: usize,
     /// The email as written (trimmed).
     pub email: String,
+    /// The Periscope site this step is for.
+    pub site: Option<String>,
     /// What to do.
     pub step: Step,
 }
 
+/// The role and group names of one site, or of the whole Sisense installation.
+pub struct Names {
+    /// Its roles.
+    pub roles: RoleResolver,
+    /// Its groups.
+    pub groups: GroupResolver,
+}
+
 /// What planning needs besides the file.
 pub struct Context<'a> {
-    /// This installation's roles.
-    pub roles: &'a RoleResolver,
-    /// This installation's groups.
-    pub groups: &'a GroupResolver,
-    /// Role for rows with an empty role cell (new users only).
+    /// What the directory can do, and its sites.
+    pub capabilities: &'a Capabilities,
+    /// Role and group names by site (`""` for a Sisense installation).
+    pub names: &'a HashMap<String, Names>,
+    /// Role for rows with an empty role cell (new users, where users have roles).
     pub default_role: &'a str,
-    /// Existing users by lowercase email, as listed now.
+    /// Existing users by [`scope_key`], as listed now.
     pub existing: &'a HashMap<String, User>,
-    /// Lowercase emails that existed when the import started (first hop).
+    /// The [`scope_key`]s that existed when the import started (first hop).
     pub existing_at_start: &'a HashSet<String>,
     /// Policy for existing users.
     pub on_existing: OnExisting,
@@ -121,33 +132,113 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-/// Plans every row of `file`.
-pub fn plan(file: &InputFile, ctx: &Context<'_>) -> Vec<Planned> {
-    let mut rows_by_email: HashMap<String, Vec<usize>> = HashMap::new();
-    for row in &file.rows {
-        let email = row.get(Column::Email).to_lowercase();
-        if !email.is_empty() {
-            rows_by_email.entry(email).or_default().push(row.row);
+/// The key of a user in the existing-users map: the lowercase email, prefixed `site:` on Periscope (where one
+/// person may be a user of several sites).
+pub fn scope_key(site: Option<&str>, email: &str) -> String {
+    match site {
+        Some(site) => format!("{site}:{}", email.to_lowercase()),
+        None => email.to_lowercase(),
+    }
+}
+
+/// Splits a list cell at `;` or `|`, trimmed, empty items dropped.
+fn list(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split([';', '|'])
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+}
+
+/// The sites a row is for (`None` for a Sisense installation), or why the row has none.
+type Targets = Result<Vec<Option<String>>, String>;
+
+/// The sites a row is for: the ones its site cell names, or every site; `[None]` on a Sisense installation.
+fn targets(row: &InputRow, caps: &Capabilities) -> Targets {
+    let cell = row.get(Column::Site);
+    if caps.sites.is_empty() {
+        if !cell.is_empty() {
+            return Err(format!(
+                "site {cell:?} given, but {} has no sites; leave the site column empty",
+                caps.family
+            ));
+        }
+        return Ok(vec![None]);
+    }
+    if cell.is_empty() {
+        return Ok(caps.sites.iter().map(|s| Some(s.name.clone())).collect());
+    }
+    let mut named: Vec<Option<String>> = Vec::new();
+    for name in list(cell) {
+        let site = caps
+            .sites
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                format!(
+                    "unknown site {name:?}; the secret's sites are {}",
+                    caps.site_names()
+                )
+            })?;
+        if !named.contains(&Some(site.name.clone())) {
+            named.push(Some(site.name.clone()));
         }
     }
-    file.rows
+    Ok(named)
+}
+
+/// Plans every row of `file`: one step per row and target site.
+pub fn plan(file: &InputFile, ctx: &Context<'_>) -> Vec<Planned> {
+    let targeted: Vec<(&InputRow, Targets)> = file
+        .rows
         .iter()
-        .map(|row| {
-            let email = row.get(Column::Email).to_string();
-            let step = plan_row(row, &email, &rows_by_email, ctx).unwrap_or_else(Step::Invalid);
-            Planned {
-                row: row.row,
-                email,
-                step,
+        .map(|row| (row, targets(row, ctx.capabilities)))
+        .collect();
+    let mut rows_by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    for (row, sites) in &targeted {
+        let email = row.get(Column::Email);
+        if email.is_empty() {
+            continue;
+        }
+        for site in sites.iter().flatten() {
+            rows_by_key
+                .entry(scope_key(site.as_deref(), email))
+                .or_default()
+                .push(row.row);
+        }
+    }
+    let mut planned = Vec::with_capacity(file.rows.len());
+    for (row, sites) in targeted {
+        let email = row.get(Column::Email).to_string();
+        let sites = match sites {
+            Ok(sites) => sites,
+            Err(message) => {
+                planned.push(Planned {
+                    row: row.row,
+                    email,
+                    site: None,
+                    step: Step::Invalid(message),
+                });
+                continue;
             }
-        })
-        .collect()
+        };
+        for site in sites {
+            let step = plan_row(row, &email, site.as_deref(), &rows_by_key, ctx)
+                .unwrap_or_else(Step::Invalid);
+            planned.push(Planned {
+                row: row.row,
+                email: email.clone(),
+                site,
+                step,
+            });
+        }
+    }
+    planned
 }
 
 fn plan_row(
     row: &InputRow,
     email: &str,
-    rows_by_email: &HashMap<String, Vec<usize>>,
+    site: Option<&str>,
+    rows_by_key: &HashMap<String, Vec<usize>>,
     ctx: &Context<'_>,
 ) -> Result<Step, String> {
     if let Some(shape) = &row.shape_error {
@@ -159,33 +250,51 @@ fn plan_row(
     if !valid_email(email) {
         return Err(format!("invalid email {email:?}"));
     }
-    let key = email.to_lowercase();
-    if let Some(rows) = rows_by_email.get(&key).filter(|r| r.len() > 1) {
+    let key = scope_key(site, email);
+    if let Some(rows) = rows_by_key.get(&key).filter(|r| r.len() > 1) {
         let list = rows.iter().map(usize::to_string).collect::<Vec<_>>();
+        let on = site.map_or_else(String::new, |s| format!(" for site {s}"));
         return Err(format!(
-            "email appears more than once in the file (rows {}); fix the file, no row of it is imported",
+            "email appears more than once in the file{on} (rows {}); fix the file, no row of it is imported",
             list.join(", ")
         ));
     }
+    let names = ctx
+        .names
+        .get(site.unwrap_or_default())
+        .ok_or_else(|| format!("no role and group names were read for site {site:?}"))?;
+    let (has_roles, has_groups) = (
+        ctx.capabilities.has_roles(site),
+        ctx.capabilities.has_groups(site),
+    );
     let role_cell = row.get(Column::Role);
     let role = match role_cell {
         "" => None,
+        name if !has_roles => {
+            return Err(format!(
+                "role {name:?} given, but site {} uses groups, not roles (no RBAC); leave the role cell empty",
+                site.unwrap_or_default()
+            ));
+        }
         name => Some(
-            ctx.roles
+            names
+                .roles
                 .resolve(name)
                 .map_err(|e| e.to_string())?
                 .id
                 .clone(),
         ),
     };
+    let groups_cell = row.get(Column::Groups);
+    if !has_groups && !groups_cell.is_empty() {
+        return Err(format!(
+            "groups {groups_cell:?} given, but site {} uses roles (RBAC), not groups; leave the groups cell empty",
+            site.unwrap_or_default()
+        ));
+    }
     let mut groups = Vec::new();
-    for name in row
-        .get(Column::Groups)
-        .split([';', '|'])
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-    {
-        if let Some(group) = ctx.groups.resolve(name).map_err(|e| e.to_string())?
+    for name in list(groups_cell) {
+        if let Some(group) = names.groups.resolve(name).map_err(|e| e.to_string())?
             && !groups.contains(&group.id)
         {
             groups.push(group.id.clone());
@@ -231,13 +340,16 @@ fn plan_row(
         };
     }
     let role_id = match role {
-        Some(id) => id,
-        None => ctx
-            .roles
-            .resolve(ctx.default_role)
-            .map_err(|e| format!("no role given and DEFAULT_ROLE does not resolve: {e}"))?
-            .id
-            .clone(),
+        Some(id) => Some(id),
+        None if !has_roles => None,
+        None => Some(
+            names
+                .roles
+                .resolve(ctx.default_role)
+                .map_err(|e| format!("no role given and DEFAULT_ROLE does not resolve: {e}"))?
+                .id
+                .clone(),
+        ),
     };
     Ok(Step::Create(Box::new(NewUser {
         email: email.to_string(),
@@ -246,6 +358,7 @@ fn plan_row(
         last_name: last,
         role_id,
         groups,
+        site: site.map(str::to_string),
         password: non_empty(row.get(Column::Password)).map(SecretString::from),
     })))
 }
@@ -278,6 +391,124 @@ fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(rows: &[(&str, &str, &str)]) -> InputFile {
+        InputFile {
+            delimiter: b',',
+            columns: vec![Column::Email, Column::Role, Column::Site],
+            ignored_headers: vec![],
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(i, (email, role, site))| InputRow {
+                    row: i + 2,
+                    cells: [
+                        (Column::Email, email.to_string()),
+                        (Column::Role, role.to_string()),
+                        (Column::Site, site.to_string()),
+                    ]
+                    .into(),
+                    shape_error: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn no_names() -> Names {
+        Names {
+            roles: RoleResolver::new(vec![]),
+            groups: GroupResolver::new(vec![]),
+        }
+    }
+
+    fn steps(planned: &[Planned]) -> Vec<(usize, Option<&str>, String)> {
+        planned
+            .iter()
+            .map(|p| {
+                let step = match &p.step {
+                    Step::Create(_) => "create".to_string(),
+                    Step::Invalid(m) => m.clone(),
+                    other => format!("{other:?}"),
+                };
+                (p.row, p.site.as_deref(), step)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_go_to_every_site_or_the_named_ones_and_duplicates_count_per_site() {
+        let capabilities = Capabilities {
+            sites: ["east", "west"]
+                .map(|name| sisense::Site {
+                    name: name.into(),
+                    rbac: false,
+                })
+                .to_vec(),
+            ..Capabilities::sisense("Periscope")
+        };
+        let names = HashMap::from([("east".into(), no_names()), ("west".into(), no_names())]);
+        let (existing, at_start) = (HashMap::new(), HashSet::new());
+        let ctx = Context {
+            capabilities: &capabilities,
+            names: &names,
+            default_role: "consumer",
+            existing: &existing,
+            existing_at_start: &at_start,
+            on_existing: OnExisting::Skip,
+        };
+        let planned = plan(
+            &file(&[
+                ("all@x.io", "", ""),
+                ("split@x.io", "", "east"),
+                ("split@x.io", "", "WEST"),
+                ("twice@x.io", "", "east"),
+                ("twice@x.io", "", ""),
+                ("who@x.io", "", "north"),
+            ]),
+            &ctx,
+        );
+        let got = steps(&planned);
+        assert_eq!(got[0], (2, Some("east"), "create".into()));
+        assert_eq!(got[1], (2, Some("west"), "create".into()));
+        assert_eq!(got[2], (3, Some("east"), "create".into()));
+        assert_eq!(got[3], (4, Some("west"), "create".into()));
+        assert!(
+            got[4]
+                .2
+                .contains("more than once in the file for site east (rows 5, 6)"),
+            "{got:?}"
+        );
+        assert_eq!((got[5].0, got[5].1), (6, Some("east")));
+        assert!(got[5].2.contains("rows 5, 6"));
+        assert_eq!((got[6].0, got[6].1), (6, Some("west")));
+        assert_eq!(got[6].2, "create", "west has only the second row");
+        assert!(got[7].2.contains("unknown site \"north\""), "{got:?}");
+        assert_eq!(got.len(), 8);
+        let Step::Create(new) = &planned[0].step else {
+            panic!()
+        };
+        assert_eq!(
+            (new.site.as_deref(), new.role_id.as_deref()),
+            (Some("east"), None)
+        );
+
+        // A Sisense installation has no sites: a site cell is refused, rows plan once.
+        let sisense = Capabilities::sisense("Sisense");
+        let names = HashMap::from([(String::new(), no_names())]);
+        let ctx = Context {
+            capabilities: &sisense,
+            names: &names,
+            ..ctx
+        };
+        let planned = plan(&file(&[("a@x.io", "", "east")]), &ctx);
+        let got = steps(&planned);
+        assert!(
+            got[0]
+                .2
+                .contains("has no sites; leave the site column empty"),
+            "{got:?}"
+        );
+    }
 
     #[test]
     fn email_syntax() {

@@ -100,6 +100,15 @@ pub enum StaleError {
     /// Encoding the report failed.
     #[error("writing report: {0}")]
     Csv(#[from] csv::Error),
+    /// The API reports no last login or activity (Periscope), so no user can be judged stale.
+    #[error(
+        "{family} reports no last login or activity for its users, so staleness cannot be judged; \
+         no user was listed or changed (review inactive users with the site's own usage data instead)"
+    )]
+    CannotJudgeStaleness {
+        /// The API family, as people name it.
+        family: &'static str,
+    },
 }
 
 /// What a run did; also written as the `.summary.json` beside the report.
@@ -183,6 +192,16 @@ pub async fn deactivate_stale_users(
     clock: &dyn Clock,
     options: &StaleOptions,
 ) -> Result<StaleSummary, StaleError> {
+    let capabilities = directory.capabilities();
+    if !capabilities.last_login {
+        tracing::error!(
+            family = capabilities.family,
+            "no last logins: refusing to judge staleness"
+        );
+        return Err(StaleError::CannotJudgeStaleness {
+            family: capabilities.family,
+        });
+    }
     let now = clock.now();
     let prefix = normalise_prefix(&options.report_prefix);
     let stem = format!(

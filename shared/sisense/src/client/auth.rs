@@ -1,5 +1,5 @@
 //! How requests authenticate: a session token (Fusion; cached with single-flight login, so concurrent 401s cause
-//! one fresh login, not many) or a per-request signed `x-api-key` (legacy).
+//! one fresh login, not many), a per-request signed `x-api-key` (legacy) or a site's partner key (Periscope).
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -15,6 +15,8 @@ pub(super) enum Auth {
     Session(TokenCache),
     /// Legacy: a JWT signed for every request.
     ApiKey(ApiKeySigner),
+    /// Periscope: `site:api-key` of the site a request addresses (from the credentials).
+    Partner,
 }
 
 /// What one attempt presents.
@@ -23,6 +25,8 @@ pub(super) enum Presented {
     Bearer(Token),
     /// `x-api-key: <jwt>`.
     ApiKey(SecretString),
+    /// `HTTP-X-PARTNER-AUTH: <site>:<api key>`.
+    Partner(SecretString),
 }
 
 impl Auth {
@@ -35,6 +39,7 @@ impl Auth {
             } => Auth::ApiKey(ApiKeySigner::new(email, password, api_token)),
             Credentials::Token(token) => Auth::Session(TokenCache::new(Some(token.clone()))),
             Credentials::Password { .. } => Auth::Session(TokenCache::new(None)),
+            Credentials::Periscope { .. } => Auth::Partner,
         }
     }
 
@@ -43,6 +48,7 @@ impl Auth {
         match self {
             Auth::Session(cache) => cache.can_refresh,
             Auth::ApiKey(_) => true,
+            Auth::Partner => false,
         }
     }
 }

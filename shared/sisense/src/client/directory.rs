@@ -10,16 +10,16 @@ use reqwest::Method;
 use super::SisenseClient;
 use super::transport::{Call, Safety, decode};
 use crate::config::Family;
-use crate::directory::{CreateOutcome, Directory, UserQuery};
+use crate::directory::{Capabilities, CreateOutcome, Directory, UserQuery};
 use crate::error::Error;
 use crate::models::{Group, NewUser, Role, User, UserPatch};
 use crate::retry::Attempts;
 
 impl SisenseClient {
-    /// The users collection's path segments.
+    /// The users collection's path segments (Sisense families; Periscope's depend on the site).
     pub(super) fn users_path(&self) -> &'static [&'static str] {
         match self.family() {
-            Family::Fusion => &["api", "v1", "users"],
+            Family::Fusion | Family::Periscope => &["api", "v1", "users"],
             Family::Legacy => &["api", "users"],
         }
     }
@@ -53,12 +53,21 @@ impl SisenseClient {
                         snippet: String::new(),
                     })
             }
+            Family::Periscope => self.periscope_post_user(user).await,
+        }
+    }
+
+    /// The user a create whose outcome is unknown may have made.
+    async fn find_created(&self, user: &NewUser) -> Result<Option<User>, Error> {
+        match self.family() {
+            Family::Periscope => self.periscope_find_created(user).await,
+            Family::Fusion | Family::Legacy => self.find_user_by_email(&user.email).await,
         }
     }
 
     /// Creates one user from the fallback path: a user already present (from a half-applied bulk) is reconciled.
     async fn reconcile_or_create(&self, user: &NewUser) -> CreateOutcome {
-        match self.find_user_by_email(&user.email).await {
+        match self.find_created(user).await {
             Ok(Some(existing)) => CreateOutcome {
                 email: user.email.clone(),
                 result: Ok(existing),
@@ -87,6 +96,18 @@ impl SisenseClient {
                 .with_json(Method::POST, &chunk)
                 .map(|call| call.safety(Safety::NoEffectOnly)),
             Family::Legacy => self.legacy_create(chunk),
+            // Periscope has no bulk create: one create (reconciled when unsure) per user.
+            Family::Periscope => {
+                let mut outcomes = Vec::with_capacity(chunk.len());
+                for user in chunk {
+                    outcomes.push(CreateOutcome {
+                        email: user.email.clone(),
+                        result: self.create_user(user).await,
+                        reconciled: false,
+                    });
+                }
+                return outcomes;
+            }
         };
         let bulk = match bulk {
             Ok(call) => call,
@@ -157,10 +178,14 @@ impl Directory for SisenseClient {
         match self.family() {
             Family::Fusion => self.fusion_users(query),
             Family::Legacy => self.legacy_users(query),
+            Family::Periscope => self.periscope_users(query),
         }
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, Error> {
+        if self.family() == Family::Periscope {
+            return self.periscope_get_user(id).await;
+        }
         match self.json(&Call::get(&self.user_path(id))).await {
             Ok(user) => Ok(Some(user)),
             Err(e) if e.is_not_found() => Ok(None),
@@ -180,6 +205,7 @@ impl Directory for SisenseClient {
                 Err(e) if e.is_not_found() => Vec::new(),
                 Err(e) => return Err(e),
             },
+            Family::Periscope => return self.periscope_find_user_by_email(email).await,
         };
         Ok(candidates
             .into_iter()
@@ -195,7 +221,7 @@ impl Directory for SisenseClient {
                 Err(e) => e,
             };
             // The POST may have been applied (5xx, timeout, dropped response): look before sending it again.
-            match self.find_user_by_email(&user.email).await {
+            match self.find_created(user).await {
                 Ok(Some(existing)) => {
                     tracing::info!(user_id = %existing.id, "create outcome was unknown; user found by email, not creating twice");
                     return Ok(existing);
@@ -230,6 +256,7 @@ impl Directory for SisenseClient {
         let method = match self.family() {
             Family::Fusion => Method::PATCH,
             Family::Legacy => Method::PUT,
+            Family::Periscope => return self.periscope_update_user(id, patch).await,
         };
         self.json(&Call::get(&path).with_json(method, patch)?).await
     }
@@ -237,6 +264,7 @@ impl Directory for SisenseClient {
     async fn delete_user(&self, id: &str) -> Result<(), Error> {
         let path = self.user_path(id);
         let call = match self.family() {
+            Family::Periscope => return self.periscope_delete_user(id).await,
             Family::Fusion => {
                 let mut call = Call::get(&path);
                 call.method = Method::DELETE;
@@ -255,6 +283,9 @@ impl Directory for SisenseClient {
     }
 
     async fn roles(&self) -> Result<Vec<Role>, Error> {
+        if self.family() == Family::Periscope {
+            return self.periscope_roles().await;
+        }
         match (
             self.family(),
             self.json(&Call::get(&["api", "roles"])).await,
@@ -270,6 +301,29 @@ impl Directory for SisenseClient {
         match self.family() {
             Family::Fusion => self.json(&Call::get(&["api", "v1", "groups"])).await,
             Family::Legacy => self.json(&Call::get(&["api", "groups"])).await,
+            Family::Periscope => self.periscope_groups().await,
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        match self.family() {
+            Family::Fusion => Capabilities::sisense("Sisense (Linux/Fusion REST v1)"),
+            Family::Legacy => Capabilities::sisense("Sisense for Windows (REST v0.9)"),
+            Family::Periscope => self.periscope_capabilities(),
+        }
+    }
+
+    async fn check_create(&self, user: &NewUser) -> Result<(), Error> {
+        match self.family() {
+            Family::Periscope => self.periscope_check_create(user).await,
+            Family::Fusion | Family::Legacy => Ok(()),
+        }
+    }
+
+    async fn check_update(&self, id: &str, patch: &UserPatch) -> Result<(), Error> {
+        match self.family() {
+            Family::Periscope => self.periscope_check_update(id, patch).await,
+            Family::Fusion | Family::Legacy => Ok(()),
         }
     }
 }

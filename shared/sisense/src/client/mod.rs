@@ -5,6 +5,7 @@ mod directory;
 mod fusion;
 mod jwt;
 mod legacy;
+mod periscope;
 mod transport;
 
 use std::fmt;

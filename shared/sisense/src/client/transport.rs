@@ -17,6 +17,8 @@ use crate::retry::{Attempts, parse_retry_after};
 
 /// The legacy family's authentication header.
 static API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// Periscope's authentication header.
+static PARTNER_AUTH: HeaderName = HeaderName::from_static("http-x-partner-auth");
 
 /// Whether a failed request may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,10 @@ pub(super) struct Call<'a> {
     pub(super) query: Vec<(&'static str, String)>,
     pub(super) body: Option<Vec<u8>>,
     pub(super) safety: Safety,
+    /// Periscope: the index of the site (in the credentials) the request addresses.
+    pub(super) site: usize,
+    /// Extra headers (Periscope's `HTTP-X-EMAIL`).
+    pub(super) headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Call<'a> {
@@ -44,7 +50,19 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             body: None,
             safety: Safety::Idempotent,
+            site: 0,
+            headers: Vec::new(),
         }
+    }
+
+    pub(super) fn on_site(mut self, site: usize) -> Self {
+        self.site = site;
+        self
+    }
+
+    pub(super) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub(super) fn with_json(
@@ -87,8 +105,14 @@ enum Failure {
 }
 
 impl SisenseClient {
-    fn url(&self, segments: &[&str]) -> Result<Url, Error> {
-        let mut url = self.inner.config.base_url.clone();
+    fn url(&self, segments: &[&str], site: usize) -> Result<Url, Error> {
+        let mut url = match &self.inner.config.credentials {
+            Credentials::Periscope { sites } => sites
+                .get(site)
+                .and_then(|s| s.base_url.clone())
+                .unwrap_or_else(|| self.inner.config.base_url.clone()),
+            _ => self.inner.config.base_url.clone(),
+        };
         url.path_segments_mut()
             .map_err(|()| Error::Config("base URL cannot carry a path".into()))?
             .pop_if_empty()
@@ -110,6 +134,7 @@ impl SisenseClient {
             let presented = match &self.inner.auth {
                 Auth::Session(cache) => Presented::Bearer(cache.get(|| self.login()).await?),
                 Auth::ApiKey(signer) => Presented::ApiKey(signer.sign(Utc::now().timestamp())?),
+                Auth::Partner => Presented::Partner(self.partner_key(call.site)?),
             };
             match self.attempt(call, &presented).await {
                 Ok(reply) => return Ok(reply),
@@ -150,13 +175,14 @@ impl SisenseClient {
     }
 
     async fn attempt(&self, call: &Call<'_>, presented: &Presented) -> Result<Reply, Failure> {
-        let url = self.url(call.segments).map_err(Failure::Other)?;
+        let url = self.url(call.segments, call.site).map_err(Failure::Other)?;
         let (name, value) = match presented {
             Presented::Bearer(token) => (
                 AUTHORIZATION,
                 format!("Bearer {}", token.value.expose_secret()),
             ),
             Presented::ApiKey(jwt) => (API_KEY.clone(), jwt.expose_secret().to_string()),
+            Presented::Partner(key) => (PARTNER_AUTH.clone(), key.expose_secret().to_string()),
         };
         let mut auth = HeaderValue::from_str(&value).map_err(|_| {
             Failure::Other(Error::Config(
@@ -169,6 +195,9 @@ impl SisenseClient {
             .http
             .request(call.method.clone(), url)
             .header(name, auth);
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
+        }
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
@@ -230,7 +259,7 @@ impl SisenseClient {
             return Err(Error::Config("no credentials to log in with".into()));
         };
         let path = "/api/v1/authentication/login";
-        let url = self.url(&["api", "v1", "authentication", "login"])?;
+        let url = self.url(&["api", "v1", "authentication", "login"], 0)?;
         let mut attempts = Attempts::new(&self.inner.config.retry);
         loop {
             self.throttle().await;
@@ -259,6 +288,17 @@ impl SisenseClient {
             let Some(delay) = delay else { return Err(err) };
             tracing::warn!(attempt = attempts.made() - 1, error = %err, "Sisense login failed transiently; retrying");
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// `site:api-key` for the Periscope site at `index`.
+    fn partner_key(&self, index: usize) -> Result<SecretString, Error> {
+        match &self.inner.config.credentials {
+            Credentials::Periscope { sites } => sites
+                .get(index)
+                .map(|s| SecretString::from(format!("{}:{}", s.name, s.api_key.expose_secret())))
+                .ok_or_else(|| Error::Config(format!("no Periscope site number {index}"))),
+            _ => Err(Error::Config("not Periscope credentials".into())),
         }
     }
 

@@ -53,3 +53,35 @@ pub fn legacy_client(sim: &Simulator) -> SisenseClient {
     };
     SisenseClient::new(config).expect("client builds")
 }
+
+/// The simulator's Periscope site, at the simulator's own URL, inviting as the service account.
+pub fn periscope_site(sim: &Simulator) -> sisense::PeriscopeSite {
+    sisense::PeriscopeSite {
+        name: sim.periscope_site().to_string(),
+        api_key: SecretString::from(sim.periscope_api_key().to_string()),
+        rbac: sim.periscope_rbac(),
+        invited_by_email: sim.username().to_string(),
+        base_url: Some(sisense::validate_base_url(sim.base_url()).expect("loopback URL")),
+    }
+}
+
+/// A Periscope client for the sites the simulators answer as (one site per simulator).
+pub fn periscope_client(sims: &[&Simulator]) -> SisenseClient {
+    let mut config = config(sims[0]);
+    config.credentials =
+        Credentials::periscope(sims.iter().map(|s| periscope_site(s)).collect()).expect("sites");
+    SisenseClient::new(config).expect("client builds")
+}
+
+/// A simulator answering as Periscope site `site`.
+pub async fn periscope_sim(users: usize, site: &str, rbac: bool, faults: Faults) -> Simulator {
+    Simulator::start(SimConfig {
+        users,
+        faults,
+        periscope_site: site.into(),
+        periscope_rbac: rbac,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
