@@ -114,10 +114,11 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
     e2e_tests::assert_spoke(&east, Family::Periscope);
     e2e_tests::assert_spoke(&west, Family::Periscope);
 
-    // Few requests per export (one listing per site, roles, groups): a heavy storm so that faults do land.
+    // Few requests per export (one listing per site, roles, groups): a heavier storm so that faults do land,
+    // still well inside the function's 8 attempts per request (0.43^8 is about 0.1% per request).
     let heavy = Faults {
-        rate_429: 0.3,
-        rate_5xx: 0.3,
+        rate_429: 0.2,
+        rate_5xx: 0.2,
         ..storm()
     };
     east.set_faults(heavy.clone());
