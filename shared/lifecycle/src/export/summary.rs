@@ -81,9 +81,6 @@ impl Summary {
         } else {
             self.inactive += 1;
         }
-        if user.last_login.is_none() && self.last_login_available {
-            self.never_logged_in += 1;
-        }
         let role = if role_name.is_empty() {
             "(none)"
         } else {
@@ -95,6 +92,9 @@ impl Summary {
         }
         if !self.last_login_available {
             return;
+        }
+        if user.last_login.is_none() {
+            self.never_logged_in += 1;
         }
         *self
             .last_login

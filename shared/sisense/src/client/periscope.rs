@@ -140,8 +140,8 @@ fn unsupported(what: impl Into<String>) -> Error {
 
 impl WireUser {
     fn into_user(self, site: &PeriscopeSite) -> User {
-        let raw = match (&self.id, site.rbac) {
-            (Some(_), true) => self.id.map(Key::into_string).unwrap_or_default(),
+        let raw = match self.id {
+            Some(id) if site.rbac => id.into_string(),
             _ => self.email.clone(),
         };
         let mut extra = self.extra;
@@ -194,7 +194,8 @@ impl WireUser {
 }
 
 impl SisenseClient {
-    fn sites(&self) -> &[PeriscopeSite] {
+    /// The Periscope sites of the credentials (none for the Sisense families).
+    pub(super) fn sites(&self) -> &[PeriscopeSite] {
         match &self.inner.config.credentials {
             Credentials::Periscope { sites } => sites,
             _ => &[],
@@ -348,7 +349,7 @@ impl SisenseClient {
         Ok(None)
     }
 
-    /// The raw names of `groups` (qualified ids) on the site at `index`.
+    /// The raw parts of qualified role or group `ids`, each of which must belong to the site at `index`.
     fn raw_refs<'a>(
         &self,
         index: usize,

@@ -106,13 +106,11 @@ enum Failure {
 
 impl SisenseClient {
     fn url(&self, segments: &[&str], site: usize) -> Result<Url, Error> {
-        let mut url = match &self.inner.config.credentials {
-            Credentials::Periscope { sites } => sites
-                .get(site)
-                .and_then(|s| s.base_url.clone())
-                .unwrap_or_else(|| self.inner.config.base_url.clone()),
-            _ => self.inner.config.base_url.clone(),
-        };
+        let mut url = self
+            .sites()
+            .get(site)
+            .and_then(|s| s.base_url.clone())
+            .unwrap_or_else(|| self.inner.config.base_url.clone());
         url.path_segments_mut()
             .map_err(|()| Error::Config("base URL cannot carry a path".into()))?
             .pop_if_empty()
@@ -293,13 +291,10 @@ impl SisenseClient {
 
     /// `site:api-key` for the Periscope site at `index`.
     fn partner_key(&self, index: usize) -> Result<SecretString, Error> {
-        match &self.inner.config.credentials {
-            Credentials::Periscope { sites } => sites
-                .get(index)
-                .map(|s| SecretString::from(format!("{}:{}", s.name, s.api_key.expose_secret())))
-                .ok_or_else(|| Error::Config(format!("no Periscope site number {index}"))),
-            _ => Err(Error::Config("not Periscope credentials".into())),
-        }
+        self.sites()
+            .get(index)
+            .map(|s| SecretString::from(format!("{}:{}", s.name, s.api_key.expose_secret())))
+            .ok_or_else(|| Error::Config(format!("no Periscope site number {index}")))
     }
 
     /// Sends `call` and decodes a JSON reply.
