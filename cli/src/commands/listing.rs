@@ -10,7 +10,7 @@ use crate::output::Outcome;
 /// Lists the roles: API name, display name and id.
 pub async fn roles(ctx: &Context<'_>) -> Result<Outcome, CliError> {
     let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
-    let roles = client.roles().await?;
+    let roles = client.roles(None).await?;
     let mut text = format!("{:<16} {:<16} {}\n", "NAME", "DISPLAY NAME", "ID");
     for role in &roles {
         text.push_str(&format!(
@@ -30,7 +30,7 @@ pub async fn roles(ctx: &Context<'_>) -> Result<Outcome, CliError> {
 /// Lists the groups: name and id (names are not unique in Sisense; duplicates are marked).
 pub async fn groups(ctx: &Context<'_>) -> Result<Outcome, CliError> {
     let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
-    let groups = client.groups().await?;
+    let groups = client.groups(None).await?;
     let mut text = format!("{:<32} {}\n", "NAME", "ID");
     for group in &groups {
         let twins = groups

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         password: SecretString::from(sim.password().to_string()),
     };
     let client = SisenseClient::new(ClientConfig::new(sim.base_url(), credentials)?)?;
-    let roles = RoleResolver::new(client.roles().await?);
+    let roles = RoleResolver::new(client.roles(None).await?);
     let listed: Vec<_> = client
         .users(UserQuery {
             expand_groups: true,

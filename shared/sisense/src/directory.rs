@@ -1,9 +1,11 @@
-//! The port the lifecycle jobs use. One implementation per Sisense API family.
+//! The port the lifecycle jobs use. One implementation per Sisense API family (`fusion`, `legacy`,
+//! `periscope`); [`crate::connect`] picks it.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::error::Error;
+use crate::ids::UserId;
 use crate::models::{Group, NewUser, Role, User, UserPatch};
 
 /// What to list.
@@ -32,97 +34,108 @@ pub struct CreateOutcome {
     pub reconciled: bool,
 }
 
-/// A Periscope site as the jobs see it.
+/// How the users of a scope are given access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// Roles and groups (Sisense).
+    RolesAndGroups,
+    /// Roles only (a Periscope RBAC site).
+    Roles,
+    /// Groups only (a Periscope site without RBAC).
+    Groups,
+}
+
+impl Membership {
+    /// Whether users have roles here.
+    pub fn has_roles(self) -> bool {
+        matches!(self, Membership::RolesAndGroups | Membership::Roles)
+    }
+
+    /// Whether users have groups here.
+    pub fn has_groups(self) -> bool {
+        matches!(self, Membership::RolesAndGroups | Membership::Groups)
+    }
+}
+
+/// A part of a directory whose users, roles and groups are separate from the other parts' (a Periscope site).
+/// One person may be a user of several scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Site {
-    /// The site's name (user, role and group ids start with `name:`).
+pub struct Scope {
+    /// The scope's name, as people write it (the `site` column).
     pub name: String,
-    /// Whether its users have roles (RBAC) rather than groups.
-    pub rbac: bool,
+    /// How its users are given access.
+    pub membership: Membership,
 }
 
-impl Capabilities {
-    /// Whether users have roles here: always on Sisense, on RBAC sites for Periscope.
-    pub fn has_roles(&self, site: Option<&str>) -> bool {
-        self.site(site).is_none_or(|s| s.rbac)
-    }
-
-    /// Whether users have groups here: always on Sisense, on sites without RBAC for Periscope.
-    pub fn has_groups(&self, site: Option<&str>) -> bool {
-        self.site(site).is_none_or(|s| !s.rbac)
-    }
-
-    fn site(&self, name: Option<&str>) -> Option<&Site> {
-        name.and_then(|n| self.sites.iter().find(|s| s.name == n))
-    }
-
-    /// The site names, comma separated (for messages).
-    pub fn site_names(&self) -> String {
-        let names: Vec<&str> = self.sites.iter().map(|s| s.name.as_str()).collect();
-        names.join(", ")
-    }
-}
-
-/// What a directory can tell and do; the jobs adapt to it instead of guessing.
+/// What a directory can tell; the jobs adapt to it instead of guessing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
     /// The API family, as people name it (for messages).
     pub family: &'static str,
-    /// The Periscope sites users belong to; empty for a Sisense installation (no `site` column anywhere).
-    pub sites: Vec<Site>,
+    /// The scopes; empty for a directory that is one whole (a Sisense installation: no `site` column anywhere).
+    pub scopes: Vec<Scope>,
     /// Whether users carry last login/activity times (staleness can be judged).
     pub last_login: bool,
-    /// Whether users can be deactivated (kept but locked out).
-    pub deactivate: bool,
-    /// Whether the server can validate a write without applying it (Periscope's `test_mode=true`).
-    pub server_dry_run: bool,
 }
 
 impl Capabilities {
-    /// A Sisense installation (Fusion or legacy): no sites, last logins, roles and groups, deactivation; no
-    /// server dry run.
+    /// A Sisense installation (Fusion or legacy): no scopes, last logins.
     pub fn sisense(family: &'static str) -> Self {
         Capabilities {
             family,
-            sites: Vec::new(),
+            scopes: Vec::new(),
             last_login: true,
-            deactivate: true,
-            server_dry_run: false,
         }
+    }
+
+    /// How users of `scope` (`None`: the whole directory) are given access.
+    pub fn membership(&self, scope: Option<&str>) -> Membership {
+        scope
+            .and_then(|name| self.scopes.iter().find(|s| s.name == name))
+            .map_or(Membership::RolesAndGroups, |s| s.membership)
+    }
+
+    /// The scope names, comma separated (for messages).
+    pub fn scope_names(&self) -> String {
+        let names: Vec<&str> = self.scopes.iter().map(|s| s.name.as_str()).collect();
+        names.join(", ")
     }
 }
 
 /// User directory operations the jobs depend on.
 #[async_trait]
 pub trait Directory: Send + Sync {
+    /// What this directory can tell, and its scopes.
+    fn capabilities(&self) -> Capabilities;
     /// Every user, each exactly once.
     fn users(&self, query: UserQuery) -> BoxStream<'_, Result<User, Error>>;
     /// One user by id; `None` when it does not exist.
-    async fn get_user(&self, id: &str) -> Result<Option<User>, Error>;
-    /// The user with this email (case-insensitive exact match).
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>, Error>;
+    /// The user with this email (case-insensitive exact match; the first scope's, where there are several).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Error>;
     /// Creates one user, reconciling by email if the create's outcome is unknown (never creates twice).
     async fn create_user(&self, user: &NewUser) -> Result<User, Error>;
     /// Creates many users; one outcome per input, in input order.
     async fn create_users(&self, users: &[NewUser]) -> Vec<CreateOutcome>;
     /// Applies a partial update and returns the user as the server now has it.
-    async fn update_user(&self, id: &str, patch: &UserPatch) -> Result<User, Error>;
+    async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<User, Error>;
     /// Deletes a user; deleting one that is already gone succeeds.
-    async fn delete_user(&self, id: &str) -> Result<(), Error>;
-    /// The installation's roles.
-    async fn roles(&self) -> Result<Vec<Role>, Error>;
-    /// The installation's groups.
-    async fn groups(&self) -> Result<Vec<Group>, Error>;
-    /// What this directory can tell and do.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::sisense("Sisense")
+    async fn delete_user(&self, id: &UserId) -> Result<(), Error>;
+    /// The roles of `scope`, or of the whole directory (`None`).
+    async fn roles(&self, scope: Option<&str>) -> Result<Vec<Role>, Error>;
+    /// The groups of `scope`, or of the whole directory (`None`).
+    async fn groups(&self, scope: Option<&str>) -> Result<Vec<Group>, Error>;
+    /// The server's own dry run, where it has one.
+    fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {
+        None
     }
-    /// Asks the server to validate a create without applying it (only when `server_dry_run`).
-    async fn check_create(&self, _user: &NewUser) -> Result<(), Error> {
-        Ok(())
-    }
-    /// Asks the server to validate an update without applying it (only when `server_dry_run`).
-    async fn check_update(&self, _id: &str, _patch: &UserPatch) -> Result<(), Error> {
-        Ok(())
-    }
+}
+
+/// A server that validates writes without applying them (Periscope's `test_mode=true`).
+#[async_trait]
+pub trait ServerDryRun: Send + Sync {
+    /// Asks the server to validate a create without applying it.
+    async fn check_create(&self, user: &NewUser) -> Result<(), Error>;
+    /// Asks the server to validate an update without applying it.
+    async fn check_update(&self, id: &UserId, patch: &UserPatch) -> Result<(), Error>;
 }

@@ -1,16 +1,18 @@
 //! Typed Sisense models. Every model keeps the fields it does not name in `extra`, so nothing is lost.
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::ids::{GroupId, RoleId, UserId};
 
 /// A reference that the API returns either as a bare id or, when expanded, as the object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum Ref<T> {
+pub enum Ref<I, T> {
     /// The object's `_id`.
-    Id(String),
+    Id(I),
     /// The expanded object.
     Expanded(T),
 }
@@ -20,7 +22,7 @@ pub enum Ref<T> {
 pub struct Role {
     /// The role's id (differs per installation).
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: RoleId,
     /// API name: `super`, `admin`, `dataAdmin`, `dataDesigner`, `contributor`, `consumer` or a custom one.
     #[serde(default)]
     pub name: String,
@@ -41,7 +43,7 @@ pub struct Role {
 pub struct Group {
     /// The group's id.
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: GroupId,
     /// The group's name (not guaranteed unique).
     #[serde(default)]
     pub name: String,
@@ -54,9 +56,9 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    /// 24-hex id.
+    /// The user's id (24-hex on Sisense; opaque to callers).
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: UserId,
     /// Login name (`username` in some legacy v0.9 answers).
     #[serde(default, alias = "username", skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
@@ -71,13 +73,13 @@ pub struct User {
     pub last_name: Option<String>,
     /// Role id (not expanded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_id: Option<String>,
+    pub role_id: Option<RoleId>,
     /// Role, when expanded (`expand=role`); some versions send an id here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<Ref<Role>>,
+    pub role: Option<Ref<RoleId, Role>>,
     /// Groups, as ids or expanded objects.
     #[serde(default)]
-    pub groups: Vec<Ref<Group>>,
+    pub groups: Vec<Ref<GroupId, Group>>,
     /// Whether the user is active; missing is treated as active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
@@ -96,9 +98,9 @@ pub struct User {
     /// Tenant id (multi-tenant installations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
-    /// The Periscope site the user belongs to (`None` for Sisense installations).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site: Option<String>,
+    /// The name of the [`crate::Scope`] the user belongs to (`None` where the directory has no scopes).
+    #[serde(skip)]
+    pub scope: Option<String>,
     /// Fields this model does not name (preferences, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -106,7 +108,7 @@ pub struct User {
 
 impl User {
     /// The role id, whether given as `roleId`, as `role` id or as the expanded role.
-    pub fn role_id(&self) -> Option<&str> {
+    pub fn role_id(&self) -> Option<&RoleId> {
         match (&self.role_id, &self.role) {
             (Some(id), _) => Some(id),
             (None, Some(Ref::Id(id))) => Some(id),
@@ -116,10 +118,10 @@ impl User {
     }
 
     /// The group ids, whether given as ids or expanded.
-    pub fn group_ids(&self) -> impl Iterator<Item = &str> {
+    pub fn group_ids(&self) -> impl Iterator<Item = &GroupId> {
         self.groups.iter().map(|g| match g {
-            Ref::Id(id) => id.as_str(),
-            Ref::Expanded(group) => group.id.as_str(),
+            Ref::Id(id) => id,
+            Ref::Expanded(group) => &group.id,
         })
     }
 
@@ -134,46 +136,25 @@ impl User {
     }
 }
 
-/// A user to create (`POST /api/v1/users` or one element of `/bulk`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A user to create; each family turns it into its own request body.
+#[derive(Debug, Clone)]
 pub struct NewUser {
     /// Email address (the key users are reconciled by).
     pub email: String,
     /// Login name; Sisense uses the email when absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
     /// First name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// Last name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
-    /// Role id (resolve names first); Sisense requires one, Periscope sites without RBAC take none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role_id: Option<String>,
+    /// Role id (resolve names first); Sisense requires one, a scope whose users have groups takes none.
+    pub role_id: Option<RoleId>,
     /// Group ids.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    /// The Periscope site to create the user on (needed when the credentials name several sites).
-    #[serde(skip)]
-    pub site: Option<String>,
-    /// Initial password; omitted from the request when `None`.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "expose_password"
-    )]
+    pub groups: Vec<GroupId>,
+    /// The [`crate::Scope`] to create the user in (needed when the directory has several).
+    pub scope: Option<String>,
+    /// Initial password; never sent unless set.
     pub password: Option<SecretString>,
-}
-
-fn expose_password<S: Serializer>(
-    password: &Option<SecretString>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match password {
-        Some(p) => s.serialize_str(p.expose_secret()),
-        None => s.serialize_none(),
-    }
 }
 
 /// A partial update (`PATCH /api/v1/users/{id}`); `groups` replaces the whole list.
@@ -188,10 +169,10 @@ pub struct UserPatch {
     pub last_name: Option<String>,
     /// New role id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role_id: Option<String>,
+    pub role_id: Option<RoleId>,
     /// New group ids (the whole list).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
+    pub groups: Option<Vec<GroupId>>,
     /// Activate or deactivate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
@@ -217,8 +198,11 @@ mod tests {
             "created": "2025-01-02T03:04:05.678Z", "preferences": {"language": "en-US"}, "tenantId": "t1"
         });
         let user: User = serde_json::from_value(raw.clone()).unwrap();
-        assert_eq!(user.role_id(), Some("r1"));
-        assert_eq!(user.group_ids().collect::<Vec<_>>(), ["g1", "g2"]);
+        assert_eq!(user.role_id().map(RoleId::as_str), Some("r1"));
+        assert_eq!(
+            user.group_ids().map(GroupId::as_str).collect::<Vec<_>>(),
+            ["g1", "g2"]
+        );
         assert_eq!(user.last_name, None);
         assert_eq!(user.last_login, None);
         assert_eq!(user.last_seen(), None);
@@ -236,8 +220,11 @@ mod tests {
             "lastLogin": "2026-11-01T10:00:00.000Z", "lastActivity": "2026-11-03T10:00:00.000Z", "active": false
         }))
         .unwrap();
-        assert_eq!(user.role_id(), Some("r9"));
-        assert_eq!(user.group_ids().collect::<Vec<_>>(), ["g1"]);
+        assert_eq!(user.role_id().map(RoleId::as_str), Some("r9"));
+        assert_eq!(
+            user.group_ids().map(GroupId::as_str).collect::<Vec<_>>(),
+            ["g1"]
+        );
         assert!(!user.is_active());
         assert_eq!(
             user.last_seen().unwrap().to_rfc3339(),
@@ -247,30 +234,6 @@ mod tests {
             Some(Ref::Expanded(role)) => assert_eq!(role.extra["manifest"], json!({})),
             other => panic!("expected expanded role, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn new_user_omits_empty_password_and_groups() {
-        let new = NewUser {
-            email: "a@b.c".into(),
-            user_name: None,
-            first_name: Some("A".into()),
-            last_name: None,
-            role_id: Some("r1".into()),
-            groups: vec![],
-            site: Some("not-sent".into()),
-            password: None,
-        };
-        assert_eq!(
-            serde_json::to_value(&new).unwrap(),
-            json!({"email": "a@b.c", "firstName": "A", "roleId": "r1"})
-        );
-        let with_pw = NewUser {
-            password: Some(SecretString::from("pw")),
-            ..new
-        };
-        assert_eq!(serde_json::to_value(&with_pw).unwrap()["password"], "pw");
-        assert!(!format!("{with_pw:?}").contains("\"pw\""));
     }
 
     #[test]

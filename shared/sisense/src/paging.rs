@@ -10,6 +10,7 @@ use std::future::Future;
 use futures::stream::{self, Stream, StreamExt};
 
 use crate::error::Error;
+use crate::ids::UserId;
 use crate::models::User;
 
 /// Checks that a page is strictly ascending by `_id`.
@@ -62,7 +63,7 @@ where
         Ok(users) => stream::iter(users.into_iter().map(Ok).collect::<Vec<_>>()),
         Err(e) => stream::iter(vec![Err(e)]),
     })
-    .scan(None::<String>, |last, item| {
+    .scan(None::<UserId>, |last, item| {
         let keep = match &item {
             Ok(user) if last.as_ref().is_some_and(|l| user.id <= *l) => false,
             Ok(user) => {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::ids::{GroupId, RoleId};
 use crate::models::{Group, Role};
 
 /// Why a name did not resolve.
@@ -91,7 +92,7 @@ impl RoleResolver {
             && let Some(role) = self
                 .roles
                 .iter()
-                .find(|r| r.id.eq_ignore_ascii_case(trimmed))
+                .find(|r| r.id.as_str().eq_ignore_ascii_case(trimmed))
         {
             return Ok(role);
         }
@@ -114,14 +115,14 @@ impl RoleResolver {
             many => Err(ResolveError::Ambiguous {
                 kind: "role",
                 name: name.to_string(),
-                ids: many.iter().map(|i| self.roles[*i].id.clone()).collect(),
+                ids: many.iter().map(|i| self.roles[*i].id.to_string()).collect(),
             }),
         }
     }
 
     /// The role with this id.
-    pub fn by_id(&self, id: &str) -> Option<&Role> {
-        self.roles.iter().find(|r| r.id == id)
+    pub fn by_id(&self, id: &RoleId) -> Option<&Role> {
+        self.roles.iter().find(|r| &r.id == id)
     }
 
     /// All roles.
@@ -165,7 +166,7 @@ impl GroupResolver {
             && let Some(group) = self
                 .groups
                 .iter()
-                .find(|g| g.id.eq_ignore_ascii_case(name.trim()))
+                .find(|g| g.id.as_str().eq_ignore_ascii_case(name.trim()))
         {
             return Ok(Some(group));
         }
@@ -184,14 +185,17 @@ impl GroupResolver {
             many => Err(ResolveError::Ambiguous {
                 kind: "group",
                 name: name.to_string(),
-                ids: many.iter().map(|i| self.groups[*i].id.clone()).collect(),
+                ids: many
+                    .iter()
+                    .map(|i| self.groups[*i].id.to_string())
+                    .collect(),
             }),
         }
     }
 
     /// The group with this id.
-    pub fn by_id(&self, id: &str) -> Option<&Group> {
-        self.groups.iter().find(|g| g.id == id)
+    pub fn by_id(&self, id: &GroupId) -> Option<&Group> {
+        self.groups.iter().find(|g| &g.id == id)
     }
 }
 

@@ -38,7 +38,7 @@ async fn html_login_page_on_200_is_a_decode_error_that_says_html() {
         "<!DOCTYPE html><html><head><title>Sign in</title></head></html>",
     )
     .await;
-    let err = token_client(&url).groups().await.unwrap_err();
+    let err = token_client(&url).groups(None).await.unwrap_err();
     match &err {
         Error::Decode {
             detail,
@@ -63,7 +63,7 @@ async fn truncated_json_is_a_decode_error() {
         r#"[{"_id": "a1", "name": "Sal"#,
     )
     .await;
-    let err = token_client(&url).groups().await.unwrap_err();
+    let err = token_client(&url).groups(None).await.unwrap_err();
     assert!(
         matches!(&err, Error::Decode { detail, .. } if detail.contains("EOF")),
         "{err:?}"
@@ -78,7 +78,7 @@ async fn html_error_page_keeps_status_title_and_body() {
         "<html><head><title>Oops</title></head><body>trace</body></html>",
     )
     .await;
-    let err = token_client(&url).groups().await.unwrap_err();
+    let err = token_client(&url).groups(None).await.unwrap_err();
     match &err {
         Error::Api {
             status,
@@ -101,7 +101,7 @@ async fn sisense_error_json_keeps_code_and_message() {
     let body = r#"{"error":{"code":2000,"message":"User was not found","status":404,"httpMessage":"Not Found"}}"#;
     let url = canned("404 Not Found", "application/json", body).await;
     let err = token_client(&url)
-        .update_user("64a000000000000000000001", &Default::default())
+        .update_user(&"64a000000000000000000001".into(), &Default::default())
         .await
         .unwrap_err();
     assert!(err.is_not_found());

@@ -78,7 +78,7 @@ async fn a_second_401_fails_cleanly_with_unauthorized() {
     )
     .await;
     let client = common::client(&sim);
-    let err = client.roles().await.unwrap_err();
+    let err = client.roles(None).await.unwrap_err();
     match &err {
         Error::Unauthorized { code, message, .. } => {
             assert_eq!(*code, Some(5001));
@@ -105,7 +105,7 @@ async fn bad_password_is_unauthorized_without_retries() {
         password: SecretString::from("wrong"),
     };
     let client = SisenseClient::new(config).unwrap();
-    let err = client.groups().await.unwrap_err();
+    let err = client.groups(None).await.unwrap_err();
     assert!(
         matches!(&err, Error::Unauthorized { message, .. } if message == "Invalid username or password"),
         "{err}"
@@ -132,7 +132,7 @@ async fn api_token_is_used_as_is_and_a_401_is_final() {
     config.credentials = Credentials::Token(SecretString::from("tok-revoked"));
     let err = SisenseClient::new(config)
         .unwrap()
-        .roles()
+        .roles(None)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }));
@@ -188,7 +188,7 @@ async fn retries_stop_at_the_budget_with_the_last_error() {
     config.retry.max_attempts = 4;
     let err = SisenseClient::new(config)
         .unwrap()
-        .groups()
+        .groups(None)
         .await
         .unwrap_err();
     assert!(
@@ -214,7 +214,7 @@ async fn honours_retry_after_from_the_server() {
     config.retry.budget = Duration::from_millis(1_500);
     let err = SisenseClient::new(config)
         .unwrap()
-        .roles()
+        .roles(None)
         .await
         .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
@@ -250,7 +250,7 @@ async fn unreachable_server_is_a_connect_error() {
     config.retry.max_attempts = 3;
     let err = SisenseClient::new(config)
         .unwrap()
-        .groups()
+        .groups(None)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
@@ -262,14 +262,14 @@ async fn the_rate_limit_is_shared_by_all_clones_and_tasks() {
     let mut config = common::config(&sim);
     config.rate_limit = std::num::NonZeroU32::new(10);
     let client = SisenseClient::new(config).unwrap();
-    client.roles().await.unwrap();
+    client.roles(None).await.unwrap();
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let client = client.clone();
             tokio::spawn(async move {
                 for _ in 0..6 {
-                    client.groups().await.unwrap();
+                    client.groups(None).await.unwrap();
                 }
             })
         })

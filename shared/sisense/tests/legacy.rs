@@ -12,7 +12,7 @@ use sisense::{
 use sisense_sim::{Faults, SimConfig, Simulator};
 
 fn ids(users: &[sisense::User]) -> Vec<String> {
-    users.iter().map(|u| u.id.clone()).collect()
+    users.iter().map(|u| u.id.to_string()).collect()
 }
 
 fn sim_ids(sim: &Simulator) -> Vec<String> {
@@ -22,14 +22,14 @@ fn sim_ids(sim: &Simulator) -> Vec<String> {
         .collect()
 }
 
-fn new_user(email: &str, role_id: &str) -> NewUser {
+fn new_user(email: &str, role_id: &sisense::RoleId) -> NewUser {
     NewUser {
         email: email.into(),
         user_name: None,
         first_name: Some("Legacy".into()),
         last_name: Some("Hire".into()),
-        role_id: Some(role_id.into()),
-        site: None,
+        role_id: Some(role_id.clone()),
+        scope: None,
         groups: vec![],
         password: None,
     }
@@ -52,8 +52,8 @@ async fn lists_every_user_once_with_signed_api_keys_and_never_logs_in() {
     assert_eq!(client.family(), Family::Legacy);
     let users = list(&client, 50).await.unwrap();
     assert_eq!(ids(&users), sim_ids(&sim));
-    assert_eq!(client.roles().await.unwrap().len(), 6);
-    assert_eq!(client.groups().await.unwrap().len(), sim.groups().len());
+    assert_eq!(client.roles(None).await.unwrap().len(), 6);
+    assert_eq!(client.groups(None).await.unwrap().len(), sim.groups().len());
     assert_eq!(sim.logins(), 0, "legacy never calls the Fusion login");
     let requests = sim.requests();
     assert_eq!(sim.api_key_requests(), requests.len() as u64);
@@ -105,7 +105,7 @@ async fn a_server_that_ignores_paging_is_read_once_and_one_that_repeats_pages_is
 async fn creates_updates_and_deletes_through_the_v09_routes_without_mailing_anyone() {
     let sim = common::sim(10, Faults::default()).await;
     let client = common::legacy_client(&sim);
-    let viewer = RoleResolver::new(client.roles().await.unwrap())
+    let viewer = RoleResolver::new(client.roles(None).await.unwrap())
         .resolve("viewer")
         .unwrap()
         .id
@@ -196,7 +196,7 @@ async fn asking_for_invitations_sends_notify_true() {
     config.credentials = common::legacy_client(&sim).config().credentials.clone();
     config.notify_new_users = true;
     let client = SisenseClient::new(config).unwrap();
-    let viewer = RoleResolver::new(client.roles().await.unwrap())
+    let viewer = RoleResolver::new(client.roles(None).await.unwrap())
         .resolve("viewer")
         .unwrap()
         .id
@@ -234,7 +234,7 @@ async fn a_401_is_re_signed_once_and_a_second_401_or_a_wrong_key_is_final() {
         ..Faults::default()
     });
     sim.clear_requests();
-    let err = client.roles().await.unwrap_err();
+    let err = client.roles(None).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
     assert_eq!(sim.requests().len(), 2, "one request, one re-signed retry");
 
@@ -246,7 +246,7 @@ async fn a_401_is_re_signed_once_and_a_second_401_or_a_wrong_key_is_final() {
         api_token: SecretString::from("not-the-rest-api-token"),
     };
     let wrong = SisenseClient::new(config).unwrap();
-    let err = wrong.groups().await.unwrap_err();
+    let err = wrong.groups(None).await.unwrap_err();
     assert!(
         matches!(&err, Error::Unauthorized { message, .. } if message.contains("x-api-key")),
         "{err}"
@@ -269,7 +269,7 @@ async fn storms_and_lost_write_responses_lose_no_user_and_create_nobody_twice() 
     let client = common::legacy_client(&sim);
     let users = list(&client, 40).await.unwrap();
     assert_eq!(ids(&users), sim_ids(&sim));
-    let viewer = RoleResolver::new(client.roles().await.unwrap())
+    let viewer = RoleResolver::new(client.roles(None).await.unwrap())
         .resolve("viewer")
         .unwrap()
         .id

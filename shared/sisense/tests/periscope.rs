@@ -21,9 +21,9 @@ fn new_user(email: &str, role: Option<&str>, groups: &[String], site: Option<&st
         user_name: None,
         first_name: Some("Cloud".into()),
         last_name: Some("Hire".into()),
-        role_id: role.map(str::to_string),
-        groups: groups.to_vec(),
-        site: site.map(str::to_string),
+        role_id: role.map(Into::into),
+        groups: groups.iter().map(|g| g.as_str().into()).collect(),
+        scope: site.map(str::to_string),
         password: None,
     }
 }
@@ -45,7 +45,7 @@ fn role_id(roles: &[sisense::Role], name: &str) -> String {
         .resolve(name)
         .unwrap()
         .id
-        .clone()
+        .to_string()
 }
 
 #[tokio::test]
@@ -54,29 +54,30 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
     let client = common::periscope_client(&[&sim]);
     assert_eq!(client.family(), Family::Periscope);
     let caps = client.capabilities();
-    assert!(!caps.last_login && !caps.deactivate && caps.server_dry_run);
-    assert!(caps.has_roles(Some("acme")) && !caps.has_groups(Some("acme")));
+    assert!(!caps.last_login && client.server_dry_run().is_some());
+    let membership = caps.membership(Some("acme"));
+    assert!(membership.has_roles() && !membership.has_groups());
 
     let users = list(&client).await.unwrap();
     assert_eq!(users.len(), 120);
     let first = &sim.users()[0];
     let expected_id = format!("acme:{}", first["_id"].as_str().unwrap());
     assert_eq!(users[0].id, expected_id);
-    assert_eq!(users[0].site.as_deref(), Some("acme"));
+    assert_eq!(users[0].scope.as_deref(), Some("acme"));
     assert!(
         users
             .iter()
             .all(|u| u.last_login.is_none() && u.last_seen().is_none())
     );
     assert_eq!(
-        users[0].role_id(),
+        users[0].role_id().map(|r| r.as_str()),
         Some(format!("acme:{}", first["roleId"].as_str().unwrap()).as_str())
     );
-    let roles = client.roles().await.unwrap();
+    let roles = client.roles(None).await.unwrap();
     assert_eq!(roles.len(), 6);
-    assert!(roles.iter().all(|r| r.id.starts_with("acme:")));
+    assert!(roles.iter().all(|r| r.id.as_str().starts_with("acme:")));
     assert!(
-        client.groups().await.unwrap().is_empty(),
+        client.groups(None).await.unwrap().is_empty(),
         "RBAC sites have no groups"
     );
 
@@ -85,7 +86,7 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
         .create_user(&new_user("rbac.hire@example.com", Some(&viewer), &[], None))
         .await
         .unwrap();
-    assert_eq!(created.role_id(), Some(viewer.as_str()));
+    assert_eq!(created.role_id().map(|r| r.as_str()), Some(viewer.as_str()));
     let stored = sim.user_by_email("rbac.hire@example.com").unwrap();
     assert_eq!(
         created.id,
@@ -108,11 +109,14 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
     let designer = role_id(&roles, "designer");
     let patch = UserPatch {
         last_name: Some("Renamed".into()),
-        role_id: Some(designer.clone()),
+        role_id: Some(designer.as_str().into()),
         ..UserPatch::default()
     };
     let updated = client.update_user(&created.id, &patch).await.unwrap();
-    assert_eq!(updated.role_id(), Some(designer.as_str()));
+    assert_eq!(
+        updated.role_id().map(|r| r.as_str()),
+        Some(designer.as_str())
+    );
     assert_eq!(
         sim.user_by_email("rbac.hire@example.com").unwrap()["lastName"],
         "Renamed"
@@ -179,10 +183,10 @@ async fn a_groups_site_selects_users_by_email_header_and_sends_group_names() {
         "groups sites key users by email"
     );
     assert!(
-        client.roles().await.unwrap().is_empty(),
+        client.roles(None).await.unwrap().is_empty(),
         "groups sites have no roles"
     );
-    let groups = client.groups().await.unwrap();
+    let groups = client.groups(None).await.unwrap();
     assert_eq!(groups.len(), sim.groups().len());
     let sales = groups.iter().find(|g| g.name == "Sales").unwrap();
     assert_eq!(sales.id, "legacy-co:Sales");
@@ -191,7 +195,7 @@ async fn a_groups_site_selects_users_by_email_header_and_sends_group_names() {
         .create_user(&new_user(
             "grp.hire@example.com",
             None,
-            std::slice::from_ref(&sales.id),
+            &[sales.id.to_string()],
             None,
         ))
         .await
@@ -252,13 +256,16 @@ async fn a_groups_site_selects_users_by_email_header_and_sends_group_names() {
 async fn test_mode_validates_writes_on_the_server_without_applying_them() {
     let sim = common::periscope_sim(30, "acme", true, Faults::default()).await;
     let client = common::periscope_client(&[&sim]);
-    let viewer = role_id(&client.roles().await.unwrap(), "viewer");
+    let viewer = role_id(&client.roles(None).await.unwrap(), "viewer");
     let before = sim.users();
-    client
+    let server = client
+        .server_dry_run()
+        .expect("Periscope validates in test mode");
+    server
         .check_create(&new_user("maybe@example.com", Some(&viewer), &[], None))
         .await
         .unwrap();
-    let err = client
+    let err = server
         .check_create(&new_user(
             "nobody@example.com",
             Some("acme:ffffffffffffffffffffffff"),
@@ -273,7 +280,7 @@ async fn test_mode_validates_writes_on_the_server_without_applying_them() {
         first_name: Some("Never".into()),
         ..UserPatch::default()
     };
-    client.check_update(&existing.id, &patch).await.unwrap();
+    server.check_update(&existing.id, &patch).await.unwrap();
     assert_eq!(sim.users(), before, "test mode changed nothing");
     let writes = sim.writes();
     assert_eq!(writes.len(), 3);
@@ -291,6 +298,8 @@ async fn test_mode_validates_writes_on_the_server_without_applying_them() {
     config.credentials = sisense::Credentials::periscope(vec![site]).unwrap();
     let wrong_inviter = SisenseClient::new(config).unwrap();
     let err = wrong_inviter
+        .server_dry_run()
+        .expect("Periscope validates in test mode")
         .check_create(&new_user("maybe@example.com", Some(&viewer), &[], None))
         .await
         .unwrap_err();
@@ -307,14 +316,14 @@ async fn several_sites_behind_one_client_keep_their_users_roles_and_groups_apart
     assert_eq!(
         users
             .iter()
-            .filter(|u| u.site.as_deref() == Some("east"))
+            .filter(|u| u.scope.as_deref() == Some("east"))
             .count(),
         40
     );
     assert_eq!(
         users
             .iter()
-            .filter(|u| u.site.as_deref() == Some("west"))
+            .filter(|u| u.scope.as_deref() == Some("west"))
             .count(),
         25
     );
@@ -326,19 +335,19 @@ async fn several_sites_behind_one_client_keep_their_users_roles_and_groups_apart
     assert_ne!(svc[0].id, svc[1].id);
     assert!(
         client
-            .roles()
+            .roles(None)
             .await
             .unwrap()
             .iter()
-            .all(|r| r.id.starts_with("east:"))
+            .all(|r| r.id.as_str().starts_with("east:"))
     );
     assert!(
         client
-            .groups()
+            .groups(None)
             .await
             .unwrap()
             .iter()
-            .all(|g| g.id.starts_with("west:"))
+            .all(|g| g.id.as_str().starts_with("west:"))
     );
 
     let err = client
@@ -350,11 +359,11 @@ async fn several_sites_behind_one_client_keep_their_users_roles_and_groups_apart
         .create_user(&new_user("west.hire@example.com", None, &[], Some("west")))
         .await
         .unwrap();
-    assert_eq!(created.site.as_deref(), Some("west"));
+    assert_eq!(created.scope.as_deref(), Some("west"));
     assert!(west.user_by_email("west.hire@example.com").is_some());
     assert!(east.user_by_email("west.hire@example.com").is_none());
     let err = client
-        .get_user("north:someone@example.com")
+        .get_user(&"north:someone@example.com".into())
         .await
         .unwrap_err();
     assert!(
@@ -394,7 +403,7 @@ async fn storms_and_lost_write_responses_create_each_user_once_on_both_kinds_of_
         let sim = common::periscope_sim(200, "stormy", rbac, faults.clone()).await;
         let client = common::periscope_client(&[&sim]);
         assert_eq!(list(&client).await.unwrap().len(), 200);
-        let roles = client.roles().await.unwrap();
+        let roles = client.roles(None).await.unwrap();
         let viewer = rbac.then(|| role_id(&roles, "viewer"));
         let batch: Vec<NewUser> = (0..30)
             .map(|i| {

@@ -64,7 +64,7 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
         first_name: None,
         last_name: None,
         role_id: Some("nope".into()),
-        site: None,
+        scope: None,
         groups: vec![],
         password: Some(SecretString::from("new-user-pass-999")),
     };
@@ -85,7 +85,7 @@ async fn secrets_never_reach_debug_output_or_trace_logs() {
     site.api_key = SecretString::from(format!("{}-but-wrong", sim.periscope_api_key()));
     config.credentials = sisense::Credentials::periscope(vec![site]).unwrap();
     let refused = sisense::SisenseClient::new(config).unwrap();
-    assert!(refused.roles().await.is_err());
+    assert!(refused.roles(None).await.is_err());
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(

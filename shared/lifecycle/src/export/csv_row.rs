@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sisense::{Group, Ref, Role, User};
+use sisense::{Group, GroupId, Ref, Role, RoleId, User};
 
 /// The CSV header, exactly. The first ten columns are those of the script this replaces, in its order.
 pub const HEADER: [&str; 13] = [
@@ -42,8 +42,8 @@ pub fn timestamp(t: Option<DateTime<Utc>>) -> String {
 /// Role and group names by id, resolved once per run.
 #[derive(Debug, Default)]
 pub struct Names {
-    roles: HashMap<String, String>,
-    groups: HashMap<String, String>,
+    roles: HashMap<RoleId, String>,
+    groups: HashMap<GroupId, String>,
 }
 
 impl Names {
@@ -87,12 +87,12 @@ impl Names {
 /// The 13 cells of a user's row, neutralised.
 pub fn row(user: &User, names: &Names) -> [String; 13] {
     let cells = [
-        user.id.clone(),
+        user.id.to_string(),
         user.user_name.clone().unwrap_or_default(),
         user.first_name.clone().unwrap_or_default(),
         user.last_name.clone().unwrap_or_default(),
         user.is_active().to_string(),
-        user.role_id().unwrap_or_default().to_string(),
+        user.role_id().map(ToString::to_string).unwrap_or_default(),
         timestamp(user.created),
         user.tenant_id.clone().unwrap_or_default(),
         timestamp(user.last_login),

@@ -131,7 +131,10 @@ pub async fn export_users(
         format!("{prefix}latest.csv"),
     );
 
-    let names = Names::new(&directory.roles().await?, &directory.groups().await?);
+    let names = Names::new(
+        &directory.roles(None).await?,
+        &directory.groups(None).await?,
+    );
     let mut upload = store.start_upload(&key, "text/csv; charset=utf-8").await?;
     let summary = match write_csv(directory, upload.as_mut(), &names, started, options).await {
         Ok(summary) => summary,
@@ -185,7 +188,7 @@ async fn write_csv(
     let new_writer = || csv::Writer::from_writer(Vec::with_capacity(options.flush_bytes + 4096));
     let mut csv = new_writer();
     let capabilities = directory.capabilities();
-    let with_site = !capabilities.sites.is_empty();
+    let with_site = !capabilities.scopes.is_empty();
     if with_site {
         csv.write_record(HEADER.iter().chain([&SITE_COLUMN]))?;
     } else {
@@ -206,7 +209,7 @@ async fn write_csv(
         let cells = row(&user, names);
         summary.add(&user, names.role(&user), now);
         if with_site {
-            let site = neutralise(user.site.as_deref().unwrap_or_default());
+            let site = neutralise(user.scope.as_deref().unwrap_or_default());
             csv.write_record(cells.iter().map(String::as_str).chain([site.as_ref()]))?;
         } else {
             csv.write_record(&cells)?;

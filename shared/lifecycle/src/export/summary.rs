@@ -87,7 +87,7 @@ impl Summary {
             role_name
         };
         *self.per_role.entry(role.to_string()).or_default() += 1;
-        if let Some(site) = &user.site {
+        if let Some(site) = &user.scope {
             *self.per_site.entry(site.clone()).or_default() += 1;
         }
         if !self.last_login_available {

@@ -16,7 +16,9 @@ use std::time::Instant;
 use chrono::SecondsFormat;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use sisense::{Capabilities, Directory, GroupResolver, NewUser, RoleResolver, User, UserQuery};
+use sisense::{
+    Capabilities, Directory, GroupResolver, NewUser, RoleResolver, ServerDryRun, User, UserQuery,
+};
 
 pub use input::{Column, FileError, InputFile, InputRow, column, fold_header, parse};
 pub use plan::{Names, OnExisting, Planned, Step, scope_key, split_name, valid_email};
@@ -415,10 +417,9 @@ pub async fn import_users(
         .advance(checkpoint.next.min(planned.len()) as u64);
     if request.dry_run {
         options.progress.advance(planned.len() as u64);
-        let rows = if capabilities.server_dry_run {
-            server_checked(directory, &planned, options.concurrency).await
-        } else {
-            planned.iter().map(dry_result).collect()
+        let rows = match directory.server_dry_run() {
+            Some(server) => server_checked(server, &planned, options.concurrency).await,
+            None => planned.iter().map(dry_result).collect(),
         };
         return finish(reports, &keys, checkpoint, summary, rows).await;
     }
@@ -483,53 +484,39 @@ async fn names_by_site(
     directory: &dyn Directory,
     capabilities: &Capabilities,
 ) -> Result<HashMap<String, Names>, sisense::Error> {
-    let (roles, groups) = (directory.roles().await?, directory.groups().await?);
-    if capabilities.sites.is_empty() {
+    let scopes: Vec<Option<&str>> = if capabilities.scopes.is_empty() {
+        vec![None]
+    } else {
+        capabilities
+            .scopes
+            .iter()
+            .map(|s| Some(s.name.as_str()))
+            .collect()
+    };
+    let mut by_scope = HashMap::with_capacity(scopes.len());
+    for scope in scopes {
         let names = Names {
-            roles: RoleResolver::new(roles),
-            groups: GroupResolver::new(groups),
+            roles: RoleResolver::new(directory.roles(scope).await?),
+            groups: GroupResolver::new(directory.groups(scope).await?),
         };
-        return Ok(HashMap::from([(String::new(), names)]));
+        by_scope.insert(scope.unwrap_or_default().to_string(), names);
     }
-    Ok(capabilities
-        .sites
-        .iter()
-        .map(|site| {
-            let prefix = format!("{}:", site.name);
-            let names = Names {
-                roles: RoleResolver::new(
-                    roles
-                        .iter()
-                        .filter(|r| r.id.starts_with(&prefix))
-                        .cloned()
-                        .collect(),
-                ),
-                groups: GroupResolver::new(
-                    groups
-                        .iter()
-                        .filter(|g| g.id.starts_with(&prefix))
-                        .cloned()
-                        .collect(),
-                ),
-            };
-            (site.name.clone(), names)
-        })
-        .collect())
+    Ok(by_scope)
 }
 
 /// The dry run's rows with every create and update validated by the server without applying it
 /// (Periscope's `test_mode=true`); a refusal makes the row invalid with the server's reason.
 async fn server_checked(
-    directory: &dyn Directory,
+    server: &dyn ServerDryRun,
     planned: &[Planned],
     concurrency: usize,
 ) -> Vec<RowResult> {
     futures::stream::iter(planned)
         .map(|p| async move {
             let checked = match &p.step {
-                Step::Create(new) => directory.check_create(new).await,
-                Step::Update { id, patch } => directory.check_update(id, patch).await,
-                _ => Ok(()),
+                Step::Create(new) => server.check_create(new).await,
+                Step::Update { id, patch } => server.check_update(id, patch).await,
+                Step::Invalid(_) | Step::Skip { .. } | Step::AlreadyCreated { .. } => Ok(()),
             };
             match checked {
                 Ok(()) => dry_result(p),
@@ -555,7 +542,7 @@ async fn existing_users(
         .users(UserQuery::default())
         .try_fold(HashMap::new(), |mut map, user| async move {
             progress.advance(1);
-            map.insert(scope_key(user.site.as_deref(), &user.email), user);
+            map.insert(scope_key(user.scope.as_deref(), &user.email), user);
             Ok(map)
         })
         .await
@@ -581,10 +568,10 @@ fn result(p: &Planned, status: RowStatus, user_id: &str, message: impl Into<Stri
 fn dry_result(p: &Planned) -> RowResult {
     match &p.step {
         Step::Invalid(m) => result(p, RowStatus::Invalid, "", m.as_str()),
-        Step::Skip { id, message } => result(p, RowStatus::Skipped, id, message.as_str()),
+        Step::Skip { id, message } => result(p, RowStatus::Skipped, id.as_str(), message.as_str()),
         Step::Create(_) => result(p, RowStatus::WouldCreate, "", ""),
-        Step::Update { id, .. } => result(p, RowStatus::WouldUpdate, id, ""),
-        Step::AlreadyCreated { id } => result(p, RowStatus::Skipped, id, "already exists"),
+        Step::Update { id, .. } => result(p, RowStatus::WouldUpdate, id.as_str(), ""),
+        Step::AlreadyCreated { id } => result(p, RowStatus::Skipped, id.as_str(), "already exists"),
     }
 }
 
@@ -609,8 +596,13 @@ async fn run_segment(
         }))
         .map(|(p, id, patch)| async move {
             match directory.update_user(id, patch).await {
-                Ok(_) => result(p, RowStatus::Updated, id, ""),
-                Err(e) => result(p, RowStatus::Failed, id, format!("update failed: {e}")),
+                Ok(_) => result(p, RowStatus::Updated, id.as_str(), ""),
+                Err(e) => result(
+                    p,
+                    RowStatus::Failed,
+                    id.as_str(),
+                    format!("update failed: {e}"),
+                ),
             }
         })
         .buffered(concurrency.max(1))
@@ -621,11 +613,13 @@ async fn run_segment(
         .iter()
         .map(|p| match &p.step {
             Step::Invalid(m) => result(p, RowStatus::Invalid, "", m.as_str()),
-            Step::Skip { id, message } => result(p, RowStatus::Skipped, id, message.as_str()),
+            Step::Skip { id, message } => {
+                result(p, RowStatus::Skipped, id.as_str(), message.as_str())
+            }
             Step::AlreadyCreated { id } => result(
                 p,
                 RowStatus::Created,
-                id,
+                id.as_str(),
                 "created by an earlier invocation of this import (confirmed by email)",
             ),
             Step::Create(_) => match created.next() {
@@ -633,10 +627,10 @@ async fn run_segment(
                     Ok(user) if outcome.reconciled => result(
                         p,
                         RowStatus::Created,
-                        &user.id,
+                        user.id.as_str(),
                         "the create's response was lost; confirmed by email, not created twice",
                     ),
-                    Ok(user) => result(p, RowStatus::Created, &user.id, ""),
+                    Ok(user) => result(p, RowStatus::Created, user.id.as_str(), ""),
                     Err(e) => result(p, RowStatus::Failed, "", format!("create failed: {e}")),
                 },
                 None => result(

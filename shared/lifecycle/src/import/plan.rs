@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sisense::{Capabilities, GroupResolver, NewUser, RoleResolver, User, UserPatch};
+use sisense::{
+    Capabilities, GroupId, GroupResolver, NewUser, RoleId, RoleResolver, User, UserId, UserPatch,
+};
 
 use super::input::{Column, InputFile, InputRow};
 
@@ -45,7 +47,7 @@ pub enum Step {
     /// Existing user left alone.
     Skip {
         /// The user's id.
-        id: String,
+        id: UserId,
         /// Why.
         message: String,
     },
@@ -54,14 +56,14 @@ pub enum Step {
     /// Existing user to patch.
     Update {
         /// The user's id.
-        id: String,
+        id: UserId,
         /// The change.
         patch: UserPatch,
     },
     /// Absent when the import started, present now: created by an earlier hop of this import.
     AlreadyCreated {
         /// The user's id.
-        id: String,
+        id: UserId,
     },
 }
 
@@ -154,7 +156,7 @@ type Targets = Result<Vec<Option<String>>, String>;
 /// The sites a row is for: the ones its site cell names, or every site; `[None]` on a Sisense installation.
 fn targets(row: &InputRow, caps: &Capabilities) -> Targets {
     let cell = row.get(Column::Site);
-    if caps.sites.is_empty() {
+    if caps.scopes.is_empty() {
         if !cell.is_empty() {
             return Err(format!(
                 "site {cell:?} given, but {} has no sites; leave the site column empty",
@@ -164,18 +166,18 @@ fn targets(row: &InputRow, caps: &Capabilities) -> Targets {
         return Ok(vec![None]);
     }
     if cell.is_empty() {
-        return Ok(caps.sites.iter().map(|s| Some(s.name.clone())).collect());
+        return Ok(caps.scopes.iter().map(|s| Some(s.name.clone())).collect());
     }
     let mut named: Vec<Option<String>> = Vec::new();
     for name in list(cell) {
         let site = caps
-            .sites
+            .scopes
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 format!(
                     "unknown site {name:?}; the secret's sites are {}",
-                    caps.site_names()
+                    caps.scope_names()
                 )
             })?;
         if !named.contains(&Some(site.name.clone())) {
@@ -263,10 +265,8 @@ fn plan_row(
         .names
         .get(site.unwrap_or_default())
         .ok_or_else(|| format!("no role and group names were read for site {site:?}"))?;
-    let (has_roles, has_groups) = (
-        ctx.capabilities.has_roles(site),
-        ctx.capabilities.has_groups(site),
-    );
+    let membership = ctx.capabilities.membership(site);
+    let (has_roles, has_groups) = (membership.has_roles(), membership.has_groups());
     let role_cell = row.get(Column::Role);
     let role = match role_cell {
         "" => None,
@@ -358,7 +358,7 @@ fn plan_row(
         last_name: last,
         role_id,
         groups,
-        site: site.map(str::to_string),
+        scope: site.map(str::to_string),
         password: non_empty(row.get(Column::Password)).map(SecretString::from),
     })))
 }
@@ -373,16 +373,16 @@ fn changes(
     user: &User,
     first: Option<String>,
     last: Option<String>,
-    role: Option<String>,
+    role: Option<RoleId>,
     groups_cell: &str,
-    groups: Vec<String>,
+    groups: Vec<GroupId>,
 ) -> UserPatch {
-    let current: HashSet<&str> = user.group_ids().collect();
-    let wanted: HashSet<&str> = groups.iter().map(String::as_str).collect();
+    let current: HashSet<&GroupId> = user.group_ids().collect();
+    let wanted: HashSet<&GroupId> = groups.iter().collect();
     UserPatch {
         first_name: first.filter(|f| user.first_name.as_deref() != Some(f.as_str())),
         last_name: last.filter(|l| user.last_name.as_deref() != Some(l.as_str())),
-        role_id: role.filter(|r| user.role_id() != Some(r.as_str())),
+        role_id: role.filter(|r| user.role_id() != Some(r)),
         groups: (!groups_cell.trim().is_empty() && current != wanted).then_some(groups),
         active: None,
     }
@@ -438,10 +438,10 @@ mod tests {
     #[test]
     fn rows_go_to_every_site_or_the_named_ones_and_duplicates_count_per_site() {
         let capabilities = Capabilities {
-            sites: ["east", "west"]
-                .map(|name| sisense::Site {
+            scopes: ["east", "west"]
+                .map(|name| sisense::Scope {
                     name: name.into(),
-                    rbac: false,
+                    membership: sisense::Membership::Groups,
                 })
                 .to_vec(),
             ..Capabilities::sisense("Periscope")
@@ -488,7 +488,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (new.site.as_deref(), new.role_id.as_deref()),
+            (new.scope.as_deref(), new.role_id.as_ref()),
             (Some("east"), None)
         );
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sisense::{Directory, ResolveError, RoleResolver, User, UserPatch};
+use sisense::{Directory, ResolveError, RoleId, RoleResolver, User, UserId, UserPatch};
 
 use super::Row;
 use crate::export::Names;
@@ -94,14 +94,14 @@ impl Status {
 pub(crate) struct Target {
     action: Action,
     /// The `consumer` role's id (for demote).
-    consumer: Option<String>,
+    consumer: Option<RoleId>,
 }
 
 impl Target {
     pub(crate) fn new(action: Action, roles: &RoleResolver) -> Result<Self, ResolveError> {
         let consumer = match action {
             Action::Demote => Some(roles.resolve("consumer")?.id.clone()),
-            _ => None,
+            Action::Deactivate | Action::Delete => None,
         };
         Ok(Target { action, consumer })
     }
@@ -111,23 +111,25 @@ impl Target {
         match self.action {
             Action::Deactivate => !user.is_active(),
             Action::Demote => {
-                user.role_id() == self.consumer.as_deref() && user.group_ids().next().is_none()
+                user.role_id() == self.consumer.as_ref() && user.group_ids().next().is_none()
             }
             Action::Delete => false,
         }
     }
 
-    fn patch(&self) -> UserPatch {
+    /// The write of a patching action; `None` for delete.
+    fn patch(&self) -> Option<UserPatch> {
         match self.action {
-            Action::Deactivate => UserPatch {
+            Action::Deactivate => Some(UserPatch {
                 active: Some(false),
                 ..UserPatch::default()
-            },
-            _ => UserPatch {
+            }),
+            Action::Demote => Some(UserPatch {
                 role_id: self.consumer.clone(),
                 groups: Some(Vec::new()),
                 ..UserPatch::default()
-            },
+            }),
+            Action::Delete => None,
         }
     }
 }
@@ -153,9 +155,9 @@ impl Context<'_> {
                 "not attempted: Sisense refused the credentials earlier in this run".into();
             return row;
         }
-        let (status, message) = match self.target.action {
-            Action::Delete => self.delete(&row.user).await,
-            _ => self.patch(&id).await,
+        let (status, message) = match self.target.patch() {
+            None => self.delete(&row.user).await,
+            Some(patch) => self.patch(&id, &patch).await,
         };
         match status {
             Status::Done(_) => {
@@ -178,8 +180,8 @@ impl Context<'_> {
         (Status::Failed, format!("{context}{e}"))
     }
 
-    async fn patch(&self, id: &str) -> (Status, String) {
-        if let Err(e) = self.directory.update_user(id, &self.target.patch()).await {
+    async fn patch(&self, id: &UserId, patch: &UserPatch) -> (Status, String) {
+        if let Err(e) = self.directory.update_user(id, patch).await {
             return self.failed("", &e);
         }
         match self.directory.get_user(id).await {

@@ -166,7 +166,7 @@ pub(crate) struct Row {
 impl Row {
     fn cells(&self) -> [String; 9] {
         [
-            self.user.id.clone(),
+            self.user.id.to_string(),
             self.user.email.clone(),
             self.role_name.clone(),
             timestamp(self.last_seen),
@@ -220,7 +220,7 @@ pub async fn deactivate_stale_users(
         ..StaleSummary::default()
     };
 
-    let (roles, groups) = (directory.roles().await?, directory.groups().await?);
+    let (roles, groups) = (directory.roles(None).await?, directory.groups(None).await?);
     let names = Names::new(&roles, &groups);
     let roles = RoleResolver::new(roles);
     let protection = Protection::resolve(

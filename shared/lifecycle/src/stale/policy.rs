@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
-use sisense::{GroupResolver, ResolveError, RoleResolver, User};
+use sisense::{GroupId, GroupResolver, ResolveError, RoleId, RoleResolver, User};
 
 /// The thresholds, in days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +17,9 @@ pub struct Thresholds {
 /// Protected roles, users and groups, resolved to this installation's ids.
 #[derive(Debug, Clone, Default)]
 pub struct Protection {
-    role_ids: HashSet<String>,
+    role_ids: HashSet<RoleId>,
     emails: HashSet<String>,
-    group_ids: HashSet<String>,
+    group_ids: HashSet<GroupId>,
 }
 
 impl Protection {
@@ -51,7 +51,9 @@ impl Protection {
                         known: String::new(),
                     });
                 }
-                Err(ResolveError::Ambiguous { ids, .. }) => protection.group_ids.extend(ids),
+                Err(ResolveError::Ambiguous { ids, .. }) => protection
+                    .group_ids
+                    .extend(ids.into_iter().map(GroupId::from)),
                 Err(e) => return Err(e),
             }
         }

@@ -1,13 +1,20 @@
 //! The legacy (Windows v0.9) `x-api-key`: an HS256 JWT `{iat, email, password}` signed with the REST API token.
 
+use async_trait::async_trait;
+use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::transport::{Authenticator, Presented, Transport};
+
+/// The legacy family's authentication header.
+static API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Signs one `x-api-key` per request (a fresh `iat` each time).
-pub(super) struct ApiKeySigner {
+pub(crate) struct ApiKeySigner {
     email: String,
     password: SecretString,
     key: EncodingKey,
@@ -21,7 +28,7 @@ struct Claims<'a> {
 }
 
 impl ApiKeySigner {
-    pub(super) fn new(email: &str, password: &SecretString, api_token: &SecretString) -> Self {
+    pub(crate) fn new(email: &str, password: &SecretString, api_token: &SecretString) -> Self {
         ApiKeySigner {
             email: email.to_string(),
             password: password.clone(),
@@ -39,6 +46,23 @@ impl ApiKeySigner {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .map(SecretString::from)
             .map_err(|e| Error::Config(format!("cannot sign the legacy x-api-key JWT: {e}")))
+    }
+}
+
+#[async_trait]
+impl Authenticator for ApiKeySigner {
+    async fn present(&self, _transport: &Transport) -> Result<Presented, Error> {
+        Ok(Presented {
+            header: API_KEY.clone(),
+            value: self.sign(Utc::now().timestamp())?,
+            generation: 0,
+        })
+    }
+
+    /// A 401 may come from a clock skewed at `iat`: one more try with a freshly signed key.
+    async fn refresh(&self, _presented: &Presented, path: &str) -> bool {
+        tracing::info!(path = %path, "Sisense answered 401; signing a fresh x-api-key once");
+        true
     }
 }
 

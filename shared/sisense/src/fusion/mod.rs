@@ -1,0 +1,174 @@
+//! Sisense Linux/Fusion, REST v1 under `/api/v1` (roles on v0.9's `/api/roles`): users listed sorted by `_id`,
+//! paged with skip/limit and prefetch; bulk creates on `/api/v1/users/bulk`.
+
+mod session;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use reqwest::{Method, StatusCode};
+
+pub(crate) use session::SessionAuth;
+
+use crate::config::ClientConfig;
+use crate::create::{self, Creator};
+use crate::directory::{Capabilities, CreateOutcome, Directory, UserQuery};
+use crate::error::Error;
+use crate::ids::UserId;
+use crate::models::{Group, NewUser, Role, User, UserPatch};
+use crate::paging::paged_users;
+use crate::rest::{NewUserBody, bodies, bulk_create};
+use crate::retry::RetryConfig;
+use crate::transport::{Call, Safety, Transport, absent_if_not_found};
+
+/// The family's name in messages.
+const FUSION: &str = "Sisense (Linux/Fusion REST v1)";
+
+const USERS: [&str; 3] = ["api", "v1", "users"];
+
+/// A Sisense Linux/Fusion installation.
+pub(crate) struct FusionDirectory {
+    transport: Transport,
+    auth: SessionAuth,
+    config: Arc<ClientConfig>,
+}
+
+impl FusionDirectory {
+    pub(crate) fn new(config: Arc<ClientConfig>, auth: SessionAuth) -> Result<Self, Error> {
+        Ok(FusionDirectory {
+            transport: Transport::new(&config)?,
+            auth,
+            config,
+        })
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, Error> {
+        self.transport.json(call, &self.auth).await
+    }
+
+    async fn users_page(
+        &self,
+        query: &UserQuery,
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<User>, Error> {
+        let mut call = Call::get(&USERS)
+            .query("sort", "_id")
+            .query("skip", skip.to_string())
+            .query("limit", limit.to_string());
+        let expand: Vec<&str> = [(query.expand_role, "role"), (query.expand_groups, "groups")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        if !expand.is_empty() {
+            call = call.query("expand", expand.join(","));
+        }
+        if let Some(active) = query.active {
+            call = call.query("active", active.to_string());
+        }
+        self.json(&call).await
+    }
+}
+
+#[async_trait]
+impl Creator for FusionDirectory {
+    async fn post_user(&self, user: &NewUser) -> Result<User, Error> {
+        let call = Call::get(&USERS)
+            .with_json(Method::POST, &NewUserBody::from(user))?
+            .safety(Safety::NoEffectOnly);
+        self.json(&call).await
+    }
+
+    async fn find_created(&self, user: &NewUser) -> Result<Option<User>, Error> {
+        self.find_user_by_email(&user.email).await
+    }
+
+    fn retry(&self) -> &RetryConfig {
+        &self.config.retry
+    }
+}
+
+#[async_trait]
+impl Directory for FusionDirectory {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::sisense(FUSION)
+    }
+
+    /// Every user once, in `_id` order.
+    fn users(&self, query: UserQuery) -> BoxStream<'_, Result<User, Error>> {
+        let limit = query.page_size.unwrap_or(self.config.page_size);
+        let prefetch = query.prefetch.unwrap_or(self.config.prefetch);
+        let query = Arc::new(query);
+        paged_users(limit, prefetch, move |skip, limit| {
+            let query = query.clone();
+            async move { self.users_page(&query, skip, limit).await }
+        })
+        .boxed()
+    }
+
+    #[tracing::instrument(skip_all, fields(family = "fusion", user_id = %id))]
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>, Error> {
+        let segments = ["api", "v1", "users", id.as_str()];
+        absent_if_not_found(self.json(&Call::get(&segments)).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(family = "fusion"))]
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Error> {
+        let candidates: Vec<User> = self.json(&Call::get(&USERS).query("email", email)).await?;
+        Ok(candidates
+            .into_iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email)))
+    }
+
+    #[tracing::instrument(skip_all, fields(family = "fusion"))]
+    async fn create_user(&self, user: &NewUser) -> Result<User, Error> {
+        create::create_user(self, user).await
+    }
+
+    #[tracing::instrument(skip_all, fields(family = "fusion", users = users.len()))]
+    async fn create_users(&self, users: &[NewUser]) -> Vec<CreateOutcome> {
+        let mut outcomes = Vec::with_capacity(users.len());
+        for chunk in users.chunks(self.config.bulk_chunk.max(1)) {
+            let call = Call::get(&["api", "v1", "users", "bulk"])
+                .with_json(Method::POST, &bodies(chunk))
+                .map(|call| call.safety(Safety::NoEffectOnly));
+            // The contract documents 201 for the bulk route.
+            let accepted = |status| status == StatusCode::CREATED;
+            outcomes.extend(
+                bulk_create(&self.transport, &self.auth, self, chunk, call, accepted).await,
+            );
+        }
+        outcomes
+    }
+
+    #[tracing::instrument(skip_all, fields(family = "fusion", user_id = %id))]
+    async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<User, Error> {
+        let segments = ["api", "v1", "users", id.as_str()];
+        self.json(&Call::get(&segments).with_json(Method::PATCH, patch)?)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(family = "fusion", user_id = %id))]
+    async fn delete_user(&self, id: &UserId) -> Result<(), Error> {
+        let segments = ["api", "v1", "users", id.as_str()];
+        let sent = self
+            .transport
+            .send(&Call::delete(&segments), &self.auth)
+            .await;
+        absent_if_not_found(sent).map(drop)
+    }
+
+    /// `GET /api/roles` (v0.9, where the contract has it), or `/api/v1/roles` on servers without it.
+    async fn roles(&self, _scope: Option<&str>) -> Result<Vec<Role>, Error> {
+        match self.json(&Call::get(&["api", "roles"])).await {
+            Err(e) if e.is_not_found() => self.json(&Call::get(&["api", "v1", "roles"])).await,
+            other => other,
+        }
+    }
+
+    async fn groups(&self, _scope: Option<&str>) -> Result<Vec<Group>, Error> {
+        self.json(&Call::get(&["api", "v1", "groups"])).await
+    }
+}
