@@ -2,7 +2,8 @@
 # Runs every check and test of the workspace on a fresh machine: the SAM template's linters (cfn-lint,
 # checkov), formatting, clippy (-D warnings), docs (warnings are errors), all unit, integration and end-to-end
 # tests (real function binaries under an emulated Lambda Runtime API, moto for S3 and Secrets Manager, the
-# Sisense simulator, the CLI binary, headless Chromium for its HTML report), and the release build of the three Lambda binaries with cargo lambda.
+# Sisense simulator, the CLI binary, headless Chromium for its HTML report; `cargo test` builds the binaries
+# the end-to-end tests run), and the release build of the three Lambda binaries with cargo lambda.
 # Usage: bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,9 +61,7 @@ echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
-echo "== cargo build --bins (the end-to-end tests run the function binaries)"
-cargo build --workspace --bins --locked
-echo "== cargo test"
+echo "== cargo test (the end-to-end tests build the binaries they run)"
 cargo test --workspace --locked
 echo "== cargo lambda build --release (the bootstrap binaries SAM deploys; x86_64 here)"
 PATH="$INFRA_VENV/bin:$PATH" cargo lambda build --release --locked \

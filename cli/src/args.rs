@@ -2,7 +2,11 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use lifecycle::import::OnExisting;
-use lifecycle::stale::{Action, Thresholds};
+use lifecycle::import::DEFAULT_ROLE;
+use lifecycle::stale::{
+    Action, DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_ACTION_PERCENT, DEFAULT_MAX_ACTIONS,
+    DEFAULT_PROTECTED_ROLES,
+};
 use secrecy::SecretString;
 
 use crate::location::Location;
@@ -64,14 +68,6 @@ pub struct Connection {
     pub request_timeout_secs: u64,
 }
 
-/// `--inactive-days` with `--grace-days`, which defaults to it (as `NEVER_LOGGED_IN_GRACE_DAYS` does).
-pub fn thresholds(inactive_days: u32, grace_days: Option<u32>) -> Thresholds {
-    Thresholds {
-        inactive_days,
-        never_logged_in_grace_days: grace_days.unwrap_or(inactive_days),
-    }
-}
-
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(value))
 }
@@ -119,7 +115,7 @@ pub struct ImportArgs {
     #[arg(long, default_value = "skip")]
     pub on_existing: OnExisting,
     /// Role of new users whose role cell is empty.
-    #[arg(long, default_value = "consumer")]
+    #[arg(long, default_value = DEFAULT_ROLE)]
     pub default_role: String,
     /// Where reports go: a folder, or s3://bucket/prefix/ (default: ./reports, or s3://INPUT-BUCKET/reports/).
     #[arg(long)]
@@ -133,7 +129,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct DeactivateArgs {
     /// A user last seen more than this many days ago is stale.
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_INACTIVE_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub inactive_days: u32,
     /// A user never seen is stale once created more than this many days ago (default: --inactive-days).
     #[arg(long)]
@@ -145,13 +141,13 @@ pub struct DeactivateArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Most users acted on in one run.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = DEFAULT_MAX_ACTIONS)]
     pub max_actions: u32,
     /// Most users acted on in one run, in percent of the active users.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(long, default_value_t = DEFAULT_MAX_ACTION_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_action_percent: u32,
     /// A role never acted on (repeatable; default super and admin).
-    #[arg(long = "protect-role", default_values = ["super", "admin"])]
+    #[arg(long = "protect-role", default_values = DEFAULT_PROTECTED_ROLES)]
     pub protected_roles: Vec<String>,
     /// An email or user name never acted on (repeatable; the service account always is).
     #[arg(long = "protect-user")]
@@ -191,7 +187,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "access-review.html")]
     pub out: std::path::PathBuf,
     /// A user last seen more than this many days ago is a stale candidate.
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_INACTIVE_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub inactive_days: u32,
     /// A user never seen is a stale candidate once created more than this many days ago (default:
     /// --inactive-days).

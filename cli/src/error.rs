@@ -2,10 +2,7 @@
 
 use std::process::ExitCode;
 
-use lifecycle::StoreError;
-use lifecycle::export::ExportError;
-use lifecycle::import::ImportError;
-use lifecycle::stale::StaleError;
+use lifecycle::{JobError, StoreError};
 
 /// How a command ended, as the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,15 +43,14 @@ pub enum CliError {
     /// Local files or S3 failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    /// The export failed.
-    #[error("export failed: {0}")]
-    Export(#[from] ExportError),
-    /// The import could not run.
-    #[error("import failed: {0}")]
-    Import(#[from] ImportError),
-    /// The stale-user run could not run.
-    #[error("deactivate failed: {0}")]
-    Stale(#[from] StaleError),
+    /// A job (`export`, `import`, `deactivate`) could not run.
+    #[error("{job} failed: {source}")]
+    Job {
+        /// The command.
+        job: &'static str,
+        /// Why (boxed: the job's error is large and rare).
+        source: Box<JobError>,
+    },
     /// A local file operation failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -75,12 +71,17 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage(_) => Exit::Usage,
-            CliError::Refused(_)
-            | CliError::BadExport(_)
-            | CliError::Stale(StaleError::Config(_) | StaleError::CannotJudgeStaleness { .. }) => {
-                Exit::Refused
-            }
+            CliError::Refused(_) | CliError::BadExport(_) => Exit::Refused,
+            CliError::Job { source, .. } if source.is_refusal() => Exit::Refused,
             _ => Exit::Failure,
+        }
+    }
+
+    /// The failure of the job a command ran.
+    pub fn job(job: &'static str) -> impl Fn(JobError) -> CliError {
+        move |source| CliError::Job {
+            job,
+            source: Box::new(source),
         }
     }
 

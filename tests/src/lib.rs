@@ -124,8 +124,10 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A function binary built by `cargo build --bins` in the same profile as the running test or bench
-/// (`target/<profile>/deps/<test>` or `target/<profile>/<bench>` -> `target/<profile>/<name>`).
+/// A workspace binary (a function's `bootstrap` under its package name, or the CLI) in the same profile as the
+/// running test or bench (`target/<profile>/deps/<test>` or `target/<profile>/<bench>` ->
+/// `target/<profile>/<name>`). The first call in a process runs `cargo build --workspace --bins` in that
+/// profile, so `cargo test` on a fresh clone runs the binaries of the code it tests, never stale ones.
 pub fn function_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().expect("executable folder");
@@ -134,13 +136,46 @@ pub fn function_binary(name: &str) -> PathBuf {
     } else {
         dir
     };
+    BUILT.get_or_init(|| build_bins(profile_dir));
     let path = profile_dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first (tests/run.sh does)",
+        "{} is missing after `cargo build --workspace --bins`",
         path.display()
     );
     path
+}
+
+static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// Builds every binary of the workspace into `profile_dir` (`target/debug`, `target/release` or
+/// `target/<custom profile>`), with the cargo that runs the tests. Cargo holds no lock while tests run, and
+/// an up-to-date build costs a second.
+fn build_bins(profile_dir: &std::path::Path) {
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("profile folder name")
+        .to_string();
+    let target_dir = profile_dir.parent().expect("target folder");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "cargo build --workspace --bins failed");
 }
 
 /// The shell commands in the README's fenced `sh` blocks, in order.

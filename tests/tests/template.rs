@@ -21,7 +21,14 @@ const FUNCTIONS: [(&str, &str); 3] = [
 ];
 
 /// The environment helpers of `sl_aws::env`; their first argument is the variable's name.
-const READERS: [&str; 5] = ["optional", "required", "parsed", "flag", "list"];
+const READERS: [&str; 6] = [
+    "optional",
+    "required",
+    "parsed",
+    "parsed_if_set",
+    "flag",
+    "list",
+];
 
 /// Environment variable names passed to `sl_aws::env` helpers in the non-test code under `dir`, with whether
 /// any read is `required`.

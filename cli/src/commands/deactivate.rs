@@ -1,11 +1,11 @@
 //! `deactivate`: the stale-user job ([`lifecycle::stale::deactivate_stale_users`]) with caps and a report.
 
-use lifecycle::stale::{StaleOptions, StaleSummary, deactivate_stale_users};
+use lifecycle::stale::{StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
 use lifecycle::{Clock, FixedClock, SystemClock};
 use sisense::Directory;
 
 use super::Context;
-use crate::args::{DeactivateArgs, thresholds};
+use crate::args::DeactivateArgs;
 use crate::error::{CliError, Exit};
 use crate::location::Location;
 use crate::output::Outcome;
@@ -14,10 +14,8 @@ use crate::output::Outcome;
 pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, CliError> {
     let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
     let mut options = options(args);
-    // The account the job logs in with is never acted on, whatever the lists say (as in the Lambda).
-    options
-        .protected_users
-        .extend(client.config().credentials.username().map(str::to_string));
+    // The account the job logs in with: the job never acts on it, whatever the lists say.
+    options.service_account = client.config().credentials.username().map(str::to_string);
     let clock: Box<dyn Clock> = match args.now {
         Some(at) => Box::new(FixedClock(at)),
         None => Box::new(SystemClock),
@@ -28,7 +26,7 @@ pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, Cl
 /// The job's options from the flags.
 pub fn options(args: &DeactivateArgs) -> StaleOptions {
     StaleOptions {
-        thresholds: thresholds(args.inactive_days, args.grace_days),
+        thresholds: Thresholds::new(args.inactive_days, args.grace_days),
         action: args.action,
         dry_run: args.dry_run,
         protected_roles: args.protected_roles.clone(),
@@ -52,7 +50,9 @@ pub async fn deactivate(
     let (store, prefix) = reports.store_and_prefix(&ctx.aws).await?;
     options.report_prefix = prefix;
     options.progress = ctx.bars.progress();
-    let summary = deactivate_stale_users(directory, store.as_ref(), clock, &options).await?;
+    let summary = deactivate_stale_users(directory, store.as_ref(), clock, &options)
+        .await
+        .map_err(CliError::job("deactivate"))?;
     let text = format!(
         "{}\n  report:  {}\n  summary: {}\n",
         headline(&summary),

@@ -87,7 +87,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
             reports: &reports,
             dry_run: false,
             on_existing: OnExisting::Skip,
-            default_role: "consumer",
+            default_role: lifecycle::import::DEFAULT_ROLE,
             resume: None,
         },
     )
@@ -102,7 +102,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
         force: true,
         ..StaleOptions::default()
     };
-    options.protected_users.push(sim.username().to_string());
+    options.service_account = Some(sim.username().to_string());
     let deactivate =
         super::deactivate::deactivate(&client, ctx, &reports, &SystemClock, options).await?;
     text.push_str(&deactivate.text);

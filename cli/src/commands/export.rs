@@ -39,7 +39,9 @@ pub async fn export_to(
         _ => {
             let (store, prefix) = out.store_and_prefix(&ctx.aws).await?;
             let outcome =
-                export_users(directory, store.as_ref(), &SystemClock, &options(prefix)).await?;
+                export_users(directory, store.as_ref(), &SystemClock, &options(prefix))
+                    .await
+                    .map_err(CliError::job("export"))?;
             Ok(described(&outcome, out))
         }
     }
@@ -91,7 +93,7 @@ async fn to_file(
                 });
             renamed.map(|()| (outcome, summary))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(CliError::job("export")(e)),
     };
     // The staging folder only ever holds this run's files (the dated CSV, latest.csv, the summary).
     let _ = std::fs::remove_dir_all(&staging);

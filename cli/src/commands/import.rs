@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context<'_>, args: &ImportArgs) -> Result<Outcome, CliErr
     let reports = args.reports.clone().unwrap_or_else(|| match &args.file {
         Location::S3 { bucket, .. } => Location::S3 {
             bucket: bucket.clone(),
-            key: lifecycle::import::DEFAULT_PREFIX.into(),
+            key: lifecycle::artefact::REPORT_PREFIX.into(),
         },
         Location::Local(_) => Location::Local("reports".into()),
     });
@@ -103,7 +103,8 @@ pub async fn import(
             &request,
             &options,
         )
-        .await?;
+        .await
+        .map_err(CliError::job("import"))?;
         let json = outcome.response();
         match outcome {
             ImportOutcome::Done { summary, duplicate } => break (json, Ok((summary, duplicate))),

@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use lifecycle::report::normalise_prefix;
+use lifecycle::artefact::normalise_prefix;
 use lifecycle::stale::Thresholds;
 use serde_json::json;
 
 use super::Context;
 use crate::access_review::{Review, html};
-use crate::args::{ReportArgs, thresholds};
+use crate::args::ReportArgs;
 use crate::error::{CliError, Exit};
 use crate::location::Location;
 use crate::output::Outcome;
@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliErr
         &source,
         &args.out,
         args.now.unwrap_or_else(Utc::now),
-        thresholds(args.inactive_days, args.grace_days),
+        Thresholds::new(args.inactive_days, args.grace_days),
     )
 }
 

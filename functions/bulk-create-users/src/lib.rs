@@ -6,9 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::s3::S3Event;
 use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
+pub use lifecycle::import::is_own_output;
 use lifecycle::import::{
-    DEFAULT_PREFIX, ImportError, ImportOptions, ImportOutcome, ImportRequest, OnExisting,
-    import_users, report_prefix_problem,
+    ImportOptions, ImportOutcome, ImportRequest, OnExisting, import_users, report_prefix_problem,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ pub struct DirectRequest {
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
-pub type FunctionError = sl_aws::FunctionError<ImportError>;
+pub type FunctionError = sl_aws::FunctionError;
 
 /// Decodes an S3 notification key: `+` is a space, then percent-decoding (UTF-8).
 pub fn decode_s3_key(raw: &str) -> Result<String, FunctionError> {
@@ -128,29 +128,33 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the environment.
+    /// Reads the environment; every default is the job's, and the job's rules check the result.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = ImportOptions::default();
         let rows_per_hop: usize = parsed("IMPORT_ROWS_PER_HOP", 0)?;
+        let options = ImportOptions {
+            report_prefix: report_prefix(defaults.report_prefix.clone())?,
+            default_role: optional("DEFAULT_ROLE").unwrap_or(defaults.default_role.clone()),
+            max_rows: parsed("MAX_ROWS", defaults.max_rows)?,
+            max_hops: parsed("MAX_HOPS", defaults.max_hops)?,
+            rows_per_hop: (rows_per_hop > 0).then_some(rows_per_hop),
+            ..defaults
+        };
+        options.validate()?;
         Ok(Settings {
             report_bucket: optional("REPORT_BUCKET"),
             dry_run: flag("DRY_RUN", false)?,
             on_existing: parsed("ON_EXISTING", OnExisting::Skip)?,
-            options: ImportOptions {
-                report_prefix: report_prefix()?,
-                default_role: optional("DEFAULT_ROLE").unwrap_or_else(|| "consumer".into()),
-                max_rows: parsed("MAX_ROWS", 100_000)?,
-                max_hops: parsed("MAX_HOPS", 48)?,
-                rows_per_hop: (rows_per_hop > 0).then_some(rows_per_hop),
-                ..ImportOptions::default()
-            },
+            options,
             margin: Duration::from_secs(parsed("HOP_MARGIN_SECS", 120)?),
         })
     }
 }
 
-/// `REPORT_PREFIX`, refused when reports would land under `imports/` and trigger the import again.
-pub fn report_prefix() -> Result<String, ConfigError> {
-    let prefix = optional("REPORT_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
+/// `REPORT_PREFIX` (or `default`), refused when reports would land under `imports/` and trigger the import
+/// again.
+pub fn report_prefix(default: String) -> Result<String, ConfigError> {
+    let prefix = optional("REPORT_PREFIX").unwrap_or(default);
     check_report_prefix(&prefix).map(|()| prefix)
 }
 
@@ -160,11 +164,6 @@ pub fn check_report_prefix(prefix: &str) -> Result<(), ConfigError> {
         Some(problem) => Err(ConfigError::invalid("REPORT_PREFIX", prefix, problem)),
         None => Ok(()),
     }
-}
-
-/// Whether a key is one of our own outputs (a report or import state), never an input.
-pub fn is_own_output(key: &str) -> bool {
-    key.ends_with(".result.csv") || key.contains("imports/.state/")
 }
 
 /// The instant `margin` before a Lambda deadline given in epoch milliseconds.
@@ -257,8 +256,7 @@ impl App {
             &request,
             &settings.options,
         )
-        .await
-        .map_err(FunctionError::Job)?;
+        .await?;
         let mut response = outcome.response();
         if let ImportOutcome::Continue { .. } = outcome {
             response["continuation"] = json!(DirectRequest {

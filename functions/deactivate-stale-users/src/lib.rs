@@ -3,13 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use lifecycle::stale::{
-    Action, DEFAULT_PREFIX, StaleError, StaleOptions, Thresholds, deactivate_stale_users,
-};
+use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
 use lifecycle::{Clock, FixedClock, SystemClock};
 use serde::Deserialize;
 use serde_json::Value;
-use sl_aws::env::{flag, list, optional, parsed, required};
+use sl_aws::env::{flag, list, optional, parsed, parsed_if_set, required};
 use sl_aws::{Clients, ConfigError, S3Store};
 
 /// A direct invocation or a schedule's `Input`: every key optional, each overriding its environment variable.
@@ -40,52 +38,37 @@ pub struct StaleRequest {
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
-pub type FunctionError = sl_aws::FunctionError<StaleError>;
+pub type FunctionError = sl_aws::FunctionError;
 
 /// Reads the request out of a scheduled event or a direct invocation.
 pub fn parse_event(event: Value) -> Result<StaleRequest, FunctionError> {
     sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
 }
 
-/// The environment's options with the request's overrides (validated before the secret is read).
+/// The environment's options with the request's overrides, validated by the job's rules before the secret is
+/// read; every default is the job's.
 pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
-    let inactive_days = request
-        .inactive_days
-        .map_or_else(|| parsed("INACTIVE_DAYS", 90), Ok)?;
-    if inactive_days == 0 {
-        return Err(ConfigError::invalid(
-            "INACTIVE_DAYS",
-            0,
-            "must be at least 1 (0 would target everyone)",
-        ));
-    }
+    let defaults = StaleOptions::default();
+    let inactive_days = request.inactive_days.map_or_else(
+        || parsed("INACTIVE_DAYS", defaults.thresholds.inactive_days),
+        Ok,
+    )?;
     let grace = request
         .never_logged_in_grace_days
-        .map_or_else(|| parsed("NEVER_LOGGED_IN_GRACE_DAYS", inactive_days), Ok)?;
-    let percent = request
-        .max_action_percent
-        .map_or_else(|| parsed("MAX_ACTION_PERCENT", 10), Ok)?;
-    if percent > 100 {
-        return Err(ConfigError::invalid(
-            "MAX_ACTION_PERCENT",
-            percent,
-            "must be between 0 and 100",
-        ));
-    }
-    let roles_env = optional("PROTECTED_ROLES").map_or_else(
-        || vec!["super".to_string(), "admin".to_string()],
-        |_| list("PROTECTED_ROLES"),
-    );
-    Ok(StaleOptions {
-        thresholds: Thresholds {
-            inactive_days,
-            never_logged_in_grace_days: grace,
-        },
+        .map_or_else(|| parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS"), |d| Ok(Some(d)))?;
+    let options = StaleOptions {
+        thresholds: Thresholds::new(inactive_days, grace),
         action: request
             .stale_action
-            .map_or_else(|| parsed("STALE_ACTION", Action::Deactivate), Ok)?,
-        dry_run: request.dry_run.map_or_else(|| flag("DRY_RUN", true), Ok)?,
-        protected_roles: request.protected_roles.unwrap_or(roles_env),
+            .map_or_else(|| parsed("STALE_ACTION", defaults.action), Ok)?,
+        dry_run: request
+            .dry_run
+            .map_or_else(|| flag("DRY_RUN", defaults.dry_run), Ok)?,
+        protected_roles: match request.protected_roles {
+            Some(roles) => roles,
+            None if optional("PROTECTED_ROLES").is_some() => list("PROTECTED_ROLES"),
+            None => defaults.protected_roles.clone(),
+        },
         protected_users: request
             .protected_users
             .unwrap_or_else(|| list("PROTECTED_USERS")),
@@ -94,19 +77,17 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
             .unwrap_or_else(|| list("PROTECTED_GROUPS")),
         max_actions: request
             .max_actions
-            .map_or_else(|| parsed("MAX_ACTIONS", 50), Ok)?,
-        max_action_percent: percent,
+            .map_or_else(|| parsed("MAX_ACTIONS", defaults.max_actions), Ok)?,
+        max_action_percent: request.max_action_percent.map_or_else(
+            || parsed("MAX_ACTION_PERCENT", defaults.max_action_percent),
+            Ok,
+        )?,
         force: request.force,
-        report_prefix: optional("REPORT_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),
-        ..StaleOptions::default()
-    })
-}
-
-/// Adds the secret's service account to the protected users: it is never acted on, whatever the lists say.
-pub fn protect_service_account(options: &mut StaleOptions, service_user: Option<&str>) {
-    options
-        .protected_users
-        .extend(service_user.map(str::to_string));
+        report_prefix: optional("REPORT_PREFIX").unwrap_or(defaults.report_prefix.clone()),
+        ..defaults
+    };
+    options.validate()?;
+    Ok(options)
 }
 
 /// The clock: the system's, or `CLOCK_FIXED_AT` (RFC 3339) for tests and replays.
@@ -142,7 +123,7 @@ impl App {
         let clock = clock()?;
         let mut options = options(request)?;
         let client = self.clients.sisense.client().await?;
-        protect_service_account(&mut options, client.config().credentials.username());
+        options.service_account = client.config().credentials.username().map(str::to_string);
         let store = S3Store::new(self.clients.s3.clone(), bucket);
         let result = deactivate_stale_users(&client, &store, clock.as_ref(), &options)
             .await
@@ -207,13 +188,13 @@ mod tests {
             ..StaleRequest::default()
         })
         .unwrap();
-        protect_service_account(&mut custom, Some("svc@example.com"));
+        custom.service_account = Some("svc@example.com".into());
         assert_eq!(
             custom.thresholds.never_logged_in_grace_days, 30,
             "grace defaults to inactive days"
         );
         assert_eq!(
-            custom.protected_users,
+            custom.all_protected_users(),
             ["boss@example.com", "svc@example.com"]
         );
         let zero = options(StaleRequest {

@@ -2,7 +2,7 @@
 
 use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
-use lifecycle::export::{DEFAULT_PREFIX, ExportError, ExportOptions, export_users};
+use lifecycle::export::{DEFAULT_PREFIX, ExportOptions, export_users};
 use serde::Deserialize;
 use serde_json::Value;
 use sl_aws::env::{optional, parsed, required};
@@ -19,7 +19,7 @@ pub struct ExportRequest {
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
-pub type FunctionError = sl_aws::FunctionError<ExportError>;
+pub type FunctionError = sl_aws::FunctionError;
 
 /// Reads the options out of a scheduled event (classic or Scheduler) or a direct invocation.
 pub fn parse_event(event: Value) -> Result<ExportRequest, FunctionError> {

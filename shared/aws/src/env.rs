@@ -16,6 +16,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An option (from the environment or the payload) is outside what the job accepts.
+    #[error(transparent)]
+    Option(#[from] lifecycle::InvalidOption),
 }
 
 impl ConfigError {
@@ -48,12 +51,22 @@ where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    match optional(name) {
-        None => Ok(default),
-        Some(value) => value
-            .parse()
-            .map_err(|e: T::Err| ConfigError::invalid(name, &value, e.to_string())),
-    }
+    Ok(parsed_if_set(name)?.unwrap_or(default))
+}
+
+/// Parses `name` with `FromStr`; `None` when unset.
+pub fn parsed_if_set<T>(name: &'static str) -> Result<Option<T>, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    optional(name)
+        .map(|value| {
+            value
+                .parse()
+                .map_err(|e: T::Err| ConfigError::invalid(name, &value, e.to_string()))
+        })
+        .transpose()
 }
 
 /// Whether an AWS endpoint override is configured (then S3 must use path-style addressing).

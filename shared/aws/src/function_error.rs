@@ -1,24 +1,14 @@
 //! One error type for the three functions, with the stable `errorType`s alarms and callers rely on.
 
 use lambda_runtime::Diagnostic;
-use lifecycle::export::ExportError;
-use lifecycle::import::ImportError;
-use lifecycle::stale::StaleError;
+use lifecycle::JobError;
 
 use crate::env::ConfigError;
 use crate::sisense_source::SetupError;
 
-/// A job's failure as the function reports it.
-pub trait JobFailure: std::error::Error {
-    /// The Sisense error inside, if any (mapped to `SisenseUnauthorized`, `SisenseUnavailable`, `SisenseError`).
-    fn sisense(&self) -> Option<&sisense::Error>;
-    /// The stable type of the other failures.
-    fn error_type(&self) -> &'static str;
-}
-
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum FunctionError<J: JobFailure> {
+pub enum FunctionError {
     /// The event could not be understood.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -30,21 +20,24 @@ pub enum FunctionError<J: JobFailure> {
     Setup(#[from] SetupError),
     /// The job failed as a whole (per-row and per-user problems are in its report instead).
     #[error("{0}")]
-    Job(J),
+    Job(#[from] JobError),
 }
 
-impl<J: JobFailure> FunctionError<J> {
+impl FunctionError {
     /// The stable error type reported to Lambda.
     pub fn error_type(&self) -> &'static str {
         match self {
             FunctionError::BadRequest(_) => "BadRequest",
             FunctionError::Config(_) => "ConfigError",
             FunctionError::Setup(e) => e.error_type(),
-            FunctionError::Job(job) => match job.sisense() {
-                Some(sisense::Error::Unauthorized { .. }) => "SisenseUnauthorized",
-                Some(e) if e.is_retryable() => "SisenseUnavailable",
-                Some(_) => "SisenseError",
-                None => job.error_type(),
+            FunctionError::Job(job) => match job {
+                JobError::Sisense(sisense::Error::Unauthorized { .. }) => "SisenseUnauthorized",
+                JobError::Sisense(e) if e.is_retryable() => "SisenseUnavailable",
+                JobError::Sisense(_) => "SisenseError",
+                JobError::Config(_) => "ConfigError",
+                JobError::CannotJudgeStaleness { .. } => "StalenessUnknown",
+                JobError::InputMissing(_) => "InputMissing",
+                JobError::Store(_) | JobError::Csv(_) => "StorageError",
             },
         }
     }
@@ -53,62 +46,18 @@ impl<J: JobFailure> FunctionError<J> {
     pub fn sisense(&self) -> Option<&sisense::Error> {
         match self {
             FunctionError::Job(job) => job.sisense(),
-            _ => None,
+            FunctionError::BadRequest(_) | FunctionError::Config(_) | FunctionError::Setup(_) => {
+                None
+            }
         }
     }
 }
 
-impl<J: JobFailure> From<FunctionError<J>> for Diagnostic {
-    fn from(e: FunctionError<J>) -> Self {
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Self {
         Diagnostic {
             error_type: e.error_type().into(),
             error_message: e.to_string(),
-        }
-    }
-}
-
-impl JobFailure for ExportError {
-    fn sisense(&self) -> Option<&sisense::Error> {
-        match self {
-            ExportError::Sisense(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn error_type(&self) -> &'static str {
-        "StorageError"
-    }
-}
-
-impl JobFailure for StaleError {
-    fn sisense(&self) -> Option<&sisense::Error> {
-        match self {
-            StaleError::Sisense(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn error_type(&self) -> &'static str {
-        match self {
-            StaleError::Config(_) => "ConfigError",
-            StaleError::CannotJudgeStaleness { .. } => "StalenessUnknown",
-            _ => "StorageError",
-        }
-    }
-}
-
-impl JobFailure for ImportError {
-    fn sisense(&self) -> Option<&sisense::Error> {
-        match self {
-            ImportError::Sisense(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn error_type(&self) -> &'static str {
-        match self {
-            ImportError::Missing(_) => "InputMissing",
-            _ => "StorageError",
         }
     }
 }
@@ -129,32 +78,30 @@ mod tests {
     fn error_types_are_stable() {
         let cases: [(&str, &str); 6] = [
             (
-                FunctionError::<ExportError>::Job(ExportError::Sisense(unauthorized()))
+                FunctionError::Job(JobError::Sisense(unauthorized()))
                     .error_type(),
                 "SisenseUnauthorized",
             ),
             (
-                FunctionError::<ExportError>::Config(ConfigError::Missing("EXPORT_BUCKET"))
+                FunctionError::Config(ConfigError::Missing("EXPORT_BUCKET"))
                     .error_type(),
                 "ConfigError",
             ),
             (
-                FunctionError::<StaleError>::Job(StaleError::Config(
-                    sisense::ResolveError::Unknown {
-                        kind: "role",
-                        name: "x".into(),
-                        known: String::new(),
-                    },
-                ))
+                FunctionError::Job(JobError::from(sisense::ResolveError::Unknown {
+                    kind: "role",
+                    name: "x".into(),
+                    known: String::new(),
+                }))
                 .error_type(),
                 "ConfigError",
             ),
             (
-                FunctionError::<ImportError>::Job(ImportError::Missing("b/k".into())).error_type(),
+                FunctionError::Job(JobError::InputMissing("b/k".into())).error_type(),
                 "InputMissing",
             ),
             (
-                FunctionError::<ImportError>::Job(ImportError::Sisense(sisense::Error::Timeout {
+                FunctionError::Job(JobError::Sisense(sisense::Error::Timeout {
                     method: "GET".into(),
                     path: "/".into(),
                 }))
@@ -162,7 +109,7 @@ mod tests {
                 "SisenseUnavailable",
             ),
             (
-                FunctionError::<ImportError>::BadRequest("x".into()).error_type(),
+                FunctionError::BadRequest("x".into()).error_type(),
                 "BadRequest",
             ),
         ];
@@ -170,7 +117,7 @@ mod tests {
             assert_eq!(got, want);
         }
         let diagnostic: Diagnostic =
-            FunctionError::<ExportError>::Job(ExportError::Sisense(unauthorized())).into();
+            FunctionError::Job(JobError::Sisense(unauthorized())).into();
         assert_eq!(diagnostic.error_type, "SisenseUnauthorized");
     }
 }

@@ -10,7 +10,7 @@ pub mod sisense_source;
 
 pub use env::ConfigError;
 pub use event::parse_invocation;
-pub use function_error::{FunctionError, JobFailure};
+pub use function_error::FunctionError;
 pub use s3::{S3Store, s3_client};
 pub use secret::{SecretError, load_client_config, parse_secret};
 pub use sisense_source::{SetupError, SisenseSource};

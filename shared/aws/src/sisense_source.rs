@@ -7,7 +7,7 @@ use sisense::SisenseClient;
 use tokio::sync::Mutex;
 
 use crate::env::{ConfigError, flag, parsed, required};
-use crate::function_error::{FunctionError, JobFailure};
+use crate::function_error::FunctionError;
 use crate::secret::{SecretError, load_client_config};
 
 /// Why no Sisense client could be set up.
@@ -71,10 +71,7 @@ impl SisenseSource {
     }
 
     /// Forgets the client when Sisense refused its credentials, so the next run re-reads the secret.
-    pub async fn forget_if_unauthorized<T, J: JobFailure>(
-        &self,
-        result: &Result<T, FunctionError<J>>,
-    ) {
+    pub async fn forget_if_unauthorized<T>(&self, result: &Result<T, FunctionError>) {
         if let Err(e) = result
             && matches!(e.sisense(), Some(sisense::Error::Unauthorized { .. }))
         {

@@ -1,14 +1,18 @@
 //! The sisense-lifecycle jobs as plain async functions over ports: [`sisense::Directory`] for Sisense,
 //! [`ObjectStore`] for artefacts and [`Clock`] for time. No Lambda, no AWS types here.
 
+pub mod artefact;
 pub mod clock;
+pub mod error;
 pub mod export;
 pub mod import;
+pub mod names;
 pub mod progress;
-pub mod report;
 pub mod stale;
 pub mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{InvalidOption, JobError};
+pub use names::Names;
 pub use progress::{Progress, Tick};
 pub use store::{LocalStore, MemoryStore, ObjectStore, StoreError, Upload};

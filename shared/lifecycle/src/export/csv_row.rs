@@ -1,9 +1,9 @@
 //! The export CSV: header, one row per user, formula-injection neutralisation.
 
-use std::collections::HashMap;
+use sisense::User;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use sisense::{Group, GroupId, Ref, Role, RoleId, User};
+use crate::artefact::{neutralise, timestamp};
+use crate::names::Names;
 
 /// The CSV header, exactly. The first ten columns are those of the script this replaces, in its order.
 pub const HEADER: [&str; 13] = [
@@ -24,65 +24,6 @@ pub const HEADER: [&str; 13] = [
 
 /// The column added after [`HEADER`] when users belong to Periscope sites.
 pub const SITE_COLUMN: &str = "site";
-
-/// Prefixes a cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) with `'` (OWASP).
-pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
-
-/// RFC 3339 UTC with milliseconds; empty when absent.
-pub fn timestamp(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
-/// Role and group names by id, resolved once per run.
-#[derive(Debug, Default)]
-pub struct Names {
-    roles: HashMap<RoleId, String>,
-    groups: HashMap<GroupId, String>,
-}
-
-impl Names {
-    /// Indexes roles and groups by id.
-    pub fn new(roles: &[Role], groups: &[Group]) -> Self {
-        Names {
-            roles: roles
-                .iter()
-                .map(|r| (r.id.clone(), r.name.clone()))
-                .collect(),
-            groups: groups
-                .iter()
-                .map(|g| (g.id.clone(), g.name.clone()))
-                .collect(),
-        }
-    }
-
-    /// The role name of a user; empty when it has none or it is unknown.
-    pub fn role<'a>(&'a self, user: &'a User) -> &'a str {
-        if let Some(Ref::Expanded(role)) = &user.role {
-            return &role.name;
-        }
-        user.role_id()
-            .and_then(|id| self.roles.get(id))
-            .map_or("", String::as_str)
-    }
-
-    /// Group names joined with `;` (an unknown group id is written as the id, so nothing is hidden).
-    pub fn groups(&self, user: &User) -> String {
-        user.groups
-            .iter()
-            .map(|g| match g {
-                Ref::Expanded(group) => group.name.as_str(),
-                Ref::Id(id) => self.groups.get(id).map_or(id.as_str(), String::as_str),
-            })
-            .collect::<Vec<_>>()
-            .join(";")
-    }
-}
 
 /// The 13 cells of a user's row, neutralised.
 pub fn row(user: &User, names: &Names) -> [String; 13] {

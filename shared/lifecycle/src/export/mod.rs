@@ -5,18 +5,20 @@ mod summary;
 
 use std::time::Instant;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use sisense::{Directory, UserQuery};
 
-pub use csv_row::{HEADER, Names, SITE_COLUMN, neutralise, row, timestamp};
+pub use csv_row::{HEADER, SITE_COLUMN, row};
 pub use summary::{BUCKETS, Summary};
 
+use crate::artefact::{instant, neutralise, normalise_prefix, put_json, stamp};
 use crate::clock::Clock;
+use crate::error::JobError;
+use crate::names::Names;
 use crate::progress::Progress;
-use crate::report::{normalise_prefix, stamp};
-use crate::store::{ObjectStore, StoreError, Upload};
+use crate::store::{ObjectStore, Upload};
 
 /// Default key prefix of exports.
 pub const DEFAULT_PREFIX: &str = "exports/users/";
@@ -49,18 +51,7 @@ impl Default for ExportOptions {
 }
 
 /// Why an export failed. Nothing is left half-written: the upload is aborted and `latest.csv` untouched.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// Sisense failed (auth, network, malformed answers).
-    #[error("Sisense: {0}")]
-    Sisense(#[from] sisense::Error),
-    /// The object store failed.
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
-    /// Writing the CSV failed.
-    #[error("writing CSV: {0}")]
-    Csv(#[from] csv::Error),
-}
+pub type ExportError = JobError;
 
 /// What an export produced.
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +102,7 @@ struct Timing {
 
 /// Streams every user to `{prefix}dt=YYYY-MM-DD/users-YYYYMMDDTHHMMSSZ.csv`, copies it to `{prefix}latest.csv`
 /// and writes the summary beside it.
+#[tracing::instrument(skip_all, fields(family = directory.capabilities().family, prefix = %options.prefix))]
 pub async fn export_users(
     directory: &dyn Directory,
     store: &dyn ObjectStore,
@@ -151,17 +143,12 @@ pub async fn export_users(
         summary: &summary,
         csv_key: &key,
         timing: Timing {
-            started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
-            finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
+            started_at: instant(started),
+            finished_at: instant(finished),
             duration_ms: timer.elapsed().as_millis() as u64,
         },
     };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError {
-        operation: "encode summary",
-        location: summary_key.clone(),
-        message: e.to_string(),
-    })?;
-    store.put(&summary_key, json, "application/json").await?;
+    put_json(store, &summary_key, &file).await?;
     tracing::info!(users = summary.users, bytes, key = %key, "export written");
     Ok(ExportOutcome {
         users: summary.users,

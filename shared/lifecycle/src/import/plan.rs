@@ -80,8 +80,8 @@ pub struct Planned {
     pub step: Step,
 }
 
-/// The role and group names of one site, or of the whole Sisense installation.
-pub struct Names {
+/// The role and group resolvers of one scope, or of the whole directory.
+pub struct Resolvers {
     /// Its roles.
     pub roles: RoleResolver,
     /// Its groups.
@@ -93,7 +93,7 @@ pub struct Context<'a> {
     /// What the directory can do, and its sites.
     pub capabilities: &'a Capabilities,
     /// Role and group names by site (`""` for a Sisense installation).
-    pub names: &'a HashMap<String, Names>,
+    pub names: &'a HashMap<String, Resolvers>,
     /// Role for rows with an empty role cell (new users, where users have roles).
     pub default_role: &'a str,
     /// Existing users by [`scope_key`], as listed now.
@@ -414,8 +414,8 @@ mod tests {
         }
     }
 
-    fn no_names() -> Names {
-        Names {
+    fn no_names() -> Resolvers {
+        Resolvers {
             roles: RoleResolver::new(vec![]),
             groups: GroupResolver::new(vec![]),
         }

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use sisense::{Directory, ResolveError, RoleId, RoleResolver, User, UserId, UserPatch};
 
 use super::Row;
-use crate::export::Names;
-use crate::report::put_json;
+use crate::artefact::put_json;
+use crate::names::Names;
 use crate::store::ObjectStore;
 
 /// What happens to a stale user.
@@ -163,7 +163,12 @@ impl Context<'_> {
             Status::Done(_) => {
                 tracing::info!(user_id = %id, action = self.target.action.as_str(), "applied and verified")
             }
-            _ => {
+            Status::NotApplied
+            | Status::Failed
+            | Status::Planned
+            | Status::Would(_)
+            | Status::Protected
+            | Status::AbortedOverThreshold => {
                 tracing::warn!(user_id = %id, status = status.as_str(), message = %message, "action not done")
             }
         }

@@ -4,22 +4,31 @@
 mod apply;
 mod policy;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use sisense::{Directory, GroupResolver, ResolveError, RoleResolver, User, UserQuery};
+use sisense::{Directory, GroupResolver, RoleResolver, User, UserQuery};
 
 pub use apply::{Action, Status};
 pub use policy::{Protection, Standing, Thresholds, standing};
 
+use crate::artefact::{
+    REPORT_PREFIX, csv_bytes, instant, normalise_prefix, put_csv, put_json, stamp, timestamp,
+};
 use crate::clock::Clock;
-use crate::export::{Names, timestamp};
+use crate::error::{InvalidOption, JobError};
+use crate::names::Names;
 use crate::progress::Progress;
-use crate::report::{csv_bytes, normalise_prefix, put_csv, put_json, stamp};
-use crate::store::{ObjectStore, StoreError};
+use crate::store::ObjectStore;
 
-/// Default report prefix.
-pub const DEFAULT_PREFIX: &str = "reports/";
+/// Days without a login after which a user is stale, unless configured.
+pub const DEFAULT_INACTIVE_DAYS: u32 = 90;
+/// Roles never acted on, unless configured.
+pub const DEFAULT_PROTECTED_ROLES: [&str; 2] = ["super", "admin"];
+/// Most users acted on in one run, unless configured.
+pub const DEFAULT_MAX_ACTIONS: u32 = 50;
+/// Most users acted on in one run in percent of the active users, unless configured.
+pub const DEFAULT_MAX_ACTION_PERCENT: u32 = 10;
 
 /// The report's columns, exactly.
 pub const HEADER: [&str; 9] = [
@@ -47,6 +56,8 @@ pub struct StaleOptions {
     pub protected_roles: Vec<String>,
     /// Emails or user names never acted on.
     pub protected_users: Vec<String>,
+    /// The account the job runs as (email or user name): always protected, whatever the lists say.
+    pub service_account: Option<String>,
     /// Group names whose members are never acted on.
     pub protected_groups: Vec<String>,
     /// Most users acted on in one run.
@@ -66,50 +77,54 @@ pub struct StaleOptions {
 impl Default for StaleOptions {
     fn default() -> Self {
         StaleOptions {
-            thresholds: Thresholds {
-                inactive_days: 90,
-                never_logged_in_grace_days: 90,
-            },
+            thresholds: Thresholds::new(DEFAULT_INACTIVE_DAYS, None),
             action: Action::Deactivate,
             dry_run: true,
-            protected_roles: vec!["super".into(), "admin".into()],
+            protected_roles: DEFAULT_PROTECTED_ROLES.map(String::from).to_vec(),
             protected_users: Vec::new(),
+            service_account: None,
             protected_groups: Vec::new(),
-            max_actions: 50,
-            max_action_percent: 10,
+            max_actions: DEFAULT_MAX_ACTIONS,
+            max_action_percent: DEFAULT_MAX_ACTION_PERCENT,
             force: false,
-            report_prefix: DEFAULT_PREFIX.into(),
+            report_prefix: REPORT_PREFIX.into(),
             concurrency: 4,
             progress: Progress::default(),
         }
     }
 }
 
-/// Why the job could not run. Per-user failures are not errors: they are rows of the report.
-#[derive(Debug, thiserror::Error)]
-pub enum StaleError {
-    /// A protected role or group name does not resolve (or the consumer role for `demote` is missing).
-    #[error("configuration: {0}")]
-    Config(#[from] ResolveError),
-    /// Sisense failed while listing users, roles or groups.
-    #[error("Sisense: {0}")]
-    Sisense(#[from] sisense::Error),
-    /// The object store failed (report, or the snapshots a delete needs).
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
-    /// Encoding the report failed.
-    #[error("writing report: {0}")]
-    Csv(#[from] csv::Error),
-    /// The API reports no last login or activity (Periscope), so no user can be judged stale.
-    #[error(
-        "{family} reports no last login or activity for its users, so staleness cannot be judged; \
-         no user was listed or changed (review inactive users with the site's own usage data instead)"
-    )]
-    CannotJudgeStaleness {
-        /// The API family, as people name it.
-        family: &'static str,
-    },
+impl StaleOptions {
+    /// Checks the ranges the job relies on: at least one inactive day (0 would target everyone), a
+    /// percentage cap of at most 100.
+    pub fn validate(&self) -> Result<(), InvalidOption> {
+        if self.thresholds.inactive_days == 0 {
+            return Err(InvalidOption::new(
+                "inactiveDays",
+                0,
+                "must be at least 1 (0 would target everyone)",
+            ));
+        }
+        if self.max_action_percent > 100 {
+            return Err(InvalidOption::new(
+                "maxActionPercent",
+                self.max_action_percent,
+                "must be between 0 and 100",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every protected user: the list's and the service account.
+    pub fn all_protected_users(&self) -> Vec<String> {
+        let mut users = self.protected_users.clone();
+        users.extend(self.service_account.clone());
+        users
+    }
 }
+
+/// Why the job could not run. Per-user failures are not errors: they are rows of the report.
+pub type StaleError = JobError;
 
 /// What a run did; also written as the `.summary.json` beside the report.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -186,19 +201,27 @@ struct Plan {
 }
 
 /// Runs the job once. Returns the summary; the report and summary are in `store`.
+#[tracing::instrument(skip_all, fields(
+    family = directory.capabilities().family,
+    action = options.action.as_str(),
+    dry_run = options.dry_run,
+))]
 pub async fn deactivate_stale_users(
     directory: &dyn Directory,
     store: &dyn ObjectStore,
     clock: &dyn Clock,
     options: &StaleOptions,
 ) -> Result<StaleSummary, StaleError> {
+    options
+        .validate()
+        .map_err(|e| JobError::Config(e.to_string()))?;
     let capabilities = directory.capabilities();
     if !capabilities.last_login {
         tracing::error!(
             family = capabilities.family,
             "no last logins: refusing to judge staleness"
         );
-        return Err(StaleError::CannotJudgeStaleness {
+        return Err(JobError::CannotJudgeStaleness {
             family: capabilities.family,
         });
     }
@@ -216,7 +239,7 @@ pub async fn deactivate_stale_users(
         bucket: store.container(),
         report_key: format!("{stem}.csv"),
         summary_key: format!("{stem}.summary.json"),
-        started_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        started_at: instant(now),
         ..StaleSummary::default()
     };
 
@@ -227,7 +250,7 @@ pub async fn deactivate_stale_users(
         &roles,
         &GroupResolver::new(groups),
         &options.protected_roles,
-        &options.protected_users,
+        &options.all_protected_users(),
         &options.protected_groups,
     )?;
     let target = apply::Target::new(options.action, &roles)?;
@@ -293,7 +316,14 @@ pub async fn deactivate_stale_users(
             match row.status {
                 Status::Done(_) => summary.acted += 1,
                 Status::NotApplied => summary.not_applied += 1,
-                _ => summary.failed += 1,
+                Status::Failed => summary.failed += 1,
+                Status::Planned
+                | Status::Would(_)
+                | Status::Protected
+                | Status::AbortedOverThreshold => {
+                    tracing::error!(status = row.status.as_str(), "an applied row kept a status applying never gives");
+                    summary.failed += 1;
+                }
             }
         }
     }

@@ -14,6 +14,16 @@ pub struct Thresholds {
     pub never_logged_in_grace_days: u32,
 }
 
+impl Thresholds {
+    /// `inactive_days`, with the grace for users never seen defaulting to it.
+    pub fn new(inactive_days: u32, never_logged_in_grace_days: Option<u32>) -> Self {
+        Thresholds {
+            inactive_days,
+            never_logged_in_grace_days: never_logged_in_grace_days.unwrap_or(inactive_days),
+        }
+    }
+}
+
 /// Protected roles, users and groups, resolved to this installation's ids.
 #[derive(Debug, Clone, Default)]
 pub struct Protection {

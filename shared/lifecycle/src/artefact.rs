@@ -1,10 +1,32 @@
-//! Report files shared by the jobs: CSV with neutralised cells and pretty JSON, put whole into the store.
+//! What the jobs write and how they name it: key prefixes and timestamps, cells neutralised against formula
+//! injection, CSV and pretty JSON put whole into the store.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::export::neutralise;
 use crate::store::{ObjectStore, StoreError};
+
+/// Where the import's and the stale job's reports go by default (never under `imports/`, which is watched).
+pub const REPORT_PREFIX: &str = "reports/";
+
+/// Prefixes a cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) with `'` (OWASP).
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// RFC 3339 UTC with milliseconds; empty when absent.
+pub fn timestamp(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// RFC 3339 UTC with milliseconds, for summaries.
+pub fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
 
 /// `YYYYMMDDTHHMMSSZ`, the timestamp in report names.
 pub fn stamp(t: DateTime<Utc>) -> String {

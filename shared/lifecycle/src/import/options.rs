@@ -1,0 +1,83 @@
+//! What an import is asked to do, its limits and defaults.
+
+use std::time::Instant;
+
+use super::plan::OnExisting;
+use crate::artefact::REPORT_PREFIX;
+use crate::error::InvalidOption;
+use crate::progress::Progress;
+
+/// Role of new users whose role cell is empty, unless configured.
+pub const DEFAULT_ROLE: &str = "consumer";
+/// Most data rows in one file, unless configured.
+pub const DEFAULT_MAX_ROWS: usize = 100_000;
+/// Most invocations one import may take, unless configured.
+pub const DEFAULT_MAX_HOPS: u32 = 48;
+
+/// Which object to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// The input's bucket (or folder) name, for state keys and the summary.
+    pub bucket: String,
+    /// The input's key.
+    pub key: String,
+    /// Plan and report only; no write to Sisense.
+    pub dry_run: bool,
+    /// Policy for existing users.
+    pub on_existing: OnExisting,
+    /// The run this invocation belongs to: the first hop's id, carried by every continuation.
+    pub run_id: String,
+}
+
+/// Limits and defaults.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Report prefix: reports go to `{prefix}imports/<name>.<timestamp>.result.csv`.
+    pub report_prefix: String,
+    /// Role for new users whose role cell is empty.
+    pub default_role: String,
+    /// Most data rows in one file.
+    pub max_rows: usize,
+    /// Most invocations one import may take; rows left after it are reported `failed`.
+    pub max_hops: u32,
+    /// Rows per segment (one bulk request, one checkpoint).
+    pub segment_rows: usize,
+    /// Updates in flight at once.
+    pub concurrency: usize,
+    /// Stop starting segments after this many rows in one hop.
+    pub rows_per_hop: Option<usize>,
+    /// Stop starting segments after this instant (the Lambda deadline minus a margin).
+    pub deadline: Option<Instant>,
+    /// Told of every segment of rows processed.
+    pub progress: Progress,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            report_prefix: REPORT_PREFIX.into(),
+            default_role: DEFAULT_ROLE.into(),
+            max_rows: DEFAULT_MAX_ROWS,
+            max_hops: DEFAULT_MAX_HOPS,
+            segment_rows: 100,
+            concurrency: 4,
+            rows_per_hop: None,
+            deadline: None,
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl ImportOptions {
+    /// Checks what the import relies on: at least one row and one invocation. (Whether reports would trigger
+    /// the import again depends on where they go: see [`super::report_prefix_problem`].)
+    pub fn validate(&self) -> Result<(), InvalidOption> {
+        if self.max_rows == 0 {
+            return Err(InvalidOption::new("maxRows", 0, "must be at least 1"));
+        }
+        if self.max_hops == 0 {
+            return Err(InvalidOption::new("maxHops", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+}
