@@ -1,8 +1,8 @@
 //! The command line: connection options shared by every command, and one subcommand per job.
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use lifecycle::import::OnExisting;
 use lifecycle::import::DEFAULT_ROLE;
+use lifecycle::import::OnExisting;
 use lifecycle::stale::{
     Action, DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_ACTION_PERCENT, DEFAULT_MAX_ACTIONS,
     DEFAULT_PROTECTED_ROLES,

@@ -38,10 +38,9 @@ pub async fn export_to(
         }
         _ => {
             let (store, prefix) = out.store_and_prefix(&ctx.aws).await?;
-            let outcome =
-                export_users(directory, store.as_ref(), &SystemClock, &options(prefix))
-                    .await
-                    .map_err(CliError::job("export"))?;
+            let outcome = export_users(directory, store.as_ref(), &SystemClock, &options(prefix))
+                .await
+                .map_err(CliError::job("export"))?;
             Ok(described(&outcome, out))
         }
     }

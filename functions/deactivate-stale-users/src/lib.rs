@@ -53,9 +53,10 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
         || parsed("INACTIVE_DAYS", defaults.thresholds.inactive_days),
         Ok,
     )?;
-    let grace = request
-        .never_logged_in_grace_days
-        .map_or_else(|| parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS"), |d| Ok(Some(d)))?;
+    let grace = request.never_logged_in_grace_days.map_or_else(
+        || parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS"),
+        |d| Ok(Some(d)),
+    )?;
     let options = StaleOptions {
         thresholds: Thresholds::new(inactive_days, grace),
         action: request

@@ -78,13 +78,11 @@ mod tests {
     fn error_types_are_stable() {
         let cases: [(&str, &str); 6] = [
             (
-                FunctionError::Job(JobError::Sisense(unauthorized()))
-                    .error_type(),
+                FunctionError::Job(JobError::Sisense(unauthorized())).error_type(),
                 "SisenseUnauthorized",
             ),
             (
-                FunctionError::Config(ConfigError::Missing("EXPORT_BUCKET"))
-                    .error_type(),
+                FunctionError::Config(ConfigError::Missing("EXPORT_BUCKET")).error_type(),
                 "ConfigError",
             ),
             (
@@ -116,8 +114,7 @@ mod tests {
         for (got, want) in cases {
             assert_eq!(got, want);
         }
-        let diagnostic: Diagnostic =
-            FunctionError::Job(JobError::Sisense(unauthorized())).into();
+        let diagnostic: Diagnostic = FunctionError::Job(JobError::Sisense(unauthorized())).into();
         assert_eq!(diagnostic.error_type, "SisenseUnauthorized");
     }
 }

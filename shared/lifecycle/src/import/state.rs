@@ -259,12 +259,24 @@ mod tests {
 
     #[test]
     fn own_outputs_are_recognised_by_the_layout_that_writes_them() {
-        let (report, summary) = report_keys("reports/", "imports/new hires.csv", "20261130T000000Z");
-        assert_eq!(report, "reports/imports/new hires.20261130T000000Z.result.csv");
-        assert_eq!(summary, "reports/imports/new hires.20261130T000000Z.summary.json");
+        let (report, summary) =
+            report_keys("reports/", "imports/new hires.csv", "20261130T000000Z");
+        assert_eq!(
+            report,
+            "reports/imports/new hires.20261130T000000Z.result.csv"
+        );
+        assert_eq!(
+            summary,
+            "reports/imports/new hires.20261130T000000Z.summary.json"
+        );
         assert!(is_own_output(&report));
         let keys = StateKeys::new("", "b", "imports/a.csv", "e", false);
-        for key in [keys.claim(), keys.checkpoint(), keys.existing(), keys.part(0)] {
+        for key in [
+            keys.claim(),
+            keys.checkpoint(),
+            keys.existing(),
+            keys.part(0),
+        ] {
             assert!(is_own_output(&key), "{key}");
         }
         assert!(!is_own_output("imports/new-hires.csv"));

@@ -321,7 +321,10 @@ pub async fn deactivate_stale_users(
                 | Status::Would(_)
                 | Status::Protected
                 | Status::AbortedOverThreshold => {
-                    tracing::error!(status = row.status.as_str(), "an applied row kept a status applying never gives");
+                    tracing::error!(
+                        status = row.status.as_str(),
+                        "an applied row kept a status applying never gives"
+                    );
                     summary.failed += 1;
                 }
             }
