@@ -43,7 +43,27 @@ pub fn normalise_prefix(prefix: &str) -> String {
     }
 }
 
-/// Encodes a header and rows as CSV; every cell is neutralised against formula injection.
+/// `cell` with every control character but tab written as `\u{..}`, so that no report holds a raw NUL or a
+/// line break that would split its row.
+pub fn printable(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.chars().any(|c| c.is_control() && c != '\t') {
+        cell.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        cell.into()
+    }
+}
+
+/// Encodes a header and rows as CSV; every cell is made [`printable`] and neutralised against formula
+/// injection.
 pub fn csv_bytes<const N: usize>(
     header: [&str; N],
     rows: impl IntoIterator<Item = [String; N]>,
@@ -51,7 +71,7 @@ pub fn csv_bytes<const N: usize>(
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(header)?;
     for row in rows {
-        csv.write_record(row.iter().map(|c| neutralise(c).into_owned()))?;
+        csv.write_record(row.iter().map(|c| neutralise(&printable(c)).into_owned()))?;
     }
     csv.into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))

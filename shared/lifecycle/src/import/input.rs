@@ -1,5 +1,6 @@
-//! The input CSV: UTF-8 (BOM allowed), comma or semicolon (detected), CRLF or LF, quoted fields, and headers
-//! matched by alias. Whole-file problems are [`FileError`]s; row problems are left to validation.
+//! The input CSV: UTF-8 (BOM allowed), comma or semicolon (detected), LF, CRLF, CR-only or mixed line endings,
+//! quoted fields, and headers matched by alias. Whole-file problems are [`FileError`]s (an empty file, one that
+//! is not text, a quote never closed); row problems are left to validation.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,23 @@ pub enum Column {
     Password,
     /// `site`, `site_name`: the Periscope site(s) a row is for (`;` or `|` separated; empty = every site).
     Site,
+}
+
+impl Column {
+    /// The column's name in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Column::Email => "email",
+            Column::UserName => "user_name",
+            Column::FirstName => "first_name",
+            Column::LastName => "last_name",
+            Column::Name => "name",
+            Column::Role => "role",
+            Column::Groups => "groups",
+            Column::Password => "password",
+            Column::Site => "site",
+        }
+    }
 }
 
 /// Header spellings per column, already folded (lowercase, no spaces, underscores or dashes).
@@ -78,16 +96,34 @@ pub enum FileError {
         /// Its line (1-based).
         line: usize,
     },
-    /// Empty, or only a header.
-    #[error("the file has no data rows")]
+    /// Nothing at all (or only white space).
+    #[error("the file is empty")]
     Empty,
+    /// A header and no data rows.
+    #[error("the file has a header but no data rows")]
+    HeaderOnly,
+    /// Not text: a compressed file, a workbook, UTF-16.
+    #[error("the file is not CSV text: it looks like {what}; save it as CSV UTF-8 and upload that")]
+    NotText {
+        /// What it looks like.
+        what: &'static str,
+    },
+    /// A quote that opens a field and is never closed: every line after it would be swallowed into one cell.
+    #[error(
+        "a quote opened on line {line} is never closed, so every line after it would be read as one cell; \
+         close the quote (a quote inside a quoted cell is written twice: \"\") and upload again"
+    )]
+    UnterminatedQuote {
+        /// The line the quote opened on (the header is line 1).
+        line: usize,
+    },
     /// The CSV reader failed (e.g. an unterminated quote).
     #[error("the file is not valid CSV: {0}")]
     NotCsv(String),
     /// No column maps to email.
     #[error("no email column: expected one of email, email_address, mail; found headers {found}")]
     NoEmailColumn {
-        /// The headers found, comma separated.
+        /// The headers found, comma separated (at most [`LIST_ECHO`] of them, each cut to [`CELL_ECHO`]).
         found: String,
     },
     /// Two headers map to the same column.
@@ -138,6 +174,96 @@ pub struct InputFile {
     pub rows: Vec<InputRow>,
 }
 
+/// How many items of a list a message or response echoes; the rest are counted.
+pub const LIST_ECHO: usize = 20;
+/// How many characters of one cell or header a message or response echoes.
+pub const CELL_ECHO: usize = 100;
+
+/// At most [`CELL_ECHO`] characters of `text`, marked when cut.
+pub fn cut(text: &str) -> String {
+    match text.char_indices().nth(CELL_ECHO) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// At most [`LIST_ECHO`] items, each [`cut`], and how many were left out.
+pub fn bounded_list<'a>(items: impl IntoIterator<Item = &'a str>) -> (Vec<String>, usize) {
+    let mut kept = Vec::new();
+    let mut left_out = 0;
+    for item in items {
+        if kept.len() < LIST_ECHO {
+            kept.push(cut(item));
+        } else {
+            left_out += 1;
+        }
+    }
+    (kept, left_out)
+}
+
+/// What a file that is not CSV text looks like, from its first bytes.
+fn not_text(bytes: &[u8]) -> Option<&'static str> {
+    let head = &bytes[..bytes.len().min(4096)];
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Some("gzip-compressed data");
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Some("a zip archive or an Excel workbook (.xlsx)");
+    }
+    if head.starts_with(&[0xd0, 0xcf, 0x11, 0xe0]) {
+        return Some("an old Excel workbook (.xls)");
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return Some("UTF-16 text (\"Unicode text\" in Excel)");
+    }
+    // UTF-16 without a BOM: ASCII text has a NUL every other byte.
+    let nuls = head.iter().filter(|b| **b == 0).count();
+    if head.len() >= 4 && nuls * 4 >= head.len() {
+        return Some("UTF-16 text without a byte-order mark, or binary data");
+    }
+    None
+}
+
+/// Every line ending (CRLF, CR or LF) as LF, so that line numbers count what a spreadsheet shows.
+fn normalise_line_endings(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        text.into()
+    }
+}
+
+/// The line of a quote that opens a field and is never closed, reading as the CSV reader does: a quote opens a
+/// quoted field only at the start of a field; inside one, a doubled quote is a literal quote.
+fn unterminated_quote(text: &str, delimiter: u8) -> Option<usize> {
+    let (mut line, mut opened_on) = (1, None);
+    let mut at_field_start = true;
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (opened_on, b) {
+            (Some(_), b'"') if bytes.peek() == Some(&b'"') => {
+                bytes.next();
+            }
+            (Some(_), b'"') => opened_on = None,
+            (Some(_), b'\n') => line += 1,
+            (Some(_), _) => {}
+            (None, b'"') if at_field_start => opened_on = Some(line),
+            (None, b'\n') => {
+                line += 1;
+                at_field_start = true;
+                continue;
+            }
+            (None, d) if d == delimiter => {
+                at_field_start = true;
+                continue;
+            }
+            (None, _) => {}
+        }
+        at_field_start = false;
+    }
+    opened_on
+}
+
 /// Counts `,` and `;` outside quotes on the header line; semicolon wins only when strictly more frequent.
 fn detect_delimiter(text: &str) -> u8 {
     let (mut commas, mut semicolons, mut quoted) = (0, 0, false);
@@ -155,6 +281,9 @@ fn detect_delimiter(text: &str) -> u8 {
 
 /// Parses the file; at most `max_rows` data rows.
 pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
+    if let Some(what) = not_text(bytes) {
+        return Err(FileError::NotText { what });
+    }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         FileError::NotUtf8 {
@@ -163,7 +292,15 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
         }
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(FileError::Empty);
+    }
+    let text = normalise_line_endings(text);
+    let text = text.as_ref();
     let delimiter = detect_delimiter(text);
+    if let Some(line) = unterminated_quote(text, delimiter) {
+        return Err(FileError::UnterminatedQuote { line });
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -180,8 +317,8 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
             Some(col) => {
                 if let Some((j, _)) = columns.iter().find(|(_, c)| *c == col) {
                     return Err(FileError::DuplicateColumn {
-                        first: headers[*j].to_string(),
-                        second: header.to_string(),
+                        first: cut(&headers[*j]),
+                        second: cut(header),
                     });
                 }
                 columns.push((i, col));
@@ -191,8 +328,12 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
         }
     }
     if !columns.iter().any(|(_, c)| *c == Column::Email) {
+        let (mut found, left_out) = bounded_list(headers.iter());
+        if left_out > 0 {
+            found.push(format!("and {left_out} more"));
+        }
         return Err(FileError::NoEmailColumn {
-            found: headers.iter().collect::<Vec<_>>().join(", "),
+            found: found.join(", "),
         });
     }
     let mut rows = Vec::new();
@@ -200,10 +341,10 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
     let (mut seen_bytes, mut seen_lines) = (0, 0);
     for record in reader.records() {
         let record = record.map_err(|e| FileError::NotCsv(e.to_string()))?;
-        // csv's own line counter is off by one after a CRLF header; count the newlines before the record.
-        // The position may point at the terminator before the record (and blank lines): skip past them.
+        // Count the newlines before the record (line endings are all LF by now). The position may point at the
+        // terminator before the record (and blank lines): skip past them.
         let mut byte = record.position().map_or(seen_bytes, |p| p.byte() as usize);
-        while body.get(byte).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        while body.get(byte).is_some_and(|b| *b == b'\n') {
             byte += 1;
         }
         seen_lines += body[seen_bytes..byte.max(seen_bytes)]
@@ -236,7 +377,7 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
         });
     }
     if rows.is_empty() {
-        return Err(FileError::Empty);
+        return Err(FileError::HeaderOnly);
     }
     Ok(InputFile {
         delimiter,
@@ -300,16 +441,81 @@ mod tests {
     }
 
     #[test]
+    fn quotes_open_only_at_a_field_start_and_doubled_quotes_stay_inside() {
+        assert_eq!(unterminated_quote("a,\"b\"\"c\"\nd,e\n", b','), None);
+        assert_eq!(
+            unterminated_quote("a,b\"c\nd,e\n", b','),
+            None,
+            "mid-field quote"
+        );
+        assert_eq!(
+            unterminated_quote("h\na,\"two\nlines\"\nb,\"open\nc,d\n", b','),
+            Some(4)
+        );
+        assert_eq!(unterminated_quote("h;x\n\"a;b\n", b';'), Some(2));
+        assert_eq!(
+            parse(b"email,name\r\na@x.io,\"Bob\r\nb@x.io,Cy\r\n", 10).unwrap_err(),
+            FileError::UnterminatedQuote { line: 2 }
+        );
+    }
+
+    #[test]
+    fn every_line_ending_counts_one_line() {
+        for text in [
+            &b"email\ra@x.io\rb@x.io\r"[..],
+            b"email\na@x.io\r\nb@x.io",
+            b"email\r\na@x.io\rb@x.io\n",
+        ] {
+            let rows: Vec<usize> = parse(text, 10)
+                .unwrap()
+                .rows
+                .iter()
+                .map(|r| r.row)
+                .collect();
+            assert_eq!(rows, [2, 3], "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_text_are_named() {
+        for (bytes, what) in [
+            (&[0x1f, 0x8b, 0x08][..], "gzip"),
+            (b"PK\x03\x04rest", ".xlsx"),
+            (&[0xd0, 0xcf, 0x11, 0xe0, 0xa1][..], ".xls"),
+            (&[0xff, 0xfe, b'e', 0][..], "UTF-16"),
+            (&[b'e', 0, b'm', 0, b'a', 0, b'i', 0, b'l', 0][..], "UTF-16"),
+        ] {
+            let err = parse(bytes, 10).unwrap_err();
+            assert!(
+                matches!(err, FileError::NotText { what: w } if w.contains(what)),
+                "{err}"
+            );
+        }
+        // One NUL in a cell is a row problem for validation, not a file that is not text.
+        assert!(parse(b"email,first_name\na@x.io,A\0n\n", 10).is_ok());
+    }
+
+    #[test]
+    fn echoed_lists_and_cells_are_bounded() {
+        let long = "x".repeat(500);
+        assert_eq!(cut(&long).chars().count(), CELL_ECHO + 1);
+        assert_eq!(cut("short"), "short");
+        let items: Vec<String> = (0..50).map(|i| format!("h{i}")).collect();
+        let (kept, left_out) = bounded_list(items.iter().map(String::as_str));
+        assert_eq!((kept.len(), left_out), (LIST_ECHO, 30));
+        let header = format!("{}\nnothing\n", vec![long.as_str(); 1000].join(","));
+        let err = parse(header.as_bytes(), 10).unwrap_err().to_string();
+        assert!(err.len() < 4000 && err.ends_with("and 980 more"), "{err}");
+    }
+
+    #[test]
     fn whole_file_errors_are_specific() {
         assert_eq!(
             parse(b"email\n\xff\xfe\n", 10).unwrap_err(),
             FileError::NotUtf8 { offset: 6, line: 2 }
         );
-        assert_eq!(parse(b"email\n", 10).unwrap_err(), FileError::Empty);
-        assert_eq!(
-            parse(b"", 10).unwrap_err().to_string(),
-            "no email column: expected one of email, email_address, mail; found headers "
-        );
+        assert_eq!(parse(b"email\n", 10).unwrap_err(), FileError::HeaderOnly);
+        assert_eq!(parse(b"", 10).unwrap_err().to_string(), "the file is empty");
         let no_email = parse(b"name,role\nAnn,viewer\n", 10).unwrap_err();
         assert!(
             no_email.to_string().contains("found headers name, role"),

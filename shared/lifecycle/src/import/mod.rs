@@ -18,10 +18,16 @@ use std::time::Instant;
 
 use sisense::Directory;
 
-pub use input::{Column, FileError, InputFile, InputRow, column, fold_header, parse};
+pub use input::{
+    CELL_ECHO, Column, FileError, InputFile, InputRow, LIST_ECHO, bounded_list, column, cut,
+    fold_header, parse,
+};
 pub use options::{DEFAULT_MAX_HOPS, DEFAULT_MAX_ROWS, DEFAULT_ROLE, ImportOptions, ImportRequest};
 pub use outcome::{HEADER, ImportOutcome, ImportSummary, RowResult, RowStatus};
-pub use plan::{OnExisting, Planned, Resolvers, Step, scope_key, split_name, valid_email};
+pub use plan::{
+    Context as PlanContext, OnExisting, Planned, Resolvers, Step, cell_problem, plan, scope_key,
+    split_name, valid_email,
+};
 pub use state::{Checkpoint, Claim, StateKeys, is_own_output, report_prefix_problem};
 
 use crate::artefact::{instant, normalise_prefix, stamp};
@@ -113,7 +119,9 @@ pub async fn import_users(
         }
     };
     summary.rows = file.rows.len() as u64;
-    summary.ignored_headers = file.ignored_headers.clone();
+    let (ignored, left_out) = bounded_list(file.ignored_headers.iter().map(String::as_str));
+    summary.ignored_headers = ignored;
+    summary.ignored_headers_left_out = left_out as u64;
 
     options.progress.start("listing users", None);
     let existing = existing_users(directory, &options.progress).await?;

@@ -80,8 +80,12 @@ pub struct ImportSummary {
     pub dry_run: bool,
     /// A whole-file problem, when the file could not be imported at all.
     pub error: Option<String>,
-    /// Headers that were not understood (ignored).
+    /// Headers that were not understood (ignored): the first 20, each cut to 100 characters, so that the
+    /// response stays small whatever the file.
     pub ignored_headers: Vec<String>,
+    /// Ignored headers beyond those listed.
+    #[serde(default)]
+    pub ignored_headers_left_out: u64,
     /// Invocations the import took.
     pub hops: u32,
     /// The input object.

@@ -9,7 +9,7 @@ use sisense::{
     Capabilities, GroupId, GroupResolver, NewUser, RoleId, RoleResolver, User, UserId, UserPatch,
 };
 
-use super::input::{Column, InputFile, InputRow};
+use super::input::{Column, InputFile, InputRow, cut};
 
 /// What to do with a row whose email already exists in Sisense.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +153,46 @@ fn list(cell: &str) -> impl Iterator<Item = &str> {
 /// The sites a row is for (`None` for a Sisense installation), or why the row has none.
 type Targets = Result<Vec<Option<String>>, String>;
 
+/// The most characters a cell of `column` may hold: 254 for an email (RFC 5321) and a login name (often an
+/// email), more than any real name or list, far less than a pasted document.
+fn max_chars(column: Column) -> usize {
+    match column {
+        Column::Email | Column::UserName => 254,
+        Column::FirstName | Column::LastName | Column::Role => 128,
+        Column::Name | Column::Password => 256,
+        Column::Groups | Column::Site => 4096,
+    }
+}
+
+/// Why a row's cells cannot be sent as they are: a cell over its length limit, or a control character (tab
+/// apart). Cells are echoed cut to a few characters, control characters escaped.
+pub fn cell_problem(row: &InputRow) -> Option<String> {
+    row.cells.iter().find_map(|(column, cell)| {
+        let chars = cell.chars().count();
+        if chars > max_chars(*column) {
+            return Some(format!(
+                "{} has {chars} characters; at most {} are allowed{}",
+                column.label(),
+                max_chars(*column),
+                if *column == Column::Email {
+                    " (RFC 5321)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        cell.chars()
+            .find(|c| c.is_control() && *c != '\t')
+            .map(|c| {
+                format!(
+                    "{} contains the control character U+{:04X}; remove it (line breaks inside a cell included)",
+                    column.label(),
+                    u32::from(c)
+                )
+            })
+    })
+}
+
 /// The sites a row is for: the ones its site cell names, or every site; `[None]` on a Sisense installation.
 fn targets(row: &InputRow, caps: &Capabilities) -> Targets {
     let cell = row.get(Column::Site);
@@ -192,7 +232,10 @@ pub fn plan(file: &InputFile, ctx: &Context<'_>) -> Vec<Planned> {
     let targeted: Vec<(&InputRow, Targets)> = file
         .rows
         .iter()
-        .map(|row| (row, targets(row, ctx.capabilities)))
+        .map(|row| match cell_problem(row) {
+            Some(problem) => (row, Err(problem)),
+            None => (row, targets(row, ctx.capabilities)),
+        })
         .collect();
     let mut rows_by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for (row, sites) in &targeted {
@@ -250,7 +293,7 @@ fn plan_row(
         return Err("email is empty".into());
     }
     if !valid_email(email) {
-        return Err(format!("invalid email {email:?}"));
+        return Err(format!("invalid email {:?}", cut(email)));
     }
     let key = scope_key(site, email);
     if let Some(rows) = rows_by_key.get(&key).filter(|r| r.len() > 1) {
