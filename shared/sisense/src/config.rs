@@ -178,15 +178,6 @@ impl Credentials {
             Credentials::Token(_) | Credentials::Periscope { .. } => None,
         }
     }
-
-    /// The API family these credentials are for.
-    pub fn family(&self) -> Family {
-        match self {
-            Credentials::Password { .. } | Credentials::Token(_) => Family::Fusion,
-            Credentials::LegacyJwt { .. } => Family::Legacy,
-            Credentials::Periscope { .. } => Family::Periscope,
-        }
-    }
 }
 
 impl fmt::Debug for Credentials {

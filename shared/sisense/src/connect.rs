@@ -42,6 +42,18 @@ pub fn connect(config: ClientConfig) -> Result<Arc<dyn Directory>, Error> {
     })
 }
 
+/// Which family credentials are for: the same mapping as [`connect`], kept beside it.
+impl Credentials {
+    /// The API family these credentials are for.
+    pub fn family(&self) -> Family {
+        match self {
+            Credentials::Password { .. } | Credentials::Token(_) => Family::Fusion,
+            Credentials::LegacyJwt { .. } => Family::Legacy,
+            Credentials::Periscope { .. } => Family::Periscope,
+        }
+    }
+}
+
 /// A cloneable client for one Sisense installation (or set of Periscope sites): the [`Directory`] its
 /// credentials' family implements, with the configuration it was built from. Clones share the token, the
 /// connection pool and the rate limit.
