@@ -43,13 +43,18 @@ pub fn normalise_prefix(prefix: &str) -> String {
     }
 }
 
-/// `cell` with every control character but tab written as `\u{..}`, so that no report holds a raw NUL or a
-/// line break that would split its row.
+/// Whether `c` may not stand in a cell as it is: every control character but tab.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() && c != '\t'
+}
+
+/// `cell` with every [unprintable](is_unprintable) character written as `\u{..}`, so that no report holds a
+/// raw NUL or a line break that would split its row.
 pub fn printable(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.chars().any(|c| c.is_control() && c != '\t') {
+    if cell.chars().any(is_unprintable) {
         cell.chars()
             .map(|c| {
-                if c.is_control() && c != '\t' {
+                if is_unprintable(c) {
                     c.escape_unicode().to_string()
                 } else {
                     c.to_string()

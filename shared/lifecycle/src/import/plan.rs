@@ -10,6 +10,7 @@ use sisense::{
 };
 
 use super::input::{Column, InputFile, InputRow, cut};
+use crate::artefact::is_unprintable;
 
 /// What to do with a row whose email already exists in Sisense.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +183,7 @@ pub fn cell_problem(row: &InputRow) -> Option<String> {
             ));
         }
         cell.chars()
-            .find(|c| c.is_control() && *c != '\t')
+            .find(|c| is_unprintable(*c))
             .map(|c| {
                 format!(
                     "{} contains the control character U+{:04X}; remove it (line breaks inside a cell included)",
