@@ -138,7 +138,7 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
     assert_eq!(number(&dom, "id=\"total-users\""), users.len() as u64);
     assert_eq!(number(&dom, "id=\"active-users\""), active);
     assert_eq!(
-        number(&dom, "id=\"inactive-users\""),
+        number(&dom, "id=\"pending-invitations\""),
         users.len() as u64 - active
     );
     assert_eq!(number(&dom, "id=\"never-logged-in\""), never);

@@ -10,7 +10,7 @@ use super::Review;
 
 /// Colour of active users (also the last-login columns).
 pub const ACTIVE: &str = "#2563eb";
-/// Colour of inactive users.
+/// Colour of pending invitations.
 pub const INACTIVE: &str = "#94a3b8";
 /// Colour of never-logged-in users and of the stale-candidate figure.
 pub const NEVER: &str = "#f59e0b";
@@ -59,7 +59,11 @@ pub fn render(review: &Review, source: &str) -> String {
     for (id, label, value) in [
         ("total-users", "Users", s.users),
         ("active-users", "Active", s.active),
-        ("inactive-users", "Inactive", s.inactive),
+        (
+            "pending-invitations",
+            "Pending invitations",
+            s.pending_invitations,
+        ),
         ("never-logged-in", "Never logged in", s.never_logged_in),
         (
             "stale-candidates",
@@ -73,7 +77,7 @@ pub fn render(review: &Review, source: &str) -> String {
         );
     }
     page.push_str("</dl>");
-    active_inactive(&mut page, s.active, s.inactive);
+    active_inactive(&mut page, s.active, s.pending_invitations);
     roles(&mut page, review);
     last_login(&mut page, review);
     candidates(&mut page, review);
@@ -89,15 +93,16 @@ fn width(count: u64, max: u64, full: f64) -> f64 {
     }
 }
 
+/// Activated accounts against pending invitations (`active: false` on Sisense means never activated).
 fn active_inactive(page: &mut String, active: u64, inactive: u64) {
     let total = active + inactive;
     let a = width(active, total, 600.0);
     let _ = write!(
         page,
-        "<h2>Active and inactive</h2><svg id=\"chart-activity\" width=\"820\" height=\"40\" role=\"img\">\
+        "<h2>Activated and pending invitations</h2><svg id=\"chart-activity\" width=\"820\" height=\"40\" role=\"img\">\
          <rect x=\"0\" y=\"4\" width=\"{a:.1}\" height=\"24\" fill=\"{ACTIVE}\"/>\
          <rect x=\"{a:.1}\" y=\"4\" width=\"{:.1}\" height=\"24\" fill=\"{INACTIVE}\"/>\
-         <text x=\"610\" y=\"21\">{active} active, {inactive} inactive</text></svg>",
+         <text x=\"610\" y=\"21\">{active} activated, {inactive} pending invitations</text></svg>",
         600.0 - a
     );
 }
@@ -125,12 +130,12 @@ fn roles(page: &mut String, review: &Review) {
             active + inactive
         );
     }
-    page.push_str("</svg><table id=\"roles\"><tr><th>Role</th><th>Active</th><th>Inactive</th><th>Total</th></tr>");
+    page.push_str("</svg><table id=\"roles\"><tr><th>Role</th><th>Activated</th><th>Pending invitations</th><th>Total</th></tr>");
     for (role, (active, inactive)) in &review.roles {
         let _ = write!(
             page,
             "<tr data-role=\"{0}\"><td>{0}</td><td class=\"n active\">{active}</td>\
-             <td class=\"n inactive\">{inactive}</td><td class=\"n total\">{1}</td></tr>",
+             <td class=\"n pending\">{inactive}</td><td class=\"n total\">{1}</td></tr>",
             escape(role),
             active + inactive
         );

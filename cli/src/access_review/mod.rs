@@ -32,7 +32,7 @@ pub struct Candidate {
 pub struct Review {
     /// The export's counts.
     pub summary: Summary,
-    /// Active and inactive users per role name.
+    /// Activated users and pending invitations per role name.
     pub roles: BTreeMap<String, (u64, u64)>,
     /// Stale candidates, longest inactive first.
     pub candidates: Vec<Candidate>,
@@ -195,7 +195,7 @@ mod tests {
             (
                 review.summary.users,
                 review.summary.active,
-                review.summary.inactive
+                review.summary.pending_invitations
             ),
             (5, 4, 1)
         );

@@ -68,15 +68,15 @@ pub fn write(
             "source": source,
             "users": s.users,
             "active": s.active,
-            "inactive": s.inactive,
+            "pendingInvitations": s.pending_invitations,
             "neverLoggedIn": s.never_logged_in,
             "staleCandidates": review.candidates.len(),
         }),
         text: format!(
-            "access review of {} users ({} active, {} inactive, {} stale candidates)\n  page: {}\n",
+            "access review of {} users ({} activated, {} pending invitations, {} stale candidates)\n  page: {}\n",
             s.users,
             s.active,
-            s.inactive,
+            s.pending_invitations,
             review.candidates.len(),
             out.display()
         ),

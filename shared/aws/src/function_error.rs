@@ -36,6 +36,8 @@ impl FunctionError {
                 JobError::Sisense(_) => "SisenseError",
                 JobError::Config(_) => "ConfigError",
                 JobError::CannotJudgeStaleness { .. } => "StalenessUnknown",
+                JobError::DeactivationUnsupported { .. } => "DeactivationUnsupported",
+                JobError::Incomplete { .. } => "ListingIncomplete",
                 JobError::InputMissing(_) => "InputMissing",
                 JobError::Store(_) | JobError::Csv(_) => "StorageError",
             },
@@ -76,7 +78,25 @@ mod tests {
 
     #[test]
     fn error_types_are_stable() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 8] = [
+            (
+                FunctionError::Job(JobError::DeactivationUnsupported {
+                    family: "f",
+                    user: "u".into(),
+                    not_attempted: 3,
+                    report: "b/k".into(),
+                })
+                .error_type(),
+                "DeactivationUnsupported",
+            ),
+            (
+                FunctionError::Job(JobError::Incomplete {
+                    listed: 1,
+                    counted: 2,
+                })
+                .error_type(),
+                "ListingIncomplete",
+            ),
             (
                 FunctionError::Job(JobError::Sisense(unauthorized())).error_type(),
                 "SisenseUnauthorized",

@@ -46,7 +46,8 @@ pub enum SecretError {
 }
 
 /// `{"kind":"fusion","baseUrl":"...","username":"...","password":"..."}` or `{..., "token":"..."}`,
-/// `{"kind":"legacy","baseUrl":"...","email":"...","password":"...","apiToken":"..."}`, or
+/// `{"kind":"legacy","baseUrl":"...","email":"...","password":"...","apiToken":"..."}` (without `apiToken`: the
+/// v1 login and Bearer tokens of Windows 6.5 and later), or
 /// `{"kind":"periscope","baseUrl":"...","site":"...","apiKey":"...","rbac":true,"invitedByEmail":"..."}` with the
 /// site's fields either at the top or as a `"sites": [...]` list.
 #[derive(Deserialize)]
@@ -132,14 +133,18 @@ fn fusion_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> 
 
 fn legacy_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> {
     if secret.username.is_some() || secret.token.is_some() {
-        return Err("a legacy secret takes email, password and apiToken (not username or token)");
+        return Err(
+            "a legacy secret takes email, password and, before Windows 6.5, apiToken (not username or token)",
+        );
     }
     Credentials::legacy_from_parts(
         secret.email.as_deref(),
         secret.password.as_ref(),
         secret.api_token.as_ref(),
     )
-    .map_err(|_| "a legacy secret needs email, password and apiToken (the REST API token)")
+    .map_err(|_| {
+        "a legacy secret needs email and password, plus apiToken (the REST API token) before Windows 6.5"
+    })
 }
 
 fn periscope_credentials(secret: &SecretJson) -> Result<Credentials, String> {
@@ -247,6 +252,16 @@ mod tests {
         .unwrap();
         assert_eq!(legacy.credentials.family(), sisense::Family::Legacy);
         assert_eq!(legacy.credentials.username(), Some("svc@x.io"));
+        assert!(matches!(legacy.credentials, Credentials::LegacyJwt { .. }));
+        let bearer = parse_secret(
+            "s",
+            r#"{"kind":"legacy","baseUrl":"https://bi.example.com","email":"svc@x.io","password":"p"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(bearer.credentials, Credentials::LegacyLogin { .. }),
+            "no apiToken: the Windows 6.5+ login"
+        );
         let one = parse_secret(
             "s",
             r#"{"kind":"periscope","baseUrl":"https://app.periscopedata.com","site":"acme","apiKey":"k",
@@ -333,8 +348,8 @@ mod tests {
                 "not username or token",
             ),
             (
-                r#"{"kind":"legacy","baseUrl":"https://b","email":"e@x.io","password":"sup3rsecret"}"#,
-                "needs email, password and apiToken",
+                r#"{"kind":"legacy","baseUrl":"https://b","email":"e@x.io","apiToken":"sup3rsecret"}"#,
+                "needs email and password",
             ),
             (
                 r#"{"baseUrl":"https://b","username":"u","password":"p","apiToken":"sup3rsecret"}"#,

@@ -33,6 +33,36 @@ pub enum JobError {
         /// The API family, as people name it.
         family: &'static str,
     },
+    /// A live `deactivate` run's first verified write was accepted but not applied: this installation does not
+    /// deactivate users through its REST API (the published contract's `PATCH /api/v1/users/{id}` has no
+    /// `active`). Nothing else was written; the report lists the rest as `not_attempted`.
+    #[error(
+        "{family} accepted the deactivation of user {user} but did not apply it (the user reads back active): this \
+         installation does not support deactivating users through its REST API. No other user was changed; \
+         {not_attempted} planned user(s) are reported not_attempted in {report}. Use action `demote` (role \
+         Viewer, groups cleared) or `delete` (snapshot first, owners protected) instead"
+    )]
+    DeactivationUnsupported {
+        /// The API family, as people name it.
+        family: &'static str,
+        /// The id of the user the probe wrote to.
+        user: String,
+        /// Planned users not attempted.
+        not_attempted: u64,
+        /// Where the run's report is (`bucket/key`).
+        report: String,
+    },
+    /// A listing ended with fewer users than the server counts, so the export cannot prove it is complete.
+    #[error(
+        "the listing returned {listed} users but Sisense counts {counted}: the export cannot prove it is \
+         complete, so it was not published (latest.csv is unchanged)"
+    )]
+    Incomplete {
+        /// Users the listing returned.
+        listed: u64,
+        /// Users the server counts (the lower of the counts before and after the listing).
+        counted: u64,
+    },
 }
 
 impl From<ResolveError> for JobError {
@@ -50,15 +80,20 @@ impl JobError {
             | JobError::Store(_)
             | JobError::Csv(_)
             | JobError::InputMissing(_)
-            | JobError::CannotJudgeStaleness { .. } => None,
+            | JobError::CannotJudgeStaleness { .. }
+            | JobError::DeactivationUnsupported { .. }
+            | JobError::Incomplete { .. } => None,
         }
     }
 
-    /// Whether the job refused before doing anything (bad options, or a question the directory cannot answer).
+    /// Whether the job refused (bad options, a question the directory cannot answer, or an action the
+    /// installation does not support, found by one probe write).
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            JobError::Config(_) | JobError::CannotJudgeStaleness { .. }
+            JobError::Config(_)
+                | JobError::CannotJudgeStaleness { .. }
+                | JobError::DeactivationUnsupported { .. }
         )
     }
 }

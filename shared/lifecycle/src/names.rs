@@ -1,6 +1,6 @@
 //! Role and group names by id, read once per run, for reports and snapshots.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sisense::{Group, GroupId, Ref, Role, RoleId, User};
 
@@ -9,6 +9,8 @@ use sisense::{Group, GroupId, Ref, Role, RoleId, User};
 pub struct Names {
     roles: HashMap<RoleId, String>,
     groups: HashMap<GroupId, String>,
+    /// Sisense's built-in groups (every user is in them): never a membership to report or verify.
+    built_in: HashSet<GroupId>,
 }
 
 impl Names {
@@ -23,7 +25,22 @@ impl Names {
                 .iter()
                 .map(|g| (g.id.clone(), g.name.clone()))
                 .collect(),
+            built_in: groups
+                .iter()
+                .filter(|g| g.is_built_in())
+                .map(|g| g.id.clone())
+                .collect(),
         }
+    }
+
+    /// The groups `user` was given, without the built-ins every user is in.
+    pub fn memberships<'a>(&'a self, user: &'a User) -> impl Iterator<Item = &'a GroupId> + 'a {
+        user.groups.iter().filter_map(|g| match g {
+            Ref::Expanded(group) if group.is_built_in() => None,
+            Ref::Expanded(group) => Some(&group.id),
+            Ref::Id(id) if self.built_in.contains(id) => None,
+            Ref::Id(id) => Some(id),
+        })
     }
 
     /// The role name of a user; empty when it has none or it is unknown.
@@ -36,10 +53,15 @@ impl Names {
             .map_or("", String::as_str)
     }
 
-    /// Group names joined with `;` (an unknown group id is written as the id, so nothing is hidden).
+    /// Group names joined with `;`, without the built-ins (an unknown group id is written as the id, so nothing
+    /// is hidden).
     pub fn groups(&self, user: &User) -> String {
         user.groups
             .iter()
+            .filter(|g| match g {
+                Ref::Expanded(group) => !group.is_built_in(),
+                Ref::Id(id) => !self.built_in.contains(id),
+            })
             .map(|g| match g {
                 Ref::Expanded(group) => group.name.as_str(),
                 Ref::Id(id) => self.groups.get(id).map_or(id.as_str(), String::as_str),

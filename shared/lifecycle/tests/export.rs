@@ -73,7 +73,8 @@ async fn exports_every_user_with_names_summary_and_latest_copy() {
         .count();
     assert_eq!(summary["users"], 3_000);
     assert_eq!(summary["active"], active);
-    assert_eq!(summary["inactive"], 3_000 - active);
+    assert_eq!(summary["pendingInvitations"], 3_000 - active);
+    assert!(summary.get("inactive").is_none());
     assert_eq!(summary["neverLoggedIn"], never);
     assert_eq!(summary["lastLogin"]["never"], never);
     let bucket_total: u64 = summary["lastLogin"]
@@ -202,5 +203,59 @@ async fn formula_cells_are_neutralised_in_the_file() {
     assert_eq!(
         &rows[2][3], "Smith, \"Jr\"\nIII",
         "RFC 4180 quoting round-trips commas, quotes and newlines"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_page_cap_below_the_page_size_still_exports_everyone() {
+    let sim = sim(
+        1_234,
+        Faults {
+            page_cap: Some(100),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let store = MemoryStore::default();
+    let outcome = export_users(&common::client(&sim), &store, &clock(), &options())
+        .await
+        .unwrap();
+    assert_eq!(outcome.users, 1_234);
+    assert_matches_sim(&store.objects()[&outcome.key], &sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_shorter_than_the_count_fails_and_keeps_the_previous_latest() {
+    let sim = sim(1_000, Faults::default()).await;
+    let store = MemoryStore::default();
+    let first = export_users(&common::client(&sim), &store, &clock(), &options())
+        .await
+        .unwrap();
+    let latest = store.objects()["exports/users/latest.csv"].clone();
+    assert_eq!(latest, store.objects()[&first.key]);
+    sim.set_faults(Faults {
+        max_skip: Some(500),
+        ..Faults::default()
+    });
+    let later = FixedClock(clock().0 + chrono::Duration::hours(1));
+    let err = export_users(&common::client(&sim), &store, &later, &options())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExportError::Incomplete {
+                listed: 500,
+                counted: 1_000
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("latest.csv is unchanged"), "{err}");
+    assert_eq!(store.objects()["exports/users/latest.csv"], latest);
+    assert_eq!(
+        store.objects().len(),
+        3,
+        "nothing of the failed run is kept"
     );
 }

@@ -3,10 +3,11 @@
 mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
+use lifecycle::JobError;
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
 use lifecycle::{FixedClock, MemoryStore};
 use serde_json::Value;
-use sisense_sim::{Faults, Simulator, StaleRule};
+use sisense_sim::{Faults, Release, Simulator, StaleRule};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn now() -> DateTime<Utc> {
@@ -15,6 +16,11 @@ fn now() -> DateTime<Utc> {
 
 async fn sim(users: usize) -> Simulator {
     common::sim_at(users, now(), Faults::default()).await
+}
+
+/// A later release whose PATCH applies `active` (the contract's does not).
+async fn newer(users: usize) -> Simulator {
+    common::sim_release(users, now(), Faults::default(), Release::Newer).await
 }
 
 /// Acts for real, caps out of the way, the service account protected as the function does.
@@ -34,7 +40,8 @@ fn live(sim: &Simulator, action: Action) -> StaleOptions {
     }
 }
 
-/// The simulator's oracle for the same rule.
+/// The simulator's oracle for the same rule: the users the action acts on (stale pending invitations too, for
+/// delete) and the protected ones.
 fn expected(sim: &Simulator, options: &StaleOptions) -> (BTreeSet<String>, BTreeSet<String>) {
     let sets = sim.stale_sets(&StaleRule {
         now: now(),
@@ -44,7 +51,24 @@ fn expected(sim: &Simulator, options: &StaleOptions) -> (BTreeSet<String>, BTree
         users: options.protected_users.clone(),
         groups: options.protected_groups.clone(),
     });
-    (sets.act, sets.protected)
+    let mut act = sets.act;
+    if options.action == Action::Delete {
+        act.extend(sets.pending);
+    }
+    (act, sets.protected)
+}
+
+/// Stale pending invitations, unprotected.
+fn pending(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
+    sim.stale_sets(&StaleRule {
+        now: now(),
+        inactive_days: options.thresholds.inactive_days.into(),
+        grace_days: options.thresholds.never_logged_in_grace_days.into(),
+        roles: options.protected_roles.clone(),
+        users: options.protected_users.clone(),
+        groups: options.protected_groups.clone(),
+    })
+    .pending
 }
 
 fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
@@ -71,9 +95,10 @@ fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
 
 #[tokio::test]
 async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody() {
-    let sim = sim(2_000).await;
+    let sim = newer(2_000).await;
     let options = live(&sim, Action::Deactivate);
     let (stale, protected) = expected(&sim, &options);
+    let invitations = pending(&sim, &options);
     assert!(
         stale.len() > 300 && protected.len() > 20,
         "a real mix: {} stale, {} protected",
@@ -110,7 +135,16 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     let rows = report(&store, &summary.report_key);
     assert_eq!(ids_with(&rows, "deactivated"), stale);
     assert_eq!(ids_with(&rows, "protected"), protected);
-    assert_eq!(rows.len(), stale.len() + protected.len());
+    assert!(!invitations.is_empty());
+    assert_eq!(
+        ids_with(&rows, "pending_invitation"),
+        invitations,
+        "stale invitations are reported, never 'already deactivated', and left alone"
+    );
+    assert_eq!(
+        rows.len(),
+        stale.len() + protected.len() + invitations.len()
+    );
     let one = rows.iter().find(|r| r["status"] == "deactivated").unwrap();
     assert!(one["days_inactive"].parse::<i64>().unwrap() > 30);
     let summary_json: Value =
@@ -189,6 +223,12 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
     let options = live(&sim, Action::Delete);
     let (stale, _) = expected(&sim, &options);
     let before = by_id(&sim);
+    let everyone = sim
+        .groups()
+        .into_iter()
+        .find(|g| g["name"] == "Everyone")
+        .unwrap()["_id"]
+        .clone();
     let store = MemoryStore::default();
     let summary =
         deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
@@ -203,8 +243,12 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
         let snapshot: Value =
             serde_json::from_slice(&objects[&format!("reports/deactivations/snapshots/{id}.json")])
                 .unwrap();
+        let mut user = snapshot["user"].clone();
+        let groups = user["groups"].as_array_mut().unwrap();
+        assert_eq!(groups.first(), Some(&everyone), "the API lists Everyone");
+        groups.remove(0);
         assert_eq!(
-            snapshot["user"], before[id],
+            user, before[id],
             "the snapshot is the user as Sisense had it"
         );
         assert!(snapshot["roleName"].as_str().is_some_and(|r| !r.is_empty()));
@@ -257,7 +301,7 @@ async fn dry_run_is_the_default_and_sends_no_write() {
 
 #[tokio::test]
 async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
-    let sim = sim(1_000).await;
+    let sim = newer(1_000).await;
     let mut options = live(&sim, Action::Deactivate);
     options.max_actions = 50;
     options.max_action_percent = 10;
@@ -295,25 +339,105 @@ async fn a_server_ignoring_the_change_is_not_applied_never_success() {
         ignore_writes: true,
         ..Faults::default()
     });
-    let options = live(&sim, Action::Deactivate);
+    let options = live(&sim, Action::Demote);
     let (stale, _) = expected(&sim, &options);
     let store = MemoryStore::default();
     let summary =
         deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
             .await
             .unwrap();
-    assert_eq!(
-        (summary.acted, summary.not_applied as usize),
-        (0, stale.len())
-    );
+    assert!(summary.not_applied > 0);
+    assert_eq!(summary.acted, 0);
     let rows = report(&store, &summary.report_key);
-    assert_eq!(ids_with(&rows, "not_applied"), stale);
-    assert!(rows.iter().all(|r| r["status"] != "deactivated"));
+    assert!(ids_with(&rows, "not_applied").is_subset(&stale));
+    assert!(rows.iter().all(|r| r["status"] != "demoted"));
+}
+
+#[tokio::test]
+async fn deactivate_on_the_contract_release_probes_once_and_stops() {
+    let sim = sim(600).await;
+    let options = live(&sim, Action::Deactivate);
+    let (stale, _) = expected(&sim, &options);
+    let before = by_id(&sim);
+    let store = MemoryStore::default();
+    let err = deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap_err();
+    let JobError::DeactivationUnsupported {
+        not_attempted,
+        ref report,
+        ..
+    } = err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(not_attempted as usize, stale.len() - 1);
+    assert!(err.is_refusal());
+    let message = err.to_string();
+    assert!(
+        message.contains("`demote`") && message.contains("`delete`"),
+        "{message}"
+    );
+    let patches: Vec<_> = sim.writes();
+    assert_eq!(
+        patches.len(),
+        1,
+        "one probe PATCH, nothing else: {patches:?}"
+    );
+    let active = |users: &BTreeMap<String, Value>| {
+        users
+            .iter()
+            .map(|(id, u)| (id.clone(), u["active"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        active(&by_id(&sim)) == active(&before),
+        "nobody deactivated"
+    );
+    let key = report.split_once('/').unwrap().1;
+    let rows = self::report(&store, key);
+    assert_eq!(ids_with(&rows, "not_applied").len(), 1);
+    assert_eq!(ids_with(&rows, "not_attempted").len(), stale.len() - 1);
+    let summary: Value =
+        serde_json::from_slice(&store.objects()[&key.replace(".csv", ".summary.json")]).unwrap();
+    assert_eq!(summary["notAttempted"], stale.len() - 1);
+}
+
+#[tokio::test]
+async fn demote_leaves_pending_invitations_alone_and_delete_removes_the_stale_ones() {
+    let sim = sim(800).await;
+    let demote = live(&sim, Action::Demote);
+    let invitations = pending(&sim, &demote);
+    assert!(invitations.len() > 10, "{}", invitations.len());
+    let before = by_id(&sim);
+    let store = MemoryStore::default();
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &demote)
+            .await
+            .unwrap();
+    let rows = report(&store, &summary.report_key);
+    assert_eq!(ids_with(&rows, "pending_invitation"), invitations);
+    let after = by_id(&sim);
+    for id in &invitations {
+        assert_eq!(after[id], before[id], "{id}: an invitation is not demoted");
+    }
+    let all_pending = before.values().filter(|u| u["active"] == false).count();
+    assert_eq!(summary.pending_invitations as usize, all_pending);
+
+    let delete = live(&sim, Action::Delete);
+    let summary =
+        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &delete)
+            .await
+            .unwrap();
+    let rows = report(&store, &summary.report_key);
+    assert!(invitations.is_subset(&ids_with(&rows, "deleted")));
+    let after = by_id(&sim);
+    assert!(invitations.iter().all(|id| !after.contains_key(id)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_faults_the_end_state_equals_a_clean_run() {
-    let (clean, faulty) = (sim(1_200).await, sim(1_200).await);
+    let (clean, faulty) = (newer(1_200).await, newer(1_200).await);
     let options = live(&clean, Action::Deactivate);
     deactivate_stale_users(
         &common::client(&clean),
@@ -355,7 +479,7 @@ async fn under_faults_the_end_state_equals_a_clean_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_off_midway_is_finished_by_the_next_without_acting_twice() {
-    let sim = sim(1_500).await;
+    let sim = newer(1_500).await;
     let options = live(&sim, Action::Deactivate);
     let (stale, _) = expected(&sim, &options);
     let client = common::client(&sim);

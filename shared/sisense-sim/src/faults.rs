@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
+use serde_json::Value;
 
 use crate::Shared;
 use crate::state::SimError;
@@ -24,7 +25,7 @@ pub struct Faults {
     pub slow_latency: Duration,
     /// Fraction answered 429 Too Many Requests (nothing applied).
     pub rate_429: f64,
-    /// Fraction answered 502/503/504 (nothing applied; 502/504 as proxy HTML pages).
+    /// Fraction answered 500/502/503/504 (nothing applied; 502/504 as proxy HTML pages).
     pub rate_5xx: f64,
     /// Fraction whose connection is dropped before a complete response (nothing applied).
     pub rate_drop: f64,
@@ -38,6 +39,12 @@ pub struct Faults {
     pub retry_after: Option<u64>,
     /// PATCH and DELETE answer success but change nothing (a server that ignores writes).
     pub ignore_writes: bool,
+    /// Listings answer at most this many users per page, whatever `limit` asked (the contract documents no
+    /// maximum, so a server may cap silently).
+    pub page_cap: Option<usize>,
+    /// Listings answer an empty page from this offset on, although more users exist (a server whose result
+    /// window ends early): only the user count reveals it.
+    pub max_skip: Option<usize>,
 }
 
 /// One request as the simulator saw it.
@@ -51,8 +58,14 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Status sent (0 when the connection was dropped).
     pub status: u16,
-    /// The injected fault, if any: `429`, `502`, `503`, `504`, `drop`, `lost-response`.
+    /// The injected fault, if any: `429`, `500`, `502`, `503`, `504`, `drop`, `lost-response`.
     pub fault: Option<&'static str>,
+    /// The request's JSON body; a form body as an object of its field names (values withheld). Only with
+    /// [`crate::SimConfig::record_bodies`].
+    pub body: Option<Value>,
+    /// The response's JSON body, for responses the handler produced. Only with
+    /// [`crate::SimConfig::record_bodies`].
+    pub response: Option<Value>,
 }
 
 impl RecordedRequest {
@@ -83,7 +96,9 @@ pub(crate) async fn inject(
         let injected = if roll < faults.rate_429 {
             Some(Injected::TooMany)
         } else if roll < faults.rate_429 + faults.rate_5xx {
-            Some(Injected::Server([502, 503, 504][rng.random_range(0..3)]))
+            Some(Injected::Server(
+                [500, 502, 503, 504][rng.random_range(0..4)],
+            ))
         } else if roll < faults.rate_429 + faults.rate_5xx + faults.rate_drop {
             Some(Injected::Drop)
         } else {
@@ -105,15 +120,35 @@ pub(crate) async fn inject(
         tokio::time::sleep(delay).await;
     }
     let is_write = method != Method::GET && !path.ends_with("/authentication/login");
+    let (request, body) = if shared.record_bodies {
+        let (request, body) = buffer_request(request).await;
+        (request, body)
+    } else {
+        (request, None)
+    };
+    let mut recorded_response = None;
     let (response, fault) = match injected {
         Some(Injected::TooMany) => (too_many(&faults), Some("429")),
         Some(Injected::Server(status)) => (
             server_error(status, &faults),
-            Some(["502", "503", "504"][usize::from(status - 502)]),
+            Some(match status {
+                500 => "500",
+                502 => "502",
+                503 => "503",
+                _ => "504",
+            }),
         ),
         Some(Injected::Drop) => (dropped(), Some("drop")),
         None => {
-            let response = next.run(request).await;
+            let mut response = next.run(request).await;
+            if shared.record_bodies {
+                let (parts, body) = response.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                recorded_response = serde_json::from_slice(&bytes).ok();
+                response = Response::from_parts(parts, Body::from(bytes));
+            }
             if is_write && lose && response.status().is_success() {
                 (dropped(), Some("lost-response"))
             } else {
@@ -132,8 +167,36 @@ pub(crate) async fn inject(
         query,
         status,
         fault,
+        body,
+        response: recorded_response,
     });
     response
+}
+
+/// Reads the request body for the log and puts it back: JSON as is, a form as its field names.
+async fn buffer_request(request: Request) -> (Request, Option<Value>) {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let recorded = if bytes.is_empty() {
+        None
+    } else if is_form {
+        let fields = String::from_utf8_lossy(&bytes)
+            .split('&')
+            .filter_map(|pair| pair.split('=').next())
+            .map(|name| (name.to_string(), Value::String(String::new())))
+            .collect();
+        Some(Value::Object(fields))
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    (Request::from_parts(parts, Body::from(bytes)), recorded)
 }
 
 fn with_retry_after(mut response: Response, faults: &Faults) -> Response {
@@ -155,6 +218,10 @@ fn too_many(faults: &Faults) -> Response {
 
 fn server_error(status: u16, faults: &Faults) -> Response {
     match status {
+        500 => {
+            let err = SimError::new(500, 5000, "Internal server error");
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(err.body())).into_response()
+        }
         503 => {
             let err = SimError::new(503, 5030, "Service Unavailable");
             with_retry_after(

@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::routes::{self, authorize, error, json_reply, parse_json};
@@ -98,14 +98,34 @@ async fn list_users(
         if shared.legacy_ignores_paging {
             paging = ListQuery::default();
         }
+        let cap = shared.faults().page_cap;
+        let limit = paging
+            .limit
+            .unwrap_or(usize::MAX)
+            .min(cap.unwrap_or(usize::MAX));
+        let search = params.get("search").map(|s| s.to_lowercase());
+        let newest_first = params.get("orderby").is_some_and(|o| o == "_id")
+            && params.get("desc").is_some_and(|d| d == "true");
         let state = shared.lock();
+        let users: Box<dyn Iterator<Item = &Value>> = if newest_first {
+            Box::new(state.users.values().rev())
+        } else {
+            Box::new(state.users.values())
+        };
         Ok(Value::Array(
-            state
-                .users
-                .values()
+            users
+                .filter(|u| {
+                    search.as_ref().is_none_or(|s| {
+                        ["userName", "email"].iter().any(|k| {
+                            u[*k]
+                                .as_str()
+                                .is_some_and(|v| v.to_lowercase().contains(s.as_str()))
+                        })
+                    })
+                })
                 .skip(paging.skip)
-                .take(paging.limit.unwrap_or(usize::MAX))
-                .cloned()
+                .take(limit)
+                .map(|u| state.render(u, false, false, None))
                 .collect(),
         ))
     };
@@ -115,20 +135,23 @@ async fn list_users(
 async fn get_user(State(shared): Shared_, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
-        find(&shared.lock(), &id)
-            .cloned()
-            .ok_or_else(|| SimError::new(404, 2000, format!("User {id} was not found")))
+        let state = shared.lock();
+        find(&state, &id)
+            .map(|u| state.render(u, false, false, None))
+            .ok_or_else(|| SimError::new(404, 2001, format!("User {id} was not found")))
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }
 
-/// Creates every valid user of the array; 200 with them when all were valid, else 400 naming the failures (the
+/// Creates every valid user of the array; when all were valid, 200 with a single user object, as the contract's
+/// response schema says (the first created: the client must find the others), else 400 naming the failures (the
 /// valid ones stay created, as with Fusion's bulk route).
 async fn create_users(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
-        Ok(Value::Array(shared.lock().create_many(&body)?))
+        let created = shared.lock().create_many(&body)?;
+        Ok(created.into_iter().next().unwrap_or_else(|| json!({})))
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }

@@ -1,12 +1,22 @@
 //! An in-process Sisense REST simulator over real HTTP (axum on 127.0.0.1, random port).
 //!
-//! It follows the API facts in the design notes: form-encoded login with bearer tokens, `/api/v1/users`
-//! (list with skip/limit/sort/expand/filters, get, create, bulk, patch, delete), roles on `/api/roles` and
-//! `/api/v1/roles`, groups, Sisense-shaped error bodies. The same installation also answers as legacy Sisense
-//! for Windows (REST v0.9: `x-api-key` JWTs signed with [`SimConfig::rest_api_token`], `/api/users`,
-//! `/api/groups`), and as one Periscope / Cloud Data Teams site (see the `periscope` module). A seeded population gives a deterministic mix of recent,
-//! stale and never-logged-in users. [`Faults`] inject latency, 429/5xx, dropped connections, token expiry and
-//! ignored writes; every request is recorded so tests can assert what was (not) written.
+//! By default it answers as the published contracts (`../shared/contracts/`, Sisense L8.2.4) describe, and where
+//! they are silent it takes the least convenient plausible behaviour:
+//! - form-encoded login with bearer tokens; `/api/v1/users` (list with skip/limit/sort/expand/filters/`ids`,
+//!   get, create, bulk, patch, delete) and v0.9's `GET /api/users/count`;
+//! - users carry no `lastActivity` or `tenantId`; `active` means "activated", so never-logged-in invited users
+//!   are `active: false`; a PATCH ignores `active`; a bulk create answers 201 with items without `_id`;
+//! - roles only on `/api/roles`, without `displayName`; groups include the built-ins "Everyone" (every user is
+//!   a member, and reads back so) and "All users in system";
+//! - an optional silent page cap ([`Faults::page_cap`]); Sisense-shaped error bodies.
+//!
+//! [`Release::Newer`] answers as later releases do (`lastActivity`, `tenantId`, PATCH honours `active`). The
+//! same installation also answers as legacy Sisense for Windows (REST v0.9: `x-api-key` JWTs signed with
+//! [`SimConfig::rest_api_token`] or bearer tokens, `/api/users`, `/api/groups`), and as one Periscope / Cloud
+//! Data Teams site (see the `periscope` module). A seeded population gives a deterministic mix of recent,
+//! stale, never-logged-in and invited users. [`Faults`] inject latency, 429/5xx, dropped connections, token
+//! expiry and ignored writes; every request is recorded (with its JSON bodies when [`SimConfig::record_bodies`])
+//! so tests can assert what was (not) written and hold both sides to the contract.
 
 mod faults;
 mod legacy;
@@ -28,7 +38,36 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Faults, RecordedRequest};
 pub use oracle::{StaleRule, StaleSets};
-pub use seed::{GROUPS, ROLES, object_id, timestamp};
+pub use seed::{BUILT_IN_GROUPS, GROUPS, ROLES, object_id, timestamp};
+
+/// Which Sisense release the simulator answers as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Release {
+    /// L8.2.4, exactly as the published contracts describe it.
+    #[default]
+    Contract,
+    /// A later release: users carry `lastActivity` and `tenantId`, and `PATCH /api/v1/users/{id}` (and v0.9's
+    /// PUT) honour `active`.
+    Newer,
+}
+
+impl Release {
+    /// Whether users carry `lastActivity` and `tenantId`.
+    pub fn extra_user_fields(self) -> bool {
+        match self {
+            Release::Contract => false,
+            Release::Newer => true,
+        }
+    }
+
+    /// Whether a PATCH (or v0.9 PUT) applies `active`.
+    pub fn honours_active(self) -> bool {
+        match self {
+            Release::Contract => false,
+            Release::Newer => true,
+        }
+    }
+}
 
 /// How to build a simulated installation.
 #[derive(Debug, Clone)]
@@ -47,8 +86,11 @@ pub struct SimConfig {
     pub api_token: Option<String>,
     /// The legacy REST API token that signs `x-api-key` JWTs.
     pub rest_api_token: String,
-    /// Serve roles only on `/api/v1/roles` (404 on `/api/roles`), to exercise the client's fallback.
-    pub roles_v1_only: bool,
+    /// The release answered as.
+    pub release: Release,
+    /// Record each request's and response's JSON body (for the contract tests; off by default to keep memory
+    /// flat in benchmarks).
+    pub record_bodies: bool,
     /// Legacy `GET /api/users` ignores `skip` and `limit` and answers every user (older v0.9 servers).
     pub legacy_ignores_paging: bool,
     /// The Periscope site this installation answers as (`HTTP-X-PARTNER-AUTH: site:key`).
@@ -71,7 +113,8 @@ impl Default for SimConfig {
             password: "sim-password-123".into(),
             api_token: None,
             rest_api_token: "sim-rest-api-token-789".into(),
-            roles_v1_only: false,
+            release: Release::Contract,
+            record_bodies: false,
             legacy_ignores_paging: false,
             periscope_site: "sim-site".into(),
             periscope_api_key: "sim-periscope-key-456".into(),
@@ -90,7 +133,8 @@ pub(crate) struct Shared {
     password: String,
     api_token: Option<String>,
     rest_api_token: String,
-    roles_v1_only: bool,
+    release: Release,
+    record_bodies: bool,
     legacy_ignores_paging: bool,
     periscope_site: String,
     periscope_api_key: String,
@@ -143,10 +187,21 @@ impl Drop for Simulator {
 impl Simulator {
     /// Seeds the installation and serves it on `127.0.0.1` at a random port.
     pub async fn start(config: SimConfig) -> std::io::Result<Self> {
-        let population = seed::populate(config.seed, config.users, config.now, &config.username);
+        let population = seed::populate(
+            config.seed,
+            config.users,
+            config.now,
+            &config.username,
+            config.release,
+        );
         let (_, _, user_prefix) = seed::prefixes(config.seed);
         let shared = Arc::new(Shared {
-            state: Mutex::new(state::State::new(population, user_prefix, config.now)),
+            state: Mutex::new(state::State::new(
+                population,
+                user_prefix,
+                config.now,
+                config.release,
+            )),
             faults: Mutex::new(config.faults),
             rng: Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(1))),
             log: Mutex::new(Vec::new()),
@@ -154,7 +209,8 @@ impl Simulator {
             password: config.password,
             api_token: config.api_token,
             rest_api_token: config.rest_api_token,
-            roles_v1_only: config.roles_v1_only,
+            release: config.release,
+            record_bodies: config.record_bodies,
             legacy_ignores_paging: config.legacy_ignores_paging,
             periscope_site: config.periscope_site,
             periscope_api_key: config.periscope_api_key,
@@ -218,7 +274,13 @@ impl Simulator {
         lock(&self.shared.log).clear();
     }
 
-    /// The stored users (ids, not expanded), in `_id` order.
+    /// The release answered as.
+    pub fn release(&self) -> Release {
+        self.shared.release
+    }
+
+    /// The stored users (ids, not expanded), in `_id` order. Stored groups never list the built-in
+    /// "Everyone", which the API adds to every user it answers with.
     pub fn users(&self) -> Vec<Value> {
         self.shared.lock().users.values().cloned().collect()
     }
@@ -264,6 +326,7 @@ impl Simulator {
                     .unwrap_or_default();
                 let group_names: Vec<&str> = (u["groups"].as_array().into_iter().flatten())
                     .filter_map(|g| groups.get(g.as_str()?).map(String::as_str))
+                    .filter(|name| !BUILT_IN_GROUPS.contains(name))
                     .collect();
                 [
                     text(&u["_id"]),

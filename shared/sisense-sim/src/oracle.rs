@@ -29,8 +29,11 @@ pub struct StaleRule {
 pub struct StaleSets {
     /// Active, stale and not protected.
     pub act: BTreeSet<String>,
-    /// Active, stale and protected.
+    /// Stale (activated or pending) and protected.
     pub protected: BTreeSet<String>,
+    /// Pending invitations (`active: false`) created more than the grace period ago, not protected: only
+    /// `delete` acts on them.
+    pub pending: BTreeSet<String>,
 }
 
 impl Simulator {
@@ -42,12 +45,10 @@ impl Simulator {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
         let mut sets = StaleSets::default();
         for u in self.users() {
-            if u["active"] == false {
-                continue;
-            }
+            let pending = u["active"] == false;
             let stale = match time(&u["lastLogin"]).max(time(&u["lastActivity"])) {
-                Some(seen) => older(seen, rule.inactive_days),
-                None => time(&u["created"]).is_some_and(|c| older(c, rule.grace_days)),
+                Some(seen) if !pending => older(seen, rule.inactive_days),
+                _ => time(&u["created"]).is_some_and(|c| older(c, rule.grace_days)),
             };
             if !stale {
                 continue;
@@ -64,6 +65,8 @@ impl Simulator {
             let id = u["_id"].as_str().unwrap_or_default().to_string();
             if named || role.is_some_and(|r| rule.roles.contains(r)) || in_group {
                 sets.protected.insert(id);
+            } else if pending {
+                sets.pending.insert(id);
             } else {
                 sets.act.insert(id);
             }

@@ -88,6 +88,11 @@ fn test_mode(params: &HashMap<String, String>) -> bool {
     params.get("test_mode").is_some_and(|v| v == "true")
 }
 
+/// Sisense's built-in groups are not Periscope groups.
+fn is_built_in(group: &Value) -> bool {
+    crate::BUILT_IN_GROUPS.iter().any(|b| group["name"] == *b)
+}
+
 /// A stored user as Periscope shows it.
 fn view(store: &Store, user: &Value, rbac: bool) -> Value {
     let mut out = json!({"id": user["_id"], "email": user["email"], "created_at": user["created"]});
@@ -101,6 +106,7 @@ fn view(store: &Store, user: &Value, rbac: bool) -> Value {
     } else {
         let names: Vec<Value> = (user["groups"].as_array().into_iter().flatten())
             .filter_map(|id| store.groups.iter().find(|g| g["_id"] == *id))
+            .filter(|g| !is_built_in(g))
             .map(|g| g["name"].clone())
             .collect();
         out["groups"] = Value::Array(names);
@@ -401,6 +407,7 @@ pub(crate) fn groups(shared: &Shared, headers: &HeaderMap) -> Response {
         Ok(store
             .groups
             .iter()
+            .filter(|g| !is_built_in(g))
             .map(|g| json!({"id": g["_id"], "name": g["name"]}))
             .collect())
     };

@@ -32,8 +32,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/users/{id}",
             get(get_user).patch(patch_user).delete(delete_user),
         )
-        .route("/api/roles", get(roles_legacy_path))
-        .route("/api/v1/roles", get(roles))
+        .route("/api/roles", get(roles))
+        .route("/api/v1/roles", get(roles_v1))
+        .route("/api/users/count", get(count_users))
         .route("/api/v1/groups", get(groups))
         .merge(crate::legacy::routes())
         .merge(crate::periscope::routes())
@@ -110,10 +111,7 @@ async fn login(
     let ok = user.is_some_and(|u| u.eq_ignore_ascii_case(&shared.username))
         && pass.is_some_and(|p| *p == shared.password);
     if !ok {
-        return json_reply(
-            StatusCode::UNAUTHORIZED,
-            json!({"success": false, "message": "Invalid username or password"}),
-        );
+        return error(SimError::new(401, 5004, "Invalid username or password"));
     }
     let mut state = shared.lock();
     state.token_counter += 1;
@@ -149,7 +147,11 @@ async fn list_users(
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let query = ListQuery::parse(&params)?;
-        Ok(Value::Array(shared.lock().list(&query)))
+        let faults = shared.faults();
+        if faults.max_skip.is_some_and(|max| query.skip >= max) {
+            return Ok(Value::Array(Vec::new()));
+        }
+        Ok(Value::Array(shared.lock().list(&query, faults.page_cap)))
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }
@@ -167,7 +169,7 @@ async fn get_user(
         let user = state
             .users
             .get(&id)
-            .ok_or_else(|| SimError::new(404, 2000, format!("User {id} was not found")))?;
+            .ok_or_else(|| SimError::new(404, 2001, format!("User {id} was not found")))?;
         Ok(state.render(
             user,
             query.expand_role,
@@ -195,12 +197,13 @@ async fn create_user(
     run().map_or_else(error, |v| json_reply(StatusCode::CREATED, v))
 }
 
-/// Creates every valid user; answers 201 only when all were valid, else 400 naming the failures.
+/// Creates every valid user; answers 201 (items without `_id`, as the contract says) only when all were valid,
+/// else 400 naming the failures.
 async fn bulk_create(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
-        Ok(Value::Array(shared.lock().create_many(&body)?))
+        Ok(Value::Array(shared.lock().create_bulk(&body)?))
     };
     run().map_or_else(error, |v| json_reply(StatusCode::CREATED, v))
 }
@@ -233,19 +236,38 @@ async fn delete_user(
     run().map_or_else(error, |()| StatusCode::NO_CONTENT.into_response())
 }
 
-async fn roles_legacy_path(state: Shared_, headers: HeaderMap) -> Response {
-    if state.0.roles_v1_only {
-        return error(SimError::new(404, 1404, "Route not found"));
-    }
-    roles(state, headers).await
-}
-
-async fn roles(State(shared): Shared_, headers: HeaderMap) -> Response {
+/// `/api/v1/roles` is Periscope's; Sisense's contract has roles only on `/api/roles`.
+async fn roles_v1(State(shared): Shared_, headers: HeaderMap) -> Response {
     if periscope::is_partner(&headers) {
         return periscope::roles(&shared, &headers);
     }
+    error(SimError::new(404, 1404, "Route not found"))
+}
+
+/// `GET /api/roles` (v0.9): the roles, without `displayName`.
+async fn roles(State(shared): Shared_, headers: HeaderMap) -> Response {
     match authorize(&shared, &headers) {
         Ok(()) => json_reply(StatusCode::OK, Value::Array(shared.lock().roles.clone())),
+        Err(e) => error(e),
+    }
+}
+
+/// `GET /api/users/count` (v0.9): `{collection, count}`.
+async fn count_users(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match authorize(&shared, &headers) {
+        Ok(()) => {
+            let count = shared
+                .lock()
+                .count(params.get("search").map(String::as_str));
+            json_reply(
+                StatusCode::OK,
+                json!({"collection": "users", "count": count}),
+            )
+        }
         Err(e) => error(e),
     }
 }

@@ -5,9 +5,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-/// Role API names and display names, as Sisense ships them.
+use crate::Release;
+
+/// Role API names and the names the UI shows (people write these; the API never sends them).
 pub const ROLES: [(&str, &str); 6] = [
-    ("super", "Sys Admin"),
+    ("super", "Sys. Admin"),
     ("admin", "Admin"),
     ("dataAdmin", "Data Admin"),
     ("dataDesigner", "Data Designer"),
@@ -15,7 +17,10 @@ pub const ROLES: [(&str, &str); 6] = [
     ("consumer", "Viewer"),
 ];
 
-/// Group names; "Analysts" exists twice on purpose (names are not unique in Sisense).
+/// The groups every installation has; "Everyone" lists every user (the API adds it to each user's groups).
+pub const BUILT_IN_GROUPS: [&str; 2] = ["Everyone", "All users in system"];
+
+/// Group names besides the built-ins; "Analysts" exists twice on purpose (names are not unique in Sisense).
 pub const GROUPS: [&str; 9] = [
     "Sales",
     "Finance",
@@ -67,16 +72,18 @@ pub(crate) fn populate(
     users: usize,
     now: DateTime<Utc>,
     service_user: &str,
+    release: Release,
 ) -> Population {
     let (role_prefix, group_prefix, user_prefix) = prefixes(seed);
     let mut rng = StdRng::seed_from_u64(seed);
     let roles: Vec<Value> = ROLES
         .iter()
         .enumerate()
-        .map(|(i, (name, display))| json!({"_id": object_id(role_prefix, i as u64 + 1), "name": name, "displayName": display}))
+        .map(|(i, (name, _ui))| json!({"_id": object_id(role_prefix, i as u64 + 1), "name": name, "desc": format!("{name} role"), "parent": null}))
         .collect();
-    let groups: Vec<Value> = GROUPS
+    let groups: Vec<Value> = BUILT_IN_GROUPS
         .iter()
+        .chain(GROUPS.iter())
         .enumerate()
         .map(|(i, name)| json!({"_id": object_id(group_prefix, i as u64 + 1), "name": name, "created": timestamp(now - Duration::days(900))}))
         .collect();
@@ -136,7 +143,7 @@ pub(crate) fn populate(
         };
         let mut groups_of: Vec<Value> = Vec::new();
         for _ in 0..rng.random_range(0..4) {
-            let g = groups[rng.random_range(0..groups.len())]["_id"].clone();
+            let g = groups[rng.random_range(BUILT_IN_GROUPS.len()..groups.len())]["_id"].clone();
             if !groups_of.contains(&g) {
                 groups_of.push(g);
             }
@@ -148,19 +155,27 @@ pub(crate) fn populate(
             "firstName": first[..1].to_uppercase() + &first[1..],
             "roleId": role_id(role),
             "groups": groups_of,
-            "active": i == 0 || rng.random_range(0..100) < 92,
             "created": timestamp(created),
             "lastUpdated": timestamp(created + Duration::days(1)),
-            "tenantId": tenant_id,
             "preferences": {"language": "en-US"},
         });
+        // `active` is "activated": everyone who logged in is; of those who never did, some were created with a
+        // password (activated) and the others are invitations still pending.
+        let activated = last_login.is_some() || rng.random_range(0..100) < 40;
+        user["active"] = json!(activated);
+        if !activated {
+            user["pendingExpiration"] = json!(timestamp(created + Duration::days(7)));
+        }
+        if release.extra_user_fields() {
+            user["tenantId"] = json!(tenant_id);
+        }
         if rng.random_range(0..100) >= 5 {
             user["lastName"] = json!(last[..1].to_uppercase() + &last[1..]);
         }
         if let Some(t) = last_login {
             user["lastLogin"] = json!(timestamp(t));
         }
-        if let Some(t) = last_activity {
+        if let Some(t) = last_activity.filter(|_| release.extra_user_fields()) {
             user["lastActivity"] = json!(timestamp(t));
         }
         out.push(user);
@@ -184,9 +199,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_population_other_seed_other_ids() {
-        let a = populate(7, 200, now(), "svc@example.com");
-        let b = populate(7, 200, now(), "svc@example.com");
-        let c = populate(8, 200, now(), "svc@example.com");
+        let a = populate(7, 200, now(), "svc@example.com", Release::Contract);
+        let b = populate(7, 200, now(), "svc@example.com", Release::Contract);
+        let c = populate(8, 200, now(), "svc@example.com", Release::Contract);
         assert_eq!(a.users, b.users);
         assert_ne!(
             a.roles[0]["_id"], c.roles[0]["_id"],
@@ -196,7 +211,7 @@ mod tests {
 
     #[test]
     fn population_mixes_activity_roles_and_states() {
-        let p = populate(42, 5_000, now(), "svc@example.com");
+        let p = populate(42, 5_000, now(), "svc@example.com", Release::Contract);
         let days_since = |u: &Value, key: &str| {
             u[key].as_str().map(|t| {
                 (now() - DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)).num_days()
@@ -243,6 +258,20 @@ mod tests {
             "supers {supers} admins {admins}"
         );
         assert_eq!(p.users[0]["email"], "svc@example.com");
+        assert!(
+            p.users
+                .iter()
+                .all(|u| u.get("lastActivity").is_none() && u.get("tenantId").is_none()),
+            "the contract has neither field"
+        );
+        assert!(
+            p.users
+                .iter()
+                .filter(|u| u["active"] == false)
+                .all(|u| u.get("lastLogin").is_none()),
+            "only never-logged-in users can be pending invitations"
+        );
+        assert!(p.roles.iter().all(|r| r.get("displayName").is_none()));
         assert!(
             p.users
                 .iter()

@@ -5,7 +5,32 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::seed::{Population, object_id, timestamp};
+use crate::Release;
+use crate::seed::{BUILT_IN_GROUPS, Population, object_id, timestamp};
+
+/// What `PATCH /api/v1/users/{id}` accepts, per the contract (`active` only on releases that honour it).
+const PATCHABLE: [&str; 8] = [
+    "email",
+    "userName",
+    "firstName",
+    "lastName",
+    "roleId",
+    "groups",
+    "preferences",
+    "uiSettings",
+];
+
+/// What the bulk create's 201 items carry: the contract's `sisenseUser`, no `_id`.
+const BULK_ECHO: [&str; 8] = [
+    "email",
+    "userName",
+    "firstName",
+    "lastName",
+    "roleId",
+    "groups",
+    "preferences",
+    "uiSettings",
+];
 
 /// A Sisense-shaped error: status plus `{"error":{code,message,status,httpMessage}}`.
 #[derive(Debug, Clone)]
@@ -49,6 +74,7 @@ pub(crate) struct State {
     /// Periscope `HTTP-X-PARTNER-AUTH` requests accepted in all.
     pub partner_requests: u64,
     pub now: DateTime<Utc>,
+    pub release: Release,
 }
 
 /// Listing parameters of `GET /api/v1/users`.
@@ -60,6 +86,7 @@ pub(crate) struct ListQuery {
     pub email: Option<String>,
     pub user_name: Option<String>,
     pub active: Option<bool>,
+    pub ids: Option<Vec<String>>,
     pub expand_role: bool,
     pub expand_groups: bool,
     pub fields: Option<Vec<String>>,
@@ -88,6 +115,9 @@ impl ListQuery {
             email: params.get("email").cloned(),
             user_name: params.get("userName").cloned(),
             active: params.get("active").map(|a| a == "true"),
+            ids: params
+                .get("ids")
+                .map(|ids| ids.split(',').map(str::to_string).collect()),
             expand_role: expand.contains(&"role"),
             expand_groups: expand.contains(&"groups"),
             fields: params
@@ -98,7 +128,12 @@ impl ListQuery {
 }
 
 impl State {
-    pub fn new(population: Population, user_prefix: u32, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        population: Population,
+        user_prefix: u32,
+        now: DateTime<Utc>,
+        release: Release,
+    ) -> Self {
         let next_user = population.users.len() as u64 + 1;
         let users = population
             .users
@@ -118,10 +153,37 @@ impl State {
             api_key_requests: 0,
             partner_requests: 0,
             now,
+            release,
         }
     }
 
-    pub fn list(&self, q: &ListQuery) -> Vec<Value> {
+    /// The built-in "Everyone" group's id.
+    fn everyone(&self) -> Option<&Value> {
+        self.groups
+            .iter()
+            .find(|g| g["name"] == BUILT_IN_GROUPS[0])
+            .map(|g| &g["_id"])
+    }
+
+    /// `GET /api/users/count`: users whose user name or email contains `search` (case-insensitive).
+    pub fn count(&self, search: Option<&str>) -> usize {
+        let search = search.map(str::to_lowercase);
+        self.users
+            .values()
+            .filter(|u| {
+                search.as_ref().is_none_or(|s| {
+                    ["userName", "email"].iter().any(|k| {
+                        u[*k]
+                            .as_str()
+                            .is_some_and(|v| v.to_lowercase().contains(s.as_str()))
+                    })
+                })
+            })
+            .count()
+    }
+
+    /// A page of `q`; at most `cap` users whatever `limit` asked (a server's silent page cap).
+    pub fn list(&self, q: &ListQuery, cap: Option<usize>) -> Vec<Value> {
         let matches = |u: &&Value| {
             q.email.as_ref().is_none_or(|e| {
                 u["email"]
@@ -133,8 +195,11 @@ impl State {
                 .is_none_or(|n| u["userName"].as_str() == Some(n.as_str()))
                 && q.active
                     .is_none_or(|a| u["active"].as_bool().unwrap_or(true) == a)
+                && q.ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| u["_id"].as_str() == Some(id.as_str())))
         };
-        let limit = q.limit.unwrap_or(usize::MAX);
+        let limit = q.limit.unwrap_or(usize::MAX).min(cap.unwrap_or(usize::MAX));
         let render =
             |u: &Value| self.render(u, q.expand_role, q.expand_groups, q.fields.as_deref());
         if q.descending {
@@ -165,6 +230,11 @@ impl State {
         fields: Option<&[String]>,
     ) -> Value {
         let mut out = user.clone();
+        if let (Some(everyone), Some(groups)) = (self.everyone(), out["groups"].as_array_mut())
+            && !groups.contains(everyone)
+        {
+            groups.insert(0, everyone.clone());
+        }
         if expand_role && let Some(role) = self.roles.iter().find(|r| r["_id"] == user["roleId"]) {
             out["role"] = role.clone();
         }
@@ -204,7 +274,7 @@ impl State {
             && !self.roles.iter().any(|r| r["_id"] == *role)
         {
             return Err(SimError::new(
-                400,
+                404,
                 2004,
                 format!("Role {role} was not found"),
             ));
@@ -244,12 +314,16 @@ impl State {
         if self.email_taken(&email) {
             return Err(SimError::new(
                 400,
-                2003,
+                2004,
                 format!("User with email {email} already exists"),
             ));
         }
         if obj.get("roleId").is_none() {
-            return Err(SimError::new(400, 2004, "roleId is required"));
+            return Err(SimError::new(
+                422,
+                2003,
+                "Mandatory field roleId is missing",
+            ));
         }
         self.check_role_and_groups(body)?;
         if obj
@@ -269,18 +343,42 @@ impl State {
         let id = object_id(self.user_prefix, self.next_user);
         self.next_user += 1;
         let now = timestamp(self.now);
+        // Without a password Sisense sends an invitation: the account stays inactive until it is accepted.
+        let activated = obj.get("password").is_some();
         let mut user = json!({
             "_id": id, "email": email, "userName": obj.get("userName").cloned().unwrap_or(json!(email)),
-            "roleId": obj["roleId"], "groups": obj.get("groups").cloned().unwrap_or(json!([])), "active": true,
-            "created": now, "lastUpdated": now, "tenantId": self.tenant_id, "preferences": {"language": "en-US"},
+            "roleId": obj["roleId"], "groups": obj.get("groups").cloned().unwrap_or(json!([])), "active": activated,
+            "created": now, "lastUpdated": now, "preferences": {"language": "en-US"},
         });
+        if !activated {
+            user["pendingExpiration"] = json!(timestamp(self.now + chrono::Duration::days(7)));
+        }
+        if self.release.extra_user_fields() {
+            user["tenantId"] = json!(self.tenant_id);
+        }
         for key in ["firstName", "lastName"] {
             if let Some(v) = obj.get(key) {
                 user[key] = v.clone();
             }
         }
         self.users.insert(id, user.clone());
-        Ok(user)
+        Ok(self.render(&user, false, false, None))
+    }
+
+    /// Creates every valid user of a bulk request and answers as the contract's 201 does: each item echoes the
+    /// request's fields, without `_id`.
+    pub fn create_bulk(&mut self, body: &Value) -> Result<Vec<Value>, SimError> {
+        let created = self.create_many(body)?;
+        Ok(created
+            .iter()
+            .map(|u| {
+                BULK_ECHO
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), u.get(*k)?.clone())))
+                    .collect::<Map<String, Value>>()
+                    .into()
+            })
+            .collect())
     }
 
     /// Creates every valid user of a JSON array; when any was invalid, an error naming each failure (the valid
@@ -323,40 +421,39 @@ impl State {
         {
             return Err(SimError::new(
                 400,
-                2003,
+                2004,
                 format!("User with email {email} already exists"),
             ));
         }
         let now = timestamp(self.now);
+        let honours_active = self.release.honours_active();
         let user = self
             .users
             .get_mut(id)
-            .ok_or_else(|| SimError::new(404, 2000, format!("User {id} was not found")))?;
+            .ok_or_else(|| SimError::new(404, 2001, format!("User {id} was not found")))?;
         if !ignore {
+            // Fields the release does not accept are ignored silently, as a lenient server would.
             for (key, value) in patch {
-                if [
-                    "firstName",
-                    "lastName",
-                    "email",
-                    "userName",
-                    "roleId",
-                    "groups",
-                    "active",
-                    "preferences",
-                ]
-                .contains(&key.as_str())
-                {
+                if PATCHABLE.contains(&key.as_str()) || (key == "active" && honours_active) {
                     user[key] = value.clone();
                 }
             }
             user["lastUpdated"] = json!(now);
         }
-        Ok(user.clone())
+        let user = user.clone();
+        Ok(self.render(&user, false, false, None))
     }
 
     pub fn delete(&mut self, id: &str, ignore: bool) -> Result<(), SimError> {
-        if !self.users.contains_key(id) {
-            return Err(SimError::new(404, 2000, format!("User {id} was not found")));
+        let Some(user) = self.users.get(id) else {
+            return Err(SimError::new(404, 2001, format!("User {id} was not found")));
+        };
+        let is_super = self
+            .roles
+            .iter()
+            .any(|r| r["name"] == "super" && r["_id"] == user["roleId"]);
+        if is_super {
+            return Err(SimError::new(400, 2011, "A super-user cannot be deleted."));
         }
         if !ignore {
             self.users.remove(id);
@@ -372,7 +469,12 @@ mod tests {
 
     fn state() -> State {
         let now = Utc::now();
-        State::new(populate(1, 30, now, "svc@example.com"), prefixes(1).2, now)
+        State::new(
+            populate(1, 30, now, "svc@example.com", Release::Contract),
+            prefixes(1).2,
+            now,
+            Release::Contract,
+        )
     }
 
     fn query(pairs: &[(&str, &str)]) -> ListQuery {
@@ -393,16 +495,19 @@ mod tests {
                 .map(|u| u["_id"].as_str().unwrap().to_string())
                 .collect::<Vec<_>>()
         };
-        let all = ids(s.list(&query(&[("sort", "_id")])));
+        let all = ids(s.list(&query(&[("sort", "_id")]), None));
         assert_eq!(all.len(), 30);
         assert_eq!(
-            ids(s.list(&query(&[("skip", "10"), ("limit", "5")]))),
+            ids(s.list(&query(&[("skip", "10"), ("limit", "5")]), None)),
             all[10..15]
         );
         let mut rev = all.clone();
         rev.reverse();
-        assert_eq!(ids(s.list(&query(&[("sort", "-_id")]))), rev);
-        let one = s.list(&query(&[("email", "SVC@example.com"), ("fields", "email")]));
+        assert_eq!(ids(s.list(&query(&[("sort", "-_id")]), None)), rev);
+        let one = s.list(
+            &query(&[("email", "SVC@example.com"), ("fields", "email")]),
+            None,
+        );
         assert_eq!(one.len(), 1);
         assert_eq!(
             one[0].as_object().unwrap().len(),
@@ -421,7 +526,8 @@ mod tests {
         let ok = s
             .create(&json!({"email": "new@x.io", "roleId": role, "groups": [group]}))
             .unwrap();
-        assert_eq!(ok["active"], true);
+        assert_eq!(ok["active"], false, "invited without a password: pending");
+        assert!(ok.get("tenantId").is_none());
         assert_eq!(ok["userName"], "new@x.io");
         let cases = [
             (
@@ -443,7 +549,11 @@ mod tests {
         for (body, expected) in cases {
             let err = s.create(&body).unwrap_err();
             assert!(err.message.contains(expected), "{body}: {}", err.message);
-            assert_eq!(err.status, 400);
+            assert!(
+                [400, 404, 422].contains(&err.status),
+                "{body}: {}",
+                err.status
+            );
         }
     }
 
@@ -456,13 +566,22 @@ mod tests {
             .patch(&id, &json!({"firstName": "Zed", "active": false}), true)
             .unwrap();
         assert_eq!(
-            answered, before,
+            answered,
+            s.render(&before, false, false, None),
             "the server answers with the unchanged user"
         );
         assert_eq!(s.users[&id], before, "ignored patch changes nothing");
-        s.patch(&id, &json!({"firstName": "Zed", "_id": "hijack"}), false)
-            .unwrap();
+        s.patch(
+            &id,
+            &json!({"firstName": "Zed", "_id": "hijack", "active": !before["active"].as_bool().unwrap()}),
+            false,
+        )
+        .unwrap();
         assert_eq!(s.users[&id]["firstName"], "Zed");
+        assert_eq!(
+            s.users[&id]["active"], before["active"],
+            "the contract's PATCH does not take active"
+        );
         assert_eq!(s.users[&id]["_id"], id.as_str(), "_id cannot be patched");
         s.delete(&id, true).unwrap();
         assert!(s.users.contains_key(&id));

@@ -32,6 +32,14 @@ pub enum Credentials {
         /// The instance's REST API token, the JWT signing key.
         api_token: SecretString,
     },
+    /// Legacy Sisense for Windows 6.5 and later (REST v0.9 paths): the v1 form login and `Authorization: Bearer`,
+    /// logging in again once on a 401, as [`Credentials::Password`] does.
+    LegacyLogin {
+        /// The service account's email.
+        email: String,
+        /// Its password.
+        password: SecretString,
+    },
     /// Periscope Data / Sisense for Cloud Data Teams: every request carries `HTTP-X-PARTNER-AUTH: site:api-key`
     /// for the site it addresses. A 401 is final (an API key cannot be refreshed).
     Periscope {
@@ -136,8 +144,10 @@ impl Credentials {
         }
     }
 
-    /// Legacy credentials from a non-blank email (trimmed), a password and the REST API token; `Missing` when
-    /// any of them is absent (the caller words the message and refuses parts of the other family).
+    /// Legacy credentials from a non-blank email (trimmed) and a password: with the REST API token, signed
+    /// `x-api-key` JWTs (Windows before 6.5); without it, the v1 login and Bearer tokens (6.5 and later).
+    /// `Missing` when the email or password is absent (the caller words the message and refuses parts of the
+    /// other family).
     pub fn legacy_from_parts(
         email: Option<&str>,
         password: Option<&SecretString>,
@@ -149,6 +159,12 @@ impl Credentials {
                     email: email.trim().to_string(),
                     password: password.clone(),
                     api_token: api_token.clone(),
+                })
+            }
+            (Some(email), Some(password), None) if !email.trim().is_empty() => {
+                Ok(Credentials::LegacyLogin {
+                    email: email.trim().to_string(),
+                    password: password.clone(),
                 })
             }
             _ => Err(CredentialsProblem::Missing),
@@ -174,7 +190,9 @@ impl Credentials {
     pub fn username(&self) -> Option<&str> {
         match self {
             Credentials::Password { username, .. } => Some(username),
-            Credentials::LegacyJwt { email, .. } => Some(email),
+            Credentials::LegacyJwt { email, .. } | Credentials::LegacyLogin { email, .. } => {
+                Some(email)
+            }
             Credentials::Token(_) | Credentials::Periscope { .. } => None,
         }
     }
@@ -194,6 +212,11 @@ impl fmt::Debug for Credentials {
                 .field("email", email)
                 .field("password", &"[REDACTED]")
                 .field("api_token", &"[REDACTED]")
+                .finish(),
+            Credentials::LegacyLogin { email, .. } => f
+                .debug_struct("LegacyLogin")
+                .field("email", email)
+                .field("password", &"[REDACTED]")
                 .finish(),
             Credentials::Periscope { sites } => {
                 f.debug_struct("Periscope").field("sites", sites).finish()
@@ -326,18 +349,26 @@ mod tests {
     }
 
     #[test]
-    fn legacy_credentials_need_an_email_a_password_and_the_rest_api_token() {
+    fn legacy_credentials_need_an_email_and_a_password_and_the_token_picks_the_auth() {
         let secret = SecretString::from("s3cret");
         let legacy =
             Credentials::legacy_from_parts(Some(" svc@x.io "), Some(&secret), Some(&secret))
                 .unwrap();
         assert_eq!(legacy.family(), Family::Legacy);
         assert_eq!(legacy.username(), Some("svc@x.io"));
+        assert!(matches!(legacy, Credentials::LegacyJwt { .. }));
+        let bearer = Credentials::legacy_from_parts(Some("svc@x.io"), Some(&secret), None).unwrap();
+        assert!(
+            matches!(bearer, Credentials::LegacyLogin { .. }),
+            "no REST API token: Windows 6.5+ login"
+        );
+        assert_eq!(bearer.family(), Family::Legacy);
+        assert!(!format!("{bearer:?}").contains("s3cret"));
         for (email, password, api_token) in [
             (None, Some(&secret), Some(&secret)),
             (Some(" "), Some(&secret), Some(&secret)),
             (Some("svc@x.io"), None, Some(&secret)),
-            (Some("svc@x.io"), Some(&secret), None),
+            (Some("svc@x.io"), None, None),
         ] {
             assert_eq!(
                 Credentials::legacy_from_parts(email, password, api_token).unwrap_err(),

@@ -34,7 +34,11 @@ pub fn connect(config: ClientConfig) -> Result<Arc<dyn Directory>, Error> {
             api_token,
         } => Arc::new(LegacyDirectory::new(
             config.clone(),
-            ApiKeySigner::new(email, password, api_token),
+            Box::new(ApiKeySigner::new(email, password, api_token)),
+        )?),
+        Credentials::LegacyLogin { email, password } => Arc::new(LegacyDirectory::new(
+            config.clone(),
+            Box::new(SessionAuth::login(email, password)),
         )?),
         Credentials::Periscope { sites } => {
             Arc::new(PeriscopeDirectory::new(config.clone(), sites)?)
@@ -48,7 +52,7 @@ impl Credentials {
     pub fn family(&self) -> Family {
         match self {
             Credentials::Password { .. } | Credentials::Token(_) => Family::Fusion,
-            Credentials::LegacyJwt { .. } => Family::Legacy,
+            Credentials::LegacyJwt { .. } | Credentials::LegacyLogin { .. } => Family::Legacy,
             Credentials::Periscope { .. } => Family::Periscope,
         }
     }
@@ -130,6 +134,10 @@ impl Directory for SisenseClient {
 
     async fn groups(&self, scope: Option<&str>) -> Result<Vec<Group>, Error> {
         self.directory.groups(scope).await
+    }
+
+    async fn count_users(&self) -> Result<Option<u64>, Error> {
+        self.directory.count_users().await
     }
 
     fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {

@@ -17,6 +17,11 @@ pub(crate) trait Creator: Send + Sync {
     async fn post_user(&self, user: &NewUser) -> Result<User, Error>;
     /// The user a create whose outcome is unknown may have made.
     async fn find_created(&self, user: &NewUser) -> Result<Option<User>, Error>;
+    /// The `count` most recently created users, in one request where the family can (newest first); empty where
+    /// it cannot, so each user is then looked up alone.
+    async fn newest_users(&self, _count: usize) -> Result<Vec<User>, Error> {
+        Ok(Vec::new())
+    }
     /// How often and how long to retry.
     fn retry(&self) -> &RetryConfig;
 }
@@ -52,21 +57,47 @@ pub(crate) async fn create_user(creator: &dyn Creator, user: &NewUser) -> Result
     }
 }
 
-/// One outcome per user of `chunk`: the users a bulk create confirmed (matched by email), and for every other
-/// user a look (a half-applied bulk may have made it) and, if absent, a single create.
+/// Users the newest-users listing asks for beyond the chunk (others may create users at the same time).
+const NEWEST_SLACK: usize = 20;
+
+/// One outcome per user of `chunk`: the users a bulk create confirmed with their ids (matched by email); the
+/// others found in one listing of the newest users (the contract's bulk 201 carries no `_id`, and a half-applied
+/// bulk may have made some); and for each still missing, a look and, if absent, a single create.
+/// `accepted`: whether the bulk create answered success (users found then were created by it, not reconciled).
 pub(crate) async fn confirm_bulk(
     creator: &dyn Creator,
     chunk: &[NewUser],
     confirmed: Vec<User>,
+    accepted: bool,
 ) -> Vec<CreateOutcome> {
-    let mut by_email: HashMap<String, User> = confirmed
+    let mut by_email: HashMap<String, (User, bool)> = confirmed
         .into_iter()
-        .map(|u| (u.email.to_lowercase(), u))
+        .map(|u| (u.email.to_lowercase(), (u, false)))
         .collect();
+    let missing = chunk
+        .iter()
+        .filter(|u| !by_email.contains_key(&u.email.to_lowercase()))
+        .count();
+    if missing > 1 {
+        match creator.newest_users(missing + NEWEST_SLACK).await {
+            Ok(newest) => {
+                for found in newest {
+                    let key = found.email.to_lowercase();
+                    let wanted = chunk.iter().any(|u| u.email.eq_ignore_ascii_case(&key));
+                    if wanted && !by_email.contains_key(&key) {
+                        by_email.insert(key, (found, !accepted));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the newest users failed; looking users up one by one")
+            }
+        }
+    }
     let mut outcomes = Vec::with_capacity(chunk.len());
     for user in chunk {
         let outcome = match by_email.remove(&user.email.to_lowercase()) {
-            Some(created) => outcome(user, Ok(created), false),
+            Some((created, reconciled)) => outcome(user, Ok(created), reconciled),
             None => reconcile_or_create(creator, user).await,
         };
         outcomes.push(outcome);

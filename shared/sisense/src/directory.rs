@@ -125,6 +125,11 @@ pub trait Directory: Send + Sync {
     async fn roles(&self, scope: Option<&str>) -> Result<Vec<Role>, Error>;
     /// The groups of `scope`, or of the whole directory (`None`).
     async fn groups(&self, scope: Option<&str>) -> Result<Vec<Group>, Error>;
+    /// How many users the server says it has, where it can tell (`GET /api/users/count` on Sisense): lets a
+    /// listing prove it is complete. `None` where the API has no count.
+    async fn count_users(&self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
     /// The server's own dry run, where it has one.
     fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {
         None

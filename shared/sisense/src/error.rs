@@ -115,7 +115,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying the same request may succeed: 429, 502, 503, 504, timeouts and transport failures.
+    /// Whether retrying the same request may succeed: 429, 500, 502, 503, 504, timeouts and transport failures.
+    /// Idempotent requests are resent on these; a create only after reconciling (it may have been applied).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Api { status, .. } => is_retryable_status(*status),
@@ -182,9 +183,10 @@ impl Error {
     }
 }
 
-/// The statuses a retry may cure.
+/// The statuses a retry may cure. A 500 is among them: Sisense answers it for transient failures too (a node
+/// restarting, a database timeout), and an idempotent request loses nothing by being sent again.
 pub fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
 /// What an error body says, parsed tolerantly (Sisense JSON, `{success:false,message}`, plain text or HTML).
@@ -293,14 +295,14 @@ mod tests {
     }
 
     #[test]
-    fn retryable_statuses_are_exactly_429_502_503_504() {
+    fn retryable_statuses_are_exactly_429_500_502_503_504() {
         for status in 100..600u16 {
             let Ok(code) = StatusCode::from_u16(status) else {
                 continue;
             };
             assert_eq!(
                 is_retryable_status(code),
-                matches!(status, 429 | 502 | 503 | 504),
+                matches!(status, 429 | 500 | 502 | 503 | 504),
                 "status {status}"
             );
             assert_eq!(api(status).is_retryable(), is_retryable_status(code));
@@ -336,7 +338,11 @@ mod tests {
         };
         assert!(!decode.is_retryable());
         assert!(!api(400).is_retryable());
-        assert!(!api(500).is_retryable());
+        assert!(!api(501).is_retryable());
+        assert!(
+            !api(500).is_retryable_without_effect(),
+            "a 500 on a create may have been applied"
+        );
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub struct Group {
     pub extra: Map<String, Value>,
 }
 
+impl Group {
+    /// Whether this is one of Sisense's built-in groups every user is in ("Everyone", "All users in system"):
+    /// never a membership anyone was given, so never exported, matched or verified as one.
+    pub fn is_built_in(&self) -> bool {
+        crate::resolve::is_built_in_group_name(&self.name)
+    }
+}
+
 /// A Sisense user as `GET /api/v1/users` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,13 +1,20 @@
-//! Skip/limit paging as a `Stream`, with optional concurrent prefetch and de-duplication by `_id`.
+//! Skip/limit paging as a `Stream`, with concurrent prefetch and de-duplication by `_id`.
+//!
+//! The contract documents no maximum `limit`, so a server may answer fewer users than asked without being at
+//! the end. A short page therefore never ends the listing: the next page starts where that page ended (so
+//! nothing between is skipped), the page size adapts to what the server really sends, and only an **empty**
+//! page ends it. Prefetch resumes once pages come back full again; after a short page one request at a time is
+//! sent, so the end costs one request, not `prefetch`.
 //!
 //! Pages are requested with `sort=_id`, so de-duplication needs only the last id emitted (constant memory,
 //! whatever the number of users): an id at or below it was already emitted by an earlier page, which happens
-//! when users are deleted while paging and later pages shift. Each page is checked to really be in `_id`
+//! when pages overlap after a restart or a concurrent change. Each page is checked to really be in `_id`
 //! order; a server that ignores the sort ends the stream with [`Error::Paging`] instead of losing users.
 
 use std::future::Future;
+use std::pin::Pin;
 
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, FuturesOrdered, Stream, StreamExt};
 
 use crate::error::Error;
 use crate::ids::UserId;
@@ -25,8 +32,83 @@ fn check_sorted(users: &[User], skip: u64) -> Result<(), Error> {
     }
 }
 
-/// Pages `fetch(skip, limit)` until a short page, keeping `prefetch` requests in flight, and yields each user
-/// once, in `_id` order. A page error ends the stream after yielding the error.
+type PageFuture<'a> = Pin<Box<dyn Future<Output = (u64, Result<Vec<User>, Error>)> + Send + 'a>>;
+
+/// Where a listing is.
+struct Pager<'a, F> {
+    fetch: F,
+    limit: u32,
+    prefetch: usize,
+    /// The page size the server really answers (starts at `limit`).
+    page: u64,
+    /// The offset of the next request.
+    next_skip: u64,
+    /// Requests in flight, in offset order.
+    in_flight: FuturesOrdered<PageFuture<'a>>,
+    /// Whether the last page came back full (prefetch on) or short (one request at a time).
+    steady: bool,
+    done: bool,
+}
+
+impl<'a, F, Fut> Pager<'a, F>
+where
+    F: Fn(u64, u32) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<Vec<User>, Error>> + Send + 'a,
+{
+    fn fill(&mut self) {
+        let depth = if self.steady { self.prefetch } else { 1 };
+        while self.in_flight.len() < depth {
+            let skip = self.next_skip;
+            let fut = (self.fetch)(skip, self.limit);
+            self.in_flight
+                .push_back(Box::pin(async move { (skip, fut.await) }));
+            self.next_skip += self.page;
+        }
+    }
+
+    /// The next page; `None` at the (empty) end.
+    async fn next_page(&mut self) -> Option<Result<Vec<User>, Error>> {
+        if self.done {
+            return None;
+        }
+        self.fill();
+        let (skip, page) = self.in_flight.next().await?;
+        let users = match page.and_then(|users| check_sorted(&users, skip).map(|()| users)) {
+            Ok(users) => users,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        let got = users.len() as u64;
+        if got == 0 {
+            self.done = true;
+            return None;
+        }
+        if got != self.page {
+            // A short page (a cap or the end) or a long one (limit ignored): restart right after it, with the
+            // size the server really uses, and forget requests sent at offsets that assumed the old size.
+            if got < self.page {
+                tracing::debug!(
+                    skip,
+                    asked = self.limit,
+                    got,
+                    "short page: continuing until an empty page"
+                );
+            }
+            self.in_flight = FuturesOrdered::new();
+            self.page = got;
+            self.next_skip = skip + got;
+            self.steady = false;
+        } else {
+            self.steady = true;
+        }
+        Some(Ok(users))
+    }
+}
+
+/// Pages `fetch(skip, limit)` until an empty page, keeping up to `prefetch` requests in flight, and yields each
+/// user once, in `_id` order. A page error ends the stream after yielding the error.
 pub fn paged_users<'a, F, Fut>(
     limit: u32,
     prefetch: usize,
@@ -37,28 +119,20 @@ where
     Fut: Future<Output = Result<Vec<User>, Error>> + Send + 'a,
 {
     let limit = limit.max(1);
-    let pages = stream::iter(0u64..)
-        .map(move |page| {
-            let skip = page * u64::from(limit);
-            let fut = fetch(skip, limit);
-            async move {
-                fut.await
-                    .and_then(|users| check_sorted(&users, skip).map(|()| users))
-            }
-        })
-        .buffered(prefetch.max(1));
-    // `unfold` stops without polling `pages` again, so no request is sent past the short page (beyond prefetch).
-    stream::unfold(
-        (Box::pin(pages), false),
-        move |(mut pages, done)| async move {
-            if done {
-                return None;
-            }
-            let page = pages.next().await?;
-            let done = !matches!(&page, Ok(users) if users.len() >= limit as usize);
-            Some((page, (pages, done)))
-        },
-    )
+    let pager = Pager {
+        fetch,
+        limit,
+        prefetch: prefetch.max(1),
+        page: u64::from(limit),
+        next_skip: 0,
+        in_flight: FuturesOrdered::new(),
+        steady: true,
+        done: false,
+    };
+    stream::unfold(pager, |mut pager| async move {
+        let page = pager.next_page().await?;
+        Some((page, pager))
+    })
     .flat_map(|page| match page {
         Ok(users) => stream::iter(users.into_iter().map(Ok).collect::<Vec<_>>()),
         Err(e) => stream::iter(vec![Err(e)]),
@@ -93,14 +167,15 @@ mod tests {
 
     #[tokio::test]
     async fn pages_until_short_page_and_deduplicates_overlap() {
-        // 25 users, page size 10; page 2 overlaps page 1 by two users (a shift caused by a concurrent delete).
+        // 25 users, page size 10; after the first page two users appear before the cursor, so every later page
+        // starts two users earlier and overlaps the one before it.
         let calls = Arc::new(AtomicUsize::new(0));
         let c = calls.clone();
         let fetch = move |skip: u64, limit: u32| {
             c.fetch_add(1, Ordering::SeqCst);
             async move {
-                let start = if skip == 10 { 8 } else { skip };
-                Ok((start..(skip + u64::from(limit)).min(25))
+                let start = if skip >= 10 { skip - 2 } else { skip };
+                Ok((start..(start + u64::from(limit)).min(25))
                     .map(user)
                     .collect())
             }
@@ -111,6 +186,34 @@ mod tests {
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 25);
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         assert!(calls.load(Ordering::SeqCst) >= 3);
+    }
+
+    #[tokio::test]
+    async fn a_server_cap_below_the_limit_loses_nobody_and_ends_on_an_empty_page() {
+        // 1,234 users; the server answers at most 100 per page although 500 are asked.
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        let fetch = move |skip: u64, limit: u32| {
+            log.lock().unwrap().push(skip);
+            async move {
+                let end = (skip + u64::from(limit.min(100))).min(1_234);
+                Ok((skip..end).map(user).collect())
+            }
+        };
+        let users: Vec<_> = paged_users(500, 4, fetch).collect().await;
+        let ids: Vec<_> = users.into_iter().map(|u| u.unwrap().id).collect();
+        assert_eq!(ids.len(), 1_234);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        let asked = asked.lock().unwrap().clone();
+        assert!(
+            asked.contains(&1_234),
+            "the end is proven by an empty page: {asked:?}"
+        );
+        assert!(
+            asked.len() <= 13 + 4 + 4,
+            "{} requests: {asked:?}",
+            asked.len()
+        );
     }
 
     #[tokio::test]

@@ -41,10 +41,16 @@ const ROLE_ALIASES: [(&str, &str); 5] = [
     ("dataadministrator", "dataadmin"),
 ];
 
-/// Lower-case without spaces, underscores or dashes: `Data Designer` == `dataDesigner` == `data_designer`.
+/// Whether `name` is one of the [`IMPLICIT_GROUPS`] (any case, white space folded).
+pub fn is_built_in_group_name(name: &str) -> bool {
+    IMPLICIT_GROUPS.contains(&group_key(name).as_str())
+}
+
+/// Lower-case without spaces, dots, underscores or dashes: `Data Designer` == `dataDesigner` ==
+/// `data_designer`, `Sys. Admin` == `sysadmin`.
 fn role_key(name: &str) -> String {
     name.chars()
-        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '.'))
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -60,7 +66,9 @@ fn is_object_id(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Resolves role ids, API names, display names and aliases, case-insensitively.
+/// Resolves role ids, API names, display names (where a release sends them) and the UI names (Sys. Admin,
+/// Admin, Data Admin, Data Designer, Designer, Viewer, as aliases: the contract has no `displayName`),
+/// case-insensitively.
 #[derive(Debug, Clone)]
 pub struct RoleResolver {
     roles: Vec<Role>,
@@ -150,7 +158,7 @@ impl GroupResolver {
     /// Indexes the installation's groups.
     pub fn new(groups: Vec<Group>) -> Self {
         let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, group) in groups.iter().enumerate() {
+        for (i, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_built_in()) {
             by_key.entry(group_key(&group.name)).or_default().push(i);
         }
         GroupResolver { groups, by_key }
@@ -159,7 +167,7 @@ impl GroupResolver {
     /// The group a name or id refers to; `Ok(None)` for the implicit built-ins ("Everyone", "All users in system").
     pub fn resolve(&self, name: &str) -> Result<Option<&Group>, ResolveError> {
         let key = group_key(name);
-        if IMPLICIT_GROUPS.contains(&key.as_str()) {
+        if is_built_in_group_name(&key) {
             return Ok(None);
         }
         if is_object_id(name.trim())
@@ -178,6 +186,7 @@ impl GroupResolver {
                 known: self
                     .groups
                     .iter()
+                    .filter(|g| !g.is_built_in())
                     .map(|g| g.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -196,6 +205,11 @@ impl GroupResolver {
     /// The group with this id.
     pub fn by_id(&self, id: &GroupId) -> Option<&Group> {
         self.groups.iter().find(|g| &g.id == id)
+    }
+
+    /// Whether `id` is a built-in group ("Everyone", "All users in system").
+    pub fn is_built_in(&self, id: &GroupId) -> bool {
+        self.by_id(id).is_some_and(Group::is_built_in)
     }
 }
 
@@ -258,6 +272,34 @@ mod tests {
     }
 
     #[test]
+    fn ui_names_resolve_without_display_names() {
+        // The contract's `/api/roles` has no displayName: the UI names must resolve from the API names alone.
+        let bare = RoleResolver::new(
+            roles()
+                .roles()
+                .iter()
+                .map(|r| Role {
+                    display_name: None,
+                    ..r.clone()
+                })
+                .collect(),
+        );
+        for (ui, api) in [
+            ("Sys. Admin", "super"),
+            ("Sys Admin", "super"),
+            ("System Admin", "super"),
+            ("Admin", "admin"),
+            ("Data Admin", "dataAdmin"),
+            ("Data Designer", "dataDesigner"),
+            ("Designer", "contributor"),
+            ("Viewer", "consumer"),
+            ("data administrator", "dataAdmin"),
+        ] {
+            assert_eq!(bare.resolve(ui).map(|x| x.name.as_str()), Ok(api), "{ui}");
+        }
+    }
+
+    #[test]
     fn unknown_role_lists_known_names() {
         let err = roles().resolve("overlord").unwrap_err();
         assert!(matches!(&err, ResolveError::Unknown { kind: "role", .. }));
@@ -298,6 +340,18 @@ mod tests {
             Some("6a0000000000000000000001")
         );
         assert_eq!(g.resolve("Everyone").unwrap(), None);
+        let with_built_ins = GroupResolver::new(vec![
+            group("6a0000000000000000000010", "Everyone"),
+            group("6a0000000000000000000011", "everyone"),
+            group("6a0000000000000000000012", "All users in system"),
+        ]);
+        assert_eq!(
+            with_built_ins.resolve("EVERYONE").unwrap(),
+            None,
+            "built-ins are never ambiguous"
+        );
+        let unknown = with_built_ins.resolve("Nope").unwrap_err().to_string();
+        assert!(!unknown.contains("Everyone"), "{unknown}");
         assert_eq!(g.resolve("All  users in SYSTEM").unwrap(), None);
         assert!(
             matches!(g.resolve("Analysts"), Err(ResolveError::Ambiguous { ref ids, .. }) if ids.len() == 2)

@@ -63,8 +63,39 @@ pub(crate) fn bodies(users: &[NewUser]) -> Vec<NewUserBody<'_>> {
     users.iter().map(NewUserBody::from).collect()
 }
 
+/// `GET /api/users/count` (v0.9, also on Linux): `{collection, count}`.
+pub(crate) async fn count_users(
+    transport: &Transport,
+    auth: &dyn Authenticator,
+) -> Result<Option<u64>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        count: u64,
+    }
+    let count: Count = transport
+        .json(&Call::get(&["api", "users", "count"]), auth)
+        .await?;
+    Ok(Some(count.count))
+}
+
+/// The users a create's answer carries with an `_id`: an array or a single object (v0.9 answers one object
+/// whatever was posted); items without `_id` (the contract's bulk 201) are left for the confirmation to find.
+pub(crate) fn users_with_ids(body: serde_json::Value) -> Vec<User> {
+    let items = match body {
+        serde_json::Value::Array(items) => items,
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => Vec::new(),
+    };
+    items
+        .into_iter()
+        .filter(|item| item.get("_id").is_some_and(|id| id.is_string()))
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect()
+}
+
 /// Sends a bulk create (`call`, already built) and confirms every user of `chunk`: the users the answer
-/// carries when `accepted(status)`, every other one by a look and, if absent, a single create.
+/// carries with ids when `accepted(status)`, the others by one listing of the newest users, and any still
+/// missing by a look and, if absent, a single create.
 pub(crate) async fn bulk_create(
     transport: &Transport,
     auth: &dyn Authenticator,
@@ -82,13 +113,13 @@ pub(crate) async fn bulk_create(
                 .collect();
         }
     };
-    let confirmed: Vec<User> = match transport.send(&call, auth).await {
+    let (confirmed, ok) = match transport.send(&call, auth).await {
         Ok(reply) if accepted(reply.status) => {
             match decode(&call.method, &call.path(), &reply.body) {
-                Ok(users) => users,
+                Ok(body) => (users_with_ids(body), true),
                 Err(e) => {
                     tracing::warn!(error = %e, "bulk create succeeded with an unreadable body; reconciling by email");
-                    Vec::new()
+                    (Vec::new(), true)
                 }
             }
         }
@@ -97,14 +128,14 @@ pub(crate) async fn bulk_create(
                 status = reply.status.as_u16(),
                 "bulk create did not answer as documented; falling back to single creates"
             );
-            Vec::new()
+            (Vec::new(), false)
         }
         Err(e) => {
             tracing::warn!(error = %e, "bulk create failed; falling back to single creates");
-            Vec::new()
+            (Vec::new(), false)
         }
     };
-    confirm_bulk(creator, chunk, confirmed).await
+    confirm_bulk(creator, chunk, confirmed, ok).await
 }
 
 #[cfg(test)]

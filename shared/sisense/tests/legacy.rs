@@ -291,3 +291,50 @@ async fn storms_and_lost_write_responses_lose_no_user_and_create_nobody_twice() 
         "{faults:?}"
     );
 }
+
+/// Windows 6.5 and later: no REST API token in the secret, so the v1 login and Bearer tokens on the v0.9 paths;
+/// the v0.9 create answers one object (the contract's schema), so the others of a batch are found by listing.
+#[tokio::test]
+async fn windows_6_5_logs_in_with_bearer_tokens_and_confirms_every_created_user() {
+    let sim = common::sim(40, Faults::default()).await;
+    let mut config = common::config(&sim);
+    config.credentials = Credentials::legacy_from_parts(
+        Some(sim.username()),
+        Some(&SecretString::from(sim.password().to_string())),
+        None,
+    )
+    .unwrap();
+    let client = SisenseClient::new(config).unwrap();
+    assert_eq!(client.family(), Family::Legacy);
+    let users = list(&client, 15).await.unwrap();
+    assert_eq!(ids(&users), sim_ids(&sim));
+    assert_eq!(sim.logins(), 1, "one v1 login");
+    assert_eq!(sim.api_key_requests(), 0, "no x-api-key without a token");
+    assert!(
+        sim.requests()
+            .iter()
+            .filter(|r| !r.path.ends_with("/authentication/login"))
+            .all(|r| r.path.starts_with("/api/users") || r.path == "/api/roles"),
+        "v0.9 paths only"
+    );
+    let roles = RoleResolver::new(client.roles(None).await.unwrap());
+    let viewer = roles.resolve("Viewer").unwrap().id.clone();
+    let batch: Vec<_> = (0..4)
+        .map(|i| new_user(&format!("w65-{i}@example.com"), &viewer))
+        .collect();
+    let outcomes = client.create_users(&batch).await;
+    for outcome in &outcomes {
+        let stored = sim.user_by_email(&outcome.email).unwrap();
+        assert_eq!(
+            outcome.result.as_ref().unwrap().id,
+            stored["_id"].as_str().unwrap()
+        );
+    }
+    let posts = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/users")
+        .count();
+    assert_eq!(posts, 1, "one array create, no single re-creates");
+    assert_eq!(client.count_users().await.unwrap(), Some(44));
+}

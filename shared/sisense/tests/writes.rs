@@ -3,7 +3,7 @@
 mod common;
 
 use sisense::{Directory, Error, GroupResolver, NewUser, RoleResolver, SecretString, UserPatch};
-use sisense_sim::{Faults, SimConfig, Simulator};
+use sisense_sim::{Faults, Release, SimConfig, Simulator};
 
 fn new_user(email: &str, role_id: &str) -> NewUser {
     NewUser {
@@ -42,25 +42,17 @@ async fn roles_and_groups_resolve_against_the_server() {
 }
 
 #[tokio::test]
-async fn roles_fall_back_to_v1_path() {
-    let sim = Simulator::start(SimConfig {
-        users: 5,
-        roles_v1_only: true,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+async fn roles_come_from_api_roles_without_display_names_and_ui_names_resolve() {
+    let sim = common::sim(5, Faults::default()).await;
     let roles = common::client(&sim).roles(None).await.unwrap();
     assert_eq!(roles.len(), 6);
-    let paths: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .map(|r| (r.path, r.status))
-        .collect();
-    assert!(
-        paths.contains(&("/api/roles".into(), 404))
-            && paths.contains(&("/api/v1/roles".into(), 200))
-    );
+    assert!(roles.iter().all(|r| r.display_name.is_none()));
+    let paths: Vec<_> = sim.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/api/v1/authentication/login", "/api/roles"]);
+    let roles = RoleResolver::new(roles);
+    for (api, ui) in sisense_sim::ROLES {
+        assert_eq!(roles.resolve(ui).unwrap().name, api, "{ui}");
+    }
 }
 
 #[tokio::test]
@@ -84,15 +76,20 @@ async fn create_find_patch_delete_round_trip() {
             &created.id,
             &UserPatch {
                 active: Some(false),
+                first_name: Some("Renamed".into()),
                 ..UserPatch::default()
             },
         )
         .await
         .unwrap();
-    assert!(!patched.is_active());
+    assert_eq!(patched.first_name.as_deref(), Some("Renamed"));
+    assert!(
+        patched.is_active(),
+        "the contract's PATCH has no `active`: the server ignores it"
+    );
     assert_eq!(
         client.get_user(&created.id).await.unwrap().unwrap().active,
-        Some(false)
+        Some(true)
     );
 
     client.delete_user(&created.id).await.unwrap();
@@ -102,6 +99,25 @@ async fn create_find_patch_delete_round_trip() {
         .await
         .expect("deleting a user that is gone succeeds");
     assert!(sim.user_by_email("round.trip@example.com").is_none());
+}
+
+#[tokio::test]
+async fn a_newer_release_honours_active_in_a_patch() {
+    let sim = Simulator::start(SimConfig {
+        users: 5,
+        release: Release::Newer,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = common::client(&sim);
+    let id = sisense::UserId::from(sim.users()[3]["_id"].as_str().unwrap());
+    let patch = UserPatch {
+        active: Some(false),
+        ..UserPatch::default()
+    };
+    assert!(!client.update_user(&id, &patch).await.unwrap().is_active());
+    assert_eq!(sim.users()[3]["active"], false);
 }
 
 fn count_email(sim: &Simulator, email: &str) -> usize {
@@ -150,6 +166,8 @@ async fn lost_create_responses_are_reconciled_by_email_never_created_twice() {
     );
 }
 
+/// The contract's bulk 201 carries no `_id`: each chunk's users are found by one listing of the newest users,
+/// never one look-up per user.
 #[tokio::test]
 async fn bulk_create_in_chunks() {
     let sim = common::sim(5, Faults::default()).await;
@@ -177,6 +195,25 @@ async fn bulk_create_in_chunks() {
         vec![201, 201, 201]
     );
     assert_eq!(sim.users().len(), 125);
+    for (outcome, user) in outcomes.iter().zip(&users) {
+        let stored = sim.user_by_email(&user.email).unwrap();
+        assert_eq!(
+            outcome.result.as_ref().unwrap().id,
+            stored["_id"].as_str().unwrap(),
+            "the outcome carries the id Sisense gave"
+        );
+    }
+    let lookups: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/api/v1/users"))
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert_eq!(lookups.len(), 3, "one listing per chunk: {lookups:?}");
+    assert!(
+        lookups.iter().all(|q| q.contains("sort=-_id")),
+        "{lookups:?}"
+    );
 }
 
 #[tokio::test]
@@ -193,7 +230,7 @@ async fn refused_bulk_falls_back_to_single_creates_and_reconciles_partial_succes
         if i == 2 {
             let err = outcome.result.as_ref().unwrap_err();
             assert!(
-                matches!(err, Error::Api { status, message, .. } if status.as_u16() == 400 && message.contains("Role")),
+                matches!(err, Error::Api { status, message, .. } if status.as_u16() == 404 && message.contains("Role")),
                 "{err}"
             );
         } else {

@@ -188,6 +188,7 @@ async fn write_csv(
         prefetch: options.prefetch,
         ..UserQuery::default()
     };
+    let before = count(directory).await;
     options.progress.start("exporting users", None);
     let mut users = directory.users(query);
     while let Some(user) = users.next().await {
@@ -208,5 +209,28 @@ async fn write_csv(
         }
     }
     upload.write(&into_bytes(csv)?).await?;
+    // The listing ends only on an empty page; the server's count, where it has one, is a second witness. Users
+    // created or deleted meanwhile move the count one way, so the lower of the counts before and after is the
+    // least a complete listing returns.
+    if let Some(counted) = before.min(count(directory).await)
+        && summary.users < counted
+    {
+        return Err(JobError::Incomplete {
+            listed: summary.users,
+            counted,
+        });
+    }
     Ok(summary)
+}
+
+/// The server's user count, or `None` where it has none or it could not be read (the empty last page still
+/// proves the listing complete).
+async fn count(directory: &dyn Directory) -> Option<u64> {
+    match directory.count_users().await {
+        Ok(count) => count,
+        Err(e) => {
+            tracing::warn!(error = %e, "the user count could not be read; relying on the listing's empty last page");
+            None
+        }
+    }
 }

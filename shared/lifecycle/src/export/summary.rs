@@ -21,10 +21,10 @@ pub const BUCKETS: [(&str, i64); 5] = [
 pub struct Summary {
     /// Users exported.
     pub users: u64,
-    /// Active users.
+    /// Activated users (`active: true`: on Sisense `active` means the invitation was accepted).
     pub active: u64,
-    /// Inactive users.
-    pub inactive: u64,
+    /// Pending invitations (`active: false`): invited, never activated. Not deactivated users.
+    pub pending_invitations: u64,
     /// Users without a `lastLogin`.
     pub never_logged_in: u64,
     /// Users per role name (`(none)` when a user has no known role).
@@ -53,7 +53,7 @@ impl Summary {
         Summary {
             users: 0,
             active: 0,
-            inactive: 0,
+            pending_invitations: 0,
             never_logged_in: 0,
             per_role: BTreeMap::new(),
             last_login,
@@ -79,7 +79,7 @@ impl Summary {
         if user.is_active() {
             self.active += 1;
         } else {
-            self.inactive += 1;
+            self.pending_invitations += 1;
         }
         let role = if role_name.is_empty() {
             "(none)"
@@ -148,7 +148,7 @@ mod tests {
             now,
         );
         assert_eq!(
-            (s.users, s.active, s.inactive, s.never_logged_in),
+            (s.users, s.active, s.pending_invitations, s.never_logged_in),
             (2, 1, 1, 1)
         );
         assert_eq!(s.per_role["consumer"], 1);

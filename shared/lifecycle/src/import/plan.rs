@@ -368,7 +368,18 @@ fn plan_row(
                 user.id
             )),
             OnExisting::Update => {
-                let patch = changes(user, first, last, role, row.get(Column::Groups), groups);
+                let current = user
+                    .group_ids()
+                    .filter(|id| !names.groups.is_built_in(id))
+                    .collect();
+                let patch = changes(
+                    user,
+                    first,
+                    last,
+                    role,
+                    (row.get(Column::Groups), current),
+                    groups,
+                );
                 if patch.is_empty() {
                     Ok(Step::Skip {
                         id: user.id.clone(),
@@ -412,16 +423,16 @@ fn file_has_split_names(row: &InputRow) -> bool {
     row.cells.contains_key(&Column::FirstName) || row.cells.contains_key(&Column::LastName)
 }
 
-/// The patch that brings `user` to the row's filled cells; empty cells change nothing.
+/// The patch that brings `user` to the row's filled cells; empty cells change nothing. `current` are the
+/// user's groups without the built-ins (Sisense lists "Everyone" for every user).
 fn changes(
     user: &User,
     first: Option<String>,
     last: Option<String>,
     role: Option<RoleId>,
-    groups_cell: &str,
+    (groups_cell, current): (&str, HashSet<&GroupId>),
     groups: Vec<GroupId>,
 ) -> UserPatch {
-    let current: HashSet<&GroupId> = user.group_ids().collect();
     let wanted: HashSet<&GroupId> = groups.iter().collect();
     UserPatch {
         first_name: first.filter(|f| user.first_name.as_deref() != Some(f.as_str())),

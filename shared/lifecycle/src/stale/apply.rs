@@ -16,12 +16,13 @@ use crate::store::ObjectStore;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
-    /// `PATCH {"active": false}`.
+    /// `PATCH {"active": false}`. The published contract's PATCH does not take `active`, so a live run probes:
+    /// the first write is verified before any other, and the run stops if Sisense did not apply it.
     #[default]
     Deactivate,
-    /// Role set to `consumer` (Viewer), groups cleared.
+    /// Role set to `consumer` (Viewer), groups cleared (the built-in "Everyone" stays).
     Demote,
-    /// Snapshot to the store, then `DELETE`.
+    /// Snapshot to the store, then `DELETE`. The only action that removes stale pending invitations.
     Delete,
 }
 
@@ -66,6 +67,10 @@ pub enum Status {
     Failed,
     /// Stale but protected: left alone.
     Protected,
+    /// A stale pending invitation the action does not apply to (only `delete` removes invitations).
+    PendingInvitation,
+    /// Not attempted: a probe showed the installation does not apply the action.
+    NotAttempted,
     /// The plan exceeded a cap: nothing was changed.
     AbortedOverThreshold,
 }
@@ -84,6 +89,8 @@ impl Status {
             Status::NotApplied => "not_applied",
             Status::Failed => "failed",
             Status::Protected => "protected",
+            Status::PendingInvitation => "pending_invitation",
+            Status::NotAttempted => "not_attempted",
             Status::AbortedOverThreshold => "aborted_over_threshold",
         }
     }
@@ -106,12 +113,17 @@ impl Target {
         Ok(Target { action, consumer })
     }
 
-    /// Whether `user` is already in the action's end state.
-    pub(crate) fn is_done(&self, user: &User) -> bool {
+    /// The action.
+    pub(crate) fn action(&self) -> Action {
+        self.action
+    }
+
+    /// Whether `user` is already in the action's end state (built-in groups are not memberships).
+    pub(crate) fn is_done(&self, user: &User, names: &Names) -> bool {
         match self.action {
             Action::Deactivate => !user.is_active(),
             Action::Demote => {
-                user.role_id() == self.consumer.as_ref() && user.group_ids().next().is_none()
+                user.role_id() == self.consumer.as_ref() && names.memberships(user).next().is_none()
             }
             Action::Delete => false,
         }
@@ -168,6 +180,8 @@ impl Context<'_> {
             | Status::Planned
             | Status::Would(_)
             | Status::Protected
+            | Status::PendingInvitation
+            | Status::NotAttempted
             | Status::AbortedOverThreshold => {
                 tracing::warn!(user_id = %id, status = status.as_str(), message = %message, "action not done")
             }
@@ -190,7 +204,7 @@ impl Context<'_> {
             return self.failed("", &e);
         }
         match self.directory.get_user(id).await {
-            Ok(Some(user)) if self.target.is_done(&user) => {
+            Ok(Some(user)) if self.target.is_done(&user, self.names) => {
                 (Status::Done(self.target.action), String::new())
             }
             Ok(Some(user)) => (
@@ -199,7 +213,7 @@ impl Context<'_> {
                     "Sisense accepted the change but the user reads back unchanged (active {}, role {}, {} groups)",
                     user.is_active(),
                     self.names.role(&user),
-                    user.group_ids().count()
+                    self.names.memberships(&user).count()
                 ),
             ),
             Ok(None) => (

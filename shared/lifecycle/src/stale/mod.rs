@@ -132,8 +132,10 @@ pub type StaleError = JobError;
 pub struct StaleSummary {
     /// Users listed.
     pub scanned: u64,
-    /// Users currently active.
+    /// Users currently active (activated accounts; pending invitations are not).
     pub active: u64,
+    /// Pending invitations (`active: false`) listed; the stale ones are report rows, acted on only by `delete`.
+    pub pending_invitations: u64,
     /// Stale, unprotected users that need the action (the plan).
     pub stale: u64,
     /// Stale users left alone because they are protected.
@@ -146,6 +148,8 @@ pub struct StaleSummary {
     pub not_applied: u64,
     /// Writes that failed.
     pub failed: u64,
+    /// Planned users not attempted because a probe showed the action is not applied here.
+    pub not_attempted: u64,
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Whether the plan exceeded a cap, so nothing was changed.
@@ -268,6 +272,7 @@ pub async fn deactivate_stale_users(
     summary.cap = u64::from(options.max_actions)
         .min(summary.active * u64::from(options.max_action_percent) / 100);
     let over = summary.stale > summary.cap;
+    let mut unsupported = None;
     if over && !options.force {
         summary.aborted = true;
         let message = format!(
@@ -306,20 +311,18 @@ pub async fn deactivate_stale_users(
         options
             .progress
             .start("applying actions", Some(plan.act.len() as u64));
-        plan.act = futures::stream::iter(plan.act)
-            .map(|row| context.apply(row))
-            .buffered(options.concurrency.max(1))
-            .inspect(|_| options.progress.advance(1))
-            .collect()
-            .await;
+        let (acted, probe_failed) = apply_all(&context, plan.act, options).await;
+        plan.act = acted;
         for row in &plan.act {
             match row.status {
                 Status::Done(_) => summary.acted += 1,
                 Status::NotApplied => summary.not_applied += 1,
                 Status::Failed => summary.failed += 1,
+                Status::NotAttempted => summary.not_attempted += 1,
                 Status::Planned
                 | Status::Would(_)
                 | Status::Protected
+                | Status::PendingInvitation
                 | Status::AbortedOverThreshold => {
                     tracing::error!(
                         status = row.status.as_str(),
@@ -329,6 +332,7 @@ pub async fn deactivate_stale_users(
                 }
             }
         }
+        unsupported = probe_failed;
     }
 
     let mut rows = plan.act;
@@ -341,6 +345,15 @@ pub async fn deactivate_stale_users(
     )
     .await?;
     put_json(store, &summary.summary_key, &summary).await?;
+    if let Some(user) = unsupported {
+        tracing::error!(user_id = %user, not_attempted = summary.not_attempted, "deactivation is not applied by this installation; run stopped after one write");
+        return Err(JobError::DeactivationUnsupported {
+            family: capabilities.family,
+            user: user.to_string(),
+            not_attempted: summary.not_attempted,
+            report: format!("{}/{}", summary.bucket, summary.report_key),
+        });
+    }
     tracing::info!(
         scanned = summary.scanned, stale = summary.stale, protected = summary.protected,
         acted = summary.acted, not_applied = summary.not_applied, failed = summary.failed,
@@ -348,6 +361,57 @@ pub async fn deactivate_stale_users(
         "stale-user run finished"
     );
     Ok(summary)
+}
+
+/// Applies the plan. A live `deactivate` probes first: rows are applied one at a time until one is verified
+/// applied (then the rest go concurrently) or accepted-but-not-applied (then no other write is sent, the rest
+/// are `not_attempted`, and the user probed is returned).
+async fn apply_all(
+    context: &apply::Context<'_>,
+    rows: Vec<Row>,
+    options: &StaleOptions,
+) -> (Vec<Row>, Option<sisense::UserId>) {
+    let mut rows = rows.into_iter();
+    let mut applied = Vec::with_capacity(rows.len());
+    if options.action == Action::Deactivate {
+        for row in rows.by_ref() {
+            let row = context.apply(row).await;
+            options.progress.advance(1);
+            let status = row.status;
+            let id = row.user.id.clone();
+            applied.push(row);
+            match status {
+                Status::Done(_) => break,
+                Status::NotApplied => {
+                    let message = format!(
+                        "not attempted: Sisense did not apply the deactivation of {id}, so this installation does \
+                         not support it; use demote or delete"
+                    );
+                    applied.extend(rows.map(|mut row| {
+                        row.status = Status::NotAttempted;
+                        row.message = message.clone();
+                        row
+                    }));
+                    return (applied, Some(id));
+                }
+                Status::Failed
+                | Status::Planned
+                | Status::Would(_)
+                | Status::Protected
+                | Status::PendingInvitation
+                | Status::NotAttempted
+                | Status::AbortedOverThreshold => {}
+            }
+        }
+    }
+    let rest: Vec<Row> = futures::stream::iter(rows)
+        .map(|row| context.apply(row))
+        .buffered(options.concurrency.max(1))
+        .inspect(|_| options.progress.advance(1))
+        .collect()
+        .await;
+    applied.extend(rest);
+    (applied, None)
 }
 
 /// Lists every user once and sorts the stale ones into "act" and "keep".
@@ -369,15 +433,30 @@ async fn plan(
     while let Some(user) = users.try_next().await? {
         summary.scanned += 1;
         options.progress.advance(1);
-        let Standing::Stale {
-            last_seen,
-            days_inactive,
-        } = standing(&user, now, options.thresholds)
-        else {
-            summary.active += u64::from(user.is_active());
-            continue;
+        let (last_seen, days_inactive, pending) = match standing(&user, now, options.thresholds) {
+            Standing::Current => {
+                summary.active += 1;
+                continue;
+            }
+            Standing::Pending { stale: false, .. } => {
+                summary.pending_invitations += 1;
+                continue;
+            }
+            Standing::Pending {
+                days_since_created,
+                stale: true,
+            } => {
+                summary.pending_invitations += 1;
+                (None, days_since_created, true)
+            }
+            Standing::Stale {
+                last_seen,
+                days_inactive,
+            } => {
+                summary.active += 1;
+                (last_seen, days_inactive, false)
+            }
         };
-        summary.active += 1;
         let mut row = Row {
             role_name: names.role(&user).to_string(),
             user,
@@ -393,7 +472,15 @@ async fn plan(
             row.status = Status::Protected;
             row.message = reason;
             plan.keep.push(row);
-        } else if target.is_done(&row.user) {
+        } else if pending && target.action() != Action::Delete {
+            row.action = None;
+            row.status = Status::PendingInvitation;
+            row.message = format!(
+                "invitation never accepted (created {days_inactive} days ago); only the delete action removes \
+                 invitations"
+            );
+            plan.keep.push(row);
+        } else if target.is_done(&row.user, names) {
             summary.already_done += 1;
         } else {
             summary.stale += 1;

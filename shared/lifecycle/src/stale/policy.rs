@@ -95,8 +95,14 @@ impl Protection {
 /// Where one user stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    /// Already deactivated: out of scope.
-    Inactive,
+    /// A pending invitation (`active: false`: on Sisense `active` means the account was activated, not that it
+    /// is enabled). Never "already deactivated"; only `delete` acts on it, once `stale`.
+    Pending {
+        /// Whole days since the invitation was created (0 when unknown).
+        days_since_created: i64,
+        /// Created more than the never-logged-in grace period ago.
+        stale: bool,
+    },
     /// Seen recently enough, or too new, or its age cannot be told (no timestamps at all).
     Current,
     /// Stale by age.
@@ -110,10 +116,14 @@ pub enum Standing {
 
 /// Classifies `user` at `now`.
 pub fn standing(user: &User, now: DateTime<Utc>, thresholds: Thresholds) -> Standing {
-    if !user.is_active() {
-        return Standing::Inactive;
-    }
     let days = |since: DateTime<Utc>| (now - since).num_days();
+    if !user.is_active() {
+        let grace = Duration::days(thresholds.never_logged_in_grace_days.into());
+        return Standing::Pending {
+            days_since_created: user.created.map_or(0, days),
+            stale: user.created.is_some_and(|created| now - created > grace),
+        };
+    }
     match (user.last_seen(), user.created) {
         (Some(seen), _) if now - seen > Duration::days(thresholds.inactive_days.into()) => {
             Standing::Stale {
@@ -204,11 +214,23 @@ mod tests {
         );
         assert_eq!(
             standing(
-                &user(json!({"active": false, "created": at(999)})),
+                &user(json!({"active": false, "created": at(999), "lastLogin": at(500)})),
                 now(),
                 T
             ),
-            Standing::Inactive
+            Standing::Pending {
+                days_since_created: 999,
+                stale: true
+            },
+            "active false is a pending invitation, never 'already deactivated'"
+        );
+        assert_eq!(
+            standing(&user(json!({"active": false, "created": at(29)})), now(), T),
+            Standing::Pending {
+                days_since_created: 29,
+                stale: false
+            },
+            "within the grace period"
         );
     }
 

@@ -6,13 +6,24 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sisense::{ClientConfig, Credentials, RetryConfig, SecretString, SisenseClient};
-use sisense_sim::{Faults, SimConfig, Simulator};
+use sisense_sim::{Faults, Release, SimConfig, Simulator};
 
 pub async fn sim_at(users: usize, now: DateTime<Utc>, faults: Faults) -> Simulator {
+    sim_release(users, now, faults, Release::Contract).await
+}
+
+/// A simulator answering as `release` (`Release::Newer` honours `active` in a PATCH).
+pub async fn sim_release(
+    users: usize,
+    now: DateTime<Utc>,
+    faults: Faults,
+    release: Release,
+) -> Simulator {
     Simulator::start(SimConfig {
         users,
         now,
         faults,
+        release,
         ..SimConfig::default()
     })
     .await

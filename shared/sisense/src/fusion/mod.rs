@@ -1,5 +1,7 @@
-//! Sisense Linux/Fusion, REST v1 under `/api/v1` (roles on v0.9's `/api/roles`): users listed sorted by `_id`,
-//! paged with skip/limit and prefetch; bulk creates on `/api/v1/users/bulk`.
+//! Sisense Linux/Fusion, REST v1 under `/api/v1` (roles and the user count on v0.9's `/api/roles` and
+//! `/api/users/count`, as the contract has them): users listed sorted by `_id`, paged with skip/limit and
+//! prefetch until an empty page (the server may cap `limit`); bulk creates on `/api/v1/users/bulk`, whose 201
+//! carries no ids, confirmed by one listing of the newest users.
 
 mod session;
 
@@ -85,6 +87,14 @@ impl Creator for FusionDirectory {
         self.find_user_by_email(&user.email).await
     }
 
+    /// `GET /api/v1/users?sort=-_id&limit=…`: ids grow with creation time.
+    async fn newest_users(&self, count: usize) -> Result<Vec<User>, Error> {
+        let call = Call::get(&USERS)
+            .query("sort", "-_id")
+            .query("limit", count.max(1).to_string());
+        self.json(&call).await
+    }
+
     fn retry(&self) -> &RetryConfig {
         &self.config.retry
     }
@@ -160,12 +170,13 @@ impl Directory for FusionDirectory {
         absent_if_not_found(sent).map(drop)
     }
 
-    /// `GET /api/roles` (v0.9, where the contract has it), or `/api/v1/roles` on servers without it.
+    /// `GET /api/roles` (v0.9: the contract has no `/api/v1/roles`).
     async fn roles(&self, _scope: Option<&str>) -> Result<Vec<Role>, Error> {
-        match self.json(&Call::get(&["api", "roles"])).await {
-            Err(e) if e.is_not_found() => self.json(&Call::get(&["api", "v1", "roles"])).await,
-            other => other,
-        }
+        self.json(&Call::get(&["api", "roles"])).await
+    }
+
+    async fn count_users(&self) -> Result<Option<u64>, Error> {
+        crate::rest::count_users(&self.transport, &self.auth).await
     }
 
     async fn groups(&self, _scope: Option<&str>) -> Result<Vec<Group>, Error> {

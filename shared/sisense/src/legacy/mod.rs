@@ -1,5 +1,6 @@
 //! Legacy Sisense for Windows (REST v0.9) under `/api`: `GET /api/users` paged with skip/limit where the server
-//! supports it, the array create with `notify`, and a fresh HS256 JWT `x-api-key` per request.
+//! supports it, the array create with `notify` (answered with one object or an array), and either a fresh
+//! HS256 JWT `x-api-key` per request (before 6.5) or the v1 login's Bearer token (6.5 and later).
 //!
 //! v0.9 servers differ in what they honour, so listing relies on nothing but the pages themselves: users are
 //! de-duplicated by `_id`, a page longer than `limit` is taken as the whole list (limit ignored), and a full page
@@ -16,6 +17,8 @@ use futures::stream::{self, BoxStream};
 use reqwest::Method;
 
 pub(crate) use jwt::ApiKeySigner;
+
+use crate::transport::Authenticator;
 
 use crate::config::ClientConfig;
 use crate::create::{self, Creator};
@@ -35,7 +38,7 @@ const USERS: [&str; 2] = ["api", "users"];
 /// A legacy Sisense for Windows installation.
 pub(crate) struct LegacyDirectory {
     transport: Transport,
-    auth: ApiKeySigner,
+    auth: Box<dyn Authenticator>,
     config: Arc<ClientConfig>,
 }
 
@@ -47,7 +50,10 @@ struct Cursor {
 }
 
 impl LegacyDirectory {
-    pub(crate) fn new(config: Arc<ClientConfig>, auth: ApiKeySigner) -> Result<Self, Error> {
+    pub(crate) fn new(
+        config: Arc<ClientConfig>,
+        auth: Box<dyn Authenticator>,
+    ) -> Result<Self, Error> {
         Ok(LegacyDirectory {
             transport: Transport::new(&config)?,
             auth,
@@ -56,7 +62,7 @@ impl LegacyDirectory {
     }
 
     async fn json<T: serde::de::DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, Error> {
-        self.transport.json(call, &self.auth).await
+        self.transport.json(call, self.auth.as_ref()).await
     }
 
     /// `POST /api/users?notify=…` with `users` as a JSON array (a create, so resent only when it had no effect).
@@ -79,8 +85,8 @@ impl LegacyDirectory {
 impl Creator for LegacyDirectory {
     async fn post_user(&self, user: &NewUser) -> Result<User, Error> {
         let call = self.create_call(std::slice::from_ref(user))?;
-        let created: Vec<User> = self.json(&call).await?;
-        created
+        let created: serde_json::Value = self.json(&call).await?;
+        crate::rest::users_with_ids(created)
             .into_iter()
             .find(|u| u.email.eq_ignore_ascii_case(&user.email))
             .ok_or_else(|| Error::Decode {
@@ -93,6 +99,15 @@ impl Creator for LegacyDirectory {
 
     async fn find_created(&self, user: &NewUser) -> Result<Option<User>, Error> {
         self.find_user_by_email(&user.email).await
+    }
+
+    /// `GET /api/users?orderby=_id&desc=true&limit=…`: ids grow with creation time.
+    async fn newest_users(&self, count: usize) -> Result<Vec<User>, Error> {
+        let call = Call::get(&USERS)
+            .query("orderby", "_id")
+            .query("desc", "true")
+            .query("limit", count.max(1).to_string());
+        self.json(&call).await
     }
 
     fn retry(&self) -> &RetryConfig {
@@ -180,7 +195,15 @@ impl Directory for LegacyDirectory {
             let accepted = |status: reqwest::StatusCode| status.is_success();
             let call = self.create_call(chunk);
             outcomes.extend(
-                bulk_create(&self.transport, &self.auth, self, chunk, call, accepted).await,
+                bulk_create(
+                    &self.transport,
+                    self.auth.as_ref(),
+                    self,
+                    chunk,
+                    call,
+                    accepted,
+                )
+                .await,
             );
         }
         outcomes
@@ -198,7 +221,7 @@ impl Directory for LegacyDirectory {
     #[tracing::instrument(skip_all, fields(family = "legacy", user_id = %id))]
     async fn delete_user(&self, id: &UserId) -> Result<(), Error> {
         let call = Call::get(&["api", "users", "delete"]).with_json(Method::POST, &[id])?;
-        absent_if_not_found(self.transport.send(&call, &self.auth).await).map(drop)
+        absent_if_not_found(self.transport.send(&call, self.auth.as_ref()).await).map(drop)
     }
 
     async fn roles(&self, _scope: Option<&str>) -> Result<Vec<Role>, Error> {
@@ -207,5 +230,9 @@ impl Directory for LegacyDirectory {
 
     async fn groups(&self, _scope: Option<&str>) -> Result<Vec<Group>, Error> {
         self.json(&Call::get(&["api", "groups"])).await
+    }
+
+    async fn count_users(&self) -> Result<Option<u64>, Error> {
+        crate::rest::count_users(&self.transport, self.auth.as_ref()).await
     }
 }
