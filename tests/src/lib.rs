@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: moto on 127.0.0.1, a Lambda Runtime API emulator that drives the real
 //! function binaries, and helpers to read what they wrote.
 
+pub mod contract;
 pub mod moto;
 pub mod runtime_api;
 pub mod template;

@@ -268,7 +268,8 @@ fn scalar_text(value: &Value) -> String {
 
 /// YAML to JSON; a tag `!Name` becomes `{"Fn::Name": ...}` (`!Ref` becomes `{"Ref": ...}`, and `!GetAtt a.b`
 /// becomes `{"Fn::GetAtt": ["a", "b"]}`).
-fn to_json(node: &Yaml) -> Value {
+/// A YAML node as JSON (short-form CloudFormation tags in their long form).
+pub(crate) fn to_json(node: &Yaml) -> Value {
     match node {
         Yaml::Value(scalar) => match scalar {
             Scalar::Null => Value::Null,

@@ -79,7 +79,7 @@ pub(crate) fn populate(
     let roles: Vec<Value> = ROLES
         .iter()
         .enumerate()
-        .map(|(i, (name, _ui))| json!({"_id": object_id(role_prefix, i as u64 + 1), "name": name, "desc": format!("{name} role"), "parent": null}))
+        .map(|(i, (name, _ui))| json!({"_id": object_id(role_prefix, i as u64 + 1), "name": name, "desc": format!("{name} role")}))
         .collect();
     let groups: Vec<Value> = BUILT_IN_GROUPS
         .iter()

@@ -366,15 +366,16 @@ impl State {
     }
 
     /// Creates every valid user of a bulk request and answers as the contract's 201 does: each item echoes the
-    /// request's fields, without `_id`.
+    /// request item's own user fields, without `_id`.
     pub fn create_bulk(&mut self, body: &Value) -> Result<Vec<Value>, SimError> {
-        let created = self.create_many(body)?;
-        Ok(created
+        self.create_many(body)?;
+        let items = body.as_array().cloned().unwrap_or_default();
+        Ok(items
             .iter()
-            .map(|u| {
+            .map(|item| {
                 BULK_ECHO
                     .iter()
-                    .filter_map(|k| Some((k.to_string(), u.get(*k)?.clone())))
+                    .filter_map(|k| Some((k.to_string(), item.get(*k)?.clone())))
                     .collect::<Map<String, Value>>()
                     .into()
             })

@@ -3,8 +3,10 @@
 //! HS256 JWT `x-api-key` per request (before 6.5) or the v1 login's Bearer token (6.5 and later).
 //!
 //! v0.9 servers differ in what they honour, so listing relies on nothing but the pages themselves: users are
-//! de-duplicated by `_id`, a page longer than `limit` is taken as the whole list (limit ignored), and a full page
-//! with no new user is an [`Error::Paging`] (skip ignored) instead of a loop or a silently short list.
+//! de-duplicated by `_id`; only an empty page ends the list (a server may cap `limit` silently); a page longer
+//! than `limit` is taken as the whole list (limit ignored); a page of users already listed after a short page
+//! ends it too (skip ignored, the short page was everyone), and after a full page is an [`Error::Paging`]
+//! instead of a loop or a silently short list.
 
 mod jwt;
 
@@ -46,6 +48,8 @@ pub(crate) struct LegacyDirectory {
 struct Cursor {
     skip: u64,
     seen: HashSet<UserId>,
+    /// Whether the last page had exactly `limit` users.
+    last_full: bool,
     done: bool,
 }
 
@@ -128,6 +132,7 @@ impl Directory for LegacyDirectory {
         let start = Cursor {
             skip: 0,
             seen: HashSet::new(),
+            last_full: false,
             done: false,
         };
         stream::unfold(start, move |mut cursor| async move {
@@ -141,22 +146,30 @@ impl Directory for LegacyDirectory {
                     return Some((vec![Err(e)], cursor));
                 }
             };
-            let full = page.len() == limit as usize;
-            cursor.skip += page.len() as u64;
+            let got = page.len() as u64;
+            let whole = got > u64::from(limit);
+            cursor.skip += got;
             let fresh: Vec<User> = page
                 .into_iter()
                 .filter(|u| cursor.seen.insert(u.id.clone()))
                 .collect();
-            if full && fresh.is_empty() {
+            if got > 0 && fresh.is_empty() {
                 cursor.done = true;
-                let err = Error::Paging(format!(
-                    "GET /api/users at skip={} repeated users already listed; the server seems to ignore skip, \
-                     so the list cannot be completed",
-                    cursor.skip - u64::from(limit)
-                ));
-                return Some((vec![Err(err)], cursor));
+                if cursor.last_full {
+                    let err = Error::Paging(format!(
+                        "GET /api/users at skip={} repeated users already listed; the server seems to ignore \
+                         skip, so the list cannot be completed",
+                        cursor.skip - got
+                    ));
+                    return Some((vec![Err(err)], cursor));
+                }
+                // A short page followed by the same users: skip is ignored and the short page was everyone.
+                return Some((Vec::new(), cursor));
             }
-            cursor.done = !full;
+            // Only an empty page ends the list (a server may cap `limit`); a page longer than `limit` is the
+            // whole list (an older server ignoring paging).
+            cursor.done = got == 0 || whole;
+            cursor.last_full = got == u64::from(limit);
             let items = fresh
                 .into_iter()
                 .filter(|u| active.is_none_or(|want| u.active.unwrap_or(true) == want))
