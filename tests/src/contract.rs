@@ -365,17 +365,6 @@ pub fn close(schema: Value) -> Value {
     walk(schema, false)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_stray_closing_bracket_is_escaped_and_classes_are_kept() {
-        assert_eq!(
-            super::ecma_safe(r"\[[0-9]{1,3}]|[a\]b]"),
-            r"\[[0-9]{1,3}\]|[a\]b]"
-        );
-    }
-}
-
 /// `pattern` with every unescaped `]` outside a character class escaped: the contracts' email pattern has one,
 /// which ECMA 262 (and so the meta-schema's `format: regex`) refuses; it means a literal `]` either way.
 fn ecma_safe(pattern: &str) -> String {
@@ -393,4 +382,15 @@ fn ecma_safe(pattern: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_stray_closing_bracket_is_escaped_and_classes_are_kept() {
+        assert_eq!(
+            super::ecma_safe(r"\[[0-9]{1,3}]|[a\]b]"),
+            r"\[[0-9]{1,3}\]|[a\]b]"
+        );
+    }
 }

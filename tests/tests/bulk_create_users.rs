@@ -167,6 +167,20 @@ async fn two_thousand_rows_in_hops_then_a_duplicate_event_changes_nothing(family
         .filter(|w| w.method == "POST" && w.path == bulk_path)
         .count();
     assert_eq!(bulk, 40, "2,000 rows in bulk requests of 50");
+    // The contract's bulk 201 (and v0.9's one-object answer) carries no ids for the batch: the report's ids
+    // above come from one listing of the newest users per bulk request, never one look-up per user.
+    assert_eq!(sim.users().len(), 2_100, "each row created exactly once");
+    let per_user: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "GET"
+                && (r.query.as_deref().is_some_and(|q| q.contains("email="))
+                    || r.path.starts_with("/api/v1/users/")
+                    || (r.path.starts_with("/api/users/") && r.path != "/api/users/count"))
+        })
+        .collect();
+    assert!(per_user.is_empty(), "per-user look-ups: {}", per_user.len());
     e2e_tests::assert_spoke(&sim, family);
     let summary_file: Value =
         serde_json::from_slice(&world.get(summary["summaryKey"].as_str().unwrap()).await).unwrap();

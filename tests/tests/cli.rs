@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use e2e_tests::world::{BUCKET, World};
 use e2e_tests::{Family, NOW, function_binary, now};
 use serde_json::Value;
-use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
+use sisense_sim::{Faults, Release, SimConfig, Simulator, StaleRule};
 
 const TOKEN: &str = "sim-api-token-cli-0123456789";
 
@@ -465,21 +465,39 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
     );
     assert!(sim.writes().is_empty());
 
-    let live = cli(
-        &dir,
-        &[
-            "deactivate",
-            "--now",
-            NOW,
-            "--max-actions",
-            "1000",
-            "--max-action-percent",
-            "100",
-            "--json",
-        ],
-        &token_env(&sim),
-    )
-    .await;
+    let live_args = [
+        "deactivate",
+        "--now",
+        NOW,
+        "--max-actions",
+        "1000",
+        "--max-action-percent",
+        "100",
+        "--json",
+    ];
+    // The published contract's PATCH ignores `active`: one probe write, then a refusal (exit 4) naming the
+    // actions that work.
+    let unsupported = cli(&dir, &live_args, &token_env(&sim)).await;
+    assert_eq!(unsupported.code, 4, "{}", unsupported.stderr);
+    assert!(
+        unsupported
+            .stderr
+            .contains("does not support deactivating users")
+            && unsupported.stderr.contains("`demote`")
+            && unsupported.stderr.contains("`delete`"),
+        "{}",
+        unsupported.stderr
+    );
+    assert_eq!(sim.writes().len(), 1, "{:?}", sim.writes());
+    assert!(
+        sim.users()
+            .iter()
+            .all(|u| u["active"] == true || !expected.act.contains(u["_id"].as_str().unwrap()))
+    );
+
+    // A release that honours `active`.
+    sim.set_release(Release::Newer);
+    let live = cli(&dir, &live_args, &token_env(&sim)).await;
     assert_eq!(live.code, 0, "{}", live.stderr);
     let summary = live.json();
     assert_eq!(summary["acted"].as_u64(), Some(expected.act.len() as u64));

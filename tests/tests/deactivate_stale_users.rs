@@ -8,7 +8,7 @@ use e2e_tests::runtime_api::Function;
 use e2e_tests::world::{Env, World};
 use e2e_tests::{Family, NOW, now};
 use serde_json::{Value, json};
-use sisense_sim::{Faults, SimConfig, Simulator, StaleRule};
+use sisense_sim::{Faults, Release, SimConfig, Simulator, StaleRule};
 
 async fn sim(users: usize) -> Simulator {
     Simulator::start(SimConfig {
@@ -75,6 +75,20 @@ fn with_status(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<Stri
         .collect()
 }
 
+/// The user as the API answers it, as stored: without the built-in "Everyone" the API lists first.
+fn stored(sim: &Simulator, mut user: Value) -> Value {
+    let everyone = sim
+        .groups()
+        .into_iter()
+        .find(|g| g["name"] == "Everyone")
+        .unwrap()["_id"]
+        .clone();
+    if let Some(groups) = user["groups"].as_array_mut() {
+        groups.retain(|g| *g != everyone);
+    }
+    user
+}
+
 fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
     sim.users()
         .into_iter()
@@ -85,6 +99,7 @@ fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
 e2e_tests::per_family!(
     dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set,
     delete_and_demote_with_snapshots_and_faults_match_a_clean_run,
+    demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations_alone,
 );
 
 async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(family: Family) {
@@ -169,7 +184,48 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
     assert!(sim.writes().is_empty());
     assert_eq!(by_id(&sim), before);
 
-    // 4. Live with force: exactly the expected users are deactivated, everyone else untouched.
+    // 4. Live with force on the published contract's release, whose PATCH has no `active`: one probe write,
+    // which Sisense accepts and ignores, then the run stops and says which actions work.
+    let err = f
+        .invoke(&json!({"dryRun": false, "force": true}))
+        .await
+        .expect_err("deactivation is not supported");
+    assert_eq!(err["errorType"], "DeactivationUnsupported", "{err}");
+    let message = err["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("`demote`") && message.contains("`delete`"),
+        "{message}"
+    );
+    let writes = sim.writes();
+    assert_eq!(writes.len(), 1, "at most one PATCH: {writes:?}");
+    let activity = |users: BTreeMap<String, Value>| {
+        users
+            .into_iter()
+            .map(|(id, u)| (id, u["active"].clone(), u["roleId"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(activity(by_id(&sim)), activity(before.clone()));
+    let probe_report = world
+        .keys("reports/deactivations/dt=2026-11-22/")
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with(".csv"))
+        .max()
+        .unwrap();
+    let rows: Vec<BTreeMap<String, String>> =
+        csv::Reader::from_reader(world.get(&probe_report).await.as_slice())
+            .deserialize()
+            .map(|r| r.unwrap())
+            .collect();
+    assert_eq!(with_status(&rows, "not_applied").len(), 1);
+    assert_eq!(
+        with_status(&rows, "not_attempted").len(),
+        expected.act.len() - 1
+    );
+
+    // 4b. A release that honours `active`: exactly the expected users are deactivated, everyone else untouched.
+    sim.set_release(Release::Newer);
+    let before = by_id(&sim);
     let summary = invoke(&mut f, json!({"dryRun": false, "force": true})).await;
     assert_eq!(summary["acted"], expected.act.len(), "{summary}");
     assert_eq!(
@@ -178,10 +234,11 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
     );
     let rows = report(&world, &summary).await;
     assert_eq!(with_status(&rows, "deactivated"), expected.act);
+    assert_eq!(with_status(&rows, "pending_invitation"), expected.pending);
     for (id, user) in by_id(&sim) {
         if expected.act.contains(&id) {
             assert_eq!(user["active"], false, "{id}");
-        } else {
+        } else if id != writes[0].path.rsplit('/').next().unwrap() {
             assert_eq!(user, before[&id], "{id} untouched");
         }
     }
@@ -213,7 +270,9 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
         ("STALE_ACTION", "delete"),
     ];
     let (clean, faulty) = (sim(800).await, sim(800).await);
-    let expected = clean.stale_sets(&rule(&clean, &[], &[]));
+    let mut expected = clean.stale_sets(&rule(&clean, &[], &[]));
+    assert!(!expected.pending.is_empty());
+    expected.act.extend(expected.pending.clone());
     let before = by_id(&clean);
     let mut f = function(&world, &clean, family, "sisense/clean", &live).await;
     let summary = invoke(&mut f, json!({})).await;
@@ -230,7 +289,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
             .await,
     )
     .unwrap();
-    assert_eq!(snapshot["user"], before[one]);
+    assert_eq!(stored(&clean, snapshot["user"].clone()), before[one]);
 
     faulty.set_faults(Faults {
         rate_429: 0.10,
@@ -348,4 +407,69 @@ async fn bad_configuration_fails_specifically_before_any_write() {
         world.keys("reports/").await.is_empty(),
         "no report for a run that could not start"
     );
+}
+
+async fn demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations_alone(
+    family: Family,
+) {
+    let world = World::new().await;
+    let sim = sim(1_500).await;
+    let expected = sim.stale_sets(&rule(&sim, &[], &[]));
+    assert!(expected.pending.len() > 20, "{}", expected.pending.len());
+    let consumer = sim
+        .roles()
+        .iter()
+        .find(|r| r["name"] == "consumer")
+        .unwrap()["_id"]
+        .clone();
+    let before = by_id(&sim);
+    let already: BTreeSet<String> = expected
+        .act
+        .iter()
+        .filter(|id| before[*id]["roleId"] == consumer && before[*id]["groups"] == json!([]))
+        .cloned()
+        .collect();
+    let mut f = function(
+        &world,
+        &sim,
+        family,
+        "sisense/demote",
+        &[
+            ("DRY_RUN", "false"),
+            ("MAX_ACTIONS", "100000"),
+            ("MAX_ACTION_PERCENT", "100"),
+            ("STALE_ACTION", "demote"),
+        ],
+    )
+    .await;
+    let summary = invoke(&mut f, json!({})).await;
+    let demoted: BTreeSet<String> = expected.act.difference(&already).cloned().collect();
+    assert_eq!(summary["acted"], demoted.len(), "{summary}");
+    let rows = report(&world, &summary).await;
+    assert_eq!(with_status(&rows, "demoted"), demoted);
+    assert_eq!(
+        with_status(&rows, "pending_invitation"),
+        expected.pending,
+        "stale invitations are reported and left alone"
+    );
+    assert!(summary["pendingInvitations"].as_u64().unwrap() >= expected.pending.len() as u64);
+    for (id, user) in by_id(&sim) {
+        if demoted.contains(&id) {
+            assert_eq!(user["roleId"], consumer, "{id}");
+            assert_eq!(user["groups"], json!([]), "{id}");
+            assert_eq!(user["active"], true, "{id}");
+        } else {
+            assert_eq!(user, before[&id], "{id} untouched");
+        }
+    }
+    let written: BTreeSet<String> = sim
+        .writes()
+        .iter()
+        .map(|w| w.path.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        written, demoted,
+        "one write per demoted user, none to invitations"
+    );
+    e2e_tests::assert_spoke(&sim, family);
 }

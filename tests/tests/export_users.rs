@@ -35,12 +35,101 @@ fn check_against_sim(csv: &[u8], sim: &Simulator) {
     }
 }
 
-e2e_tests::per_family!(exports_25000_users_to_s3_and_again_identically_under_faults);
+e2e_tests::per_family!(
+    exports_28000_users_to_s3_and_again_identically_under_faults,
+    exports_12000_users_past_a_page_cap_and_a_500_storm_and_refuses_an_unprovable_listing,
+);
 
-async fn exports_25000_users_to_s3_and_again_identically_under_faults(family: Family) {
+/// The contract documents no maximum `limit`: a server that caps pages at 500 although 1,000 are asked must not
+/// end the export early; a storm of HTTP 500 on reads is retried; and a listing that ends before the server's
+/// count fails the export, leaving `latest.csv` as it was.
+async fn exports_12000_users_past_a_page_cap_and_a_500_storm_and_refuses_an_unprovable_listing(
+    family: Family,
+) {
     let world = World::new().await;
     let sim = Simulator::start(SimConfig {
-        users: 25_000,
+        users: 12_000,
+        faults: Faults {
+            page_cap: Some(500),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let secret = world.sim_secret("sisense/capped", &sim, family).await;
+    let mut function = world
+        .function(
+            "export-users",
+            &[
+                ("SISENSE_SECRET_ID", &secret),
+                ("EXPORT_BUCKET", BUCKET),
+                ("SISENSE_RATE_LIMIT", "0"),
+            ],
+        )
+        .await;
+    let out = function
+        .invoke(&json!({"pageSize": 1000}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    assert_eq!(out["users"], 12_000);
+    let csv = world.get(out["key"].as_str().unwrap()).await;
+    check_against_sim(&csv, &sim);
+    let pages = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && (r.path == "/api/v1/users" || r.path == "/api/users"))
+        .count();
+    assert!(
+        (25..=30).contains(&pages),
+        "12,000 users in capped pages of 500 plus the empty end: {pages} pages"
+    );
+
+    sim.set_faults(Faults {
+        page_cap: Some(500),
+        rate_500: 0.25,
+        ..Faults::default()
+    });
+    sim.clear_requests();
+    let out = function
+        .invoke(&json!({"prefix": "storm/", "pageSize": 1000}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    assert_eq!(out["users"], 12_000);
+    assert_eq!(world.get(out["key"].as_str().unwrap()).await, csv);
+    let storm = sim
+        .requests()
+        .iter()
+        .filter(|r| r.fault == Some("500"))
+        .count();
+    assert!(storm > 5, "the 500s happened: {storm}");
+
+    let latest = world.get("exports/users/latest.csv").await;
+    sim.set_faults(Faults {
+        max_skip: Some(6_000),
+        ..Faults::default()
+    });
+    let err = function
+        .invoke(&json!({}))
+        .await
+        .expect_err("an incomplete listing fails");
+    assert_eq!(err["errorType"], "ListingIncomplete", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("latest.csv is unchanged"),
+        "{err}"
+    );
+    assert_eq!(world.get("exports/users/latest.csv").await, latest);
+    assert!(sim.writes().is_empty());
+}
+
+async fn exports_28000_users_to_s3_and_again_identically_under_faults(family: Family) {
+    let world = World::new().await;
+    // Enough users for a CSV over the 5 MiB part size (the contract's users carry no lastActivity/tenantId).
+    let sim = Simulator::start(SimConfig {
+        users: 28_000,
         ..SimConfig::default()
     })
     .await
@@ -62,7 +151,7 @@ async fn exports_25000_users_to_s3_and_again_identically_under_faults(family: Fa
         .invoke(&json!({}))
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
-    assert_eq!(out["users"], 25_000);
+    assert_eq!(out["users"], 28_000);
     assert_eq!(out["bucket"], BUCKET);
     let key = out["key"].as_str().unwrap().to_string();
     assert!(
@@ -99,7 +188,7 @@ async fn exports_25000_users_to_s3_and_again_identically_under_faults(family: Fa
     );
     let summary: Value =
         serde_json::from_slice(&world.get(out["summaryKey"].as_str().unwrap()).await).unwrap();
-    assert_eq!(summary["users"], 25_000);
+    assert_eq!(summary["users"], 28_000);
     assert_eq!(summary["csvKey"], key.as_str());
 
     // Same installation, now misbehaving: 10% 429, 5% 5xx, token expiry every 200 requests, small pages.
@@ -114,7 +203,7 @@ async fn exports_25000_users_to_s3_and_again_identically_under_faults(family: Fa
         .invoke(&json!({"prefix": "faulty/", "pageSize": 50}))
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
-    assert_eq!(out["users"], 25_000);
+    assert_eq!(out["users"], 28_000);
     assert_eq!(
         world.get(out["key"].as_str().unwrap()).await,
         csv,

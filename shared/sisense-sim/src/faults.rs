@@ -27,6 +27,8 @@ pub struct Faults {
     pub rate_429: f64,
     /// Fraction answered 500/502/503/504 (nothing applied; 502/504 as proxy HTML pages).
     pub rate_5xx: f64,
+    /// Fraction answered 500 Internal Server Error (nothing applied), besides those of `rate_5xx`.
+    pub rate_500: f64,
     /// Fraction whose connection is dropped before a complete response (nothing applied).
     pub rate_drop: f64,
     /// Fraction of successful writes (POST/PATCH/DELETE) applied but whose response is lost (dropped connection).
@@ -99,7 +101,9 @@ pub(crate) async fn inject(
             Some(Injected::Server(
                 [500, 502, 503, 504][rng.random_range(0..4)],
             ))
-        } else if roll < faults.rate_429 + faults.rate_5xx + faults.rate_drop {
+        } else if roll < faults.rate_429 + faults.rate_5xx + faults.rate_500 {
+            Some(Injected::Server(500))
+        } else if roll < faults.rate_429 + faults.rate_5xx + faults.rate_500 + faults.rate_drop {
             Some(Injected::Drop)
         } else {
             None

@@ -98,7 +98,11 @@ async fn list_users(
         if shared.legacy_ignores_paging {
             paging = ListQuery::default();
         }
-        let cap = shared.faults().page_cap;
+        let faults = shared.faults();
+        if faults.max_skip.is_some_and(|max| paging.skip >= max) {
+            return Ok(Value::Array(Vec::new()));
+        }
+        let cap = faults.page_cap;
         let limit = paging
             .limit
             .unwrap_or(usize::MAX)

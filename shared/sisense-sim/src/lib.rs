@@ -133,7 +133,6 @@ pub(crate) struct Shared {
     password: String,
     api_token: Option<String>,
     rest_api_token: String,
-    release: Release,
     record_bodies: bool,
     legacy_ignores_paging: bool,
     periscope_site: String,
@@ -209,7 +208,6 @@ impl Simulator {
             password: config.password,
             api_token: config.api_token,
             rest_api_token: config.rest_api_token,
-            release: config.release,
             record_bodies: config.record_bodies,
             legacy_ignores_paging: config.legacy_ignores_paging,
             periscope_site: config.periscope_site,
@@ -276,7 +274,12 @@ impl Simulator {
 
     /// The release answered as.
     pub fn release(&self) -> Release {
-        self.shared.release
+        self.shared.lock().release
+    }
+
+    /// Answers as `release` from now on (an upgrade; stored users keep the fields they have).
+    pub fn set_release(&self, release: Release) {
+        self.shared.lock().release = release;
     }
 
     /// The stored users (ids, not expanded), in `_id` order. Stored groups never list the built-in
