@@ -772,7 +772,11 @@ async fn a_periscope_secret_lists_roles_exports_sites_and_refuses_to_judge_stale
 
     let roles = cli(&dir, &["roles"], &env).await;
     assert_eq!(roles.code, 0, "{}", roles.stderr);
-    assert!(roles.stdout.contains("consumer"), "{}", roles.stdout);
+    assert!(
+        roles.stdout.contains("Viewer") && roles.stdout.contains("acme:0000-viewer-3333-id"),
+        "the site's own roles and ids: {}",
+        roles.stdout
+    );
     let export = cli(&dir, &["export", "--out", "users.csv"], &env).await;
     assert_eq!(export.code, 0, "{}", export.stderr);
     let mut reader = csv::Reader::from_path(dir.join("users.csv")).unwrap();

@@ -16,6 +16,7 @@ async fn site(name: &str, rbac: bool, users: usize, seed: u64) -> Simulator {
         seed,
         periscope_site: name.into(),
         periscope_rbac: rbac,
+        periscope_page_size: 100,
         ..SimConfig::default()
     })
     .await
@@ -50,7 +51,9 @@ fn no_secret_in(logs: &str, sims: &[&Simulator]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_under_faults() {
     let world = World::new().await;
-    let east = site("east", true, 3_000, 7).await;
+    // An RBAC site of 350 users, listed in pages of 100 (`next_page_start`), and a groups site; both answer
+    // with wrapped lists.
+    let east = site("east", true, 350, 7).await;
     let west = site("west", false, 2_000, 8).await;
     let secret = world
         .secret(
@@ -72,15 +75,25 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
         .invoke(&json!({}))
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
-    assert_eq!(out["users"], 5_000);
+    assert_eq!(out["users"], 2_350);
     let csv = world.get(out["key"].as_str().unwrap()).await;
     let mut reader = csv::Reader::from_reader(csv.as_slice());
     let header: Vec<&str> = HEADER.iter().copied().chain([SITE_COLUMN]).collect();
     assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), header);
     let rows = records(&csv);
-    assert_eq!(rows.len(), 5_000);
+    assert_eq!(rows.len(), 2_350);
+    let ids: std::collections::BTreeSet<&String> = rows.iter().map(|r| &r["user_id"]).collect();
+    assert_eq!(ids.len(), 2_350, "every user once");
+    let pages: Vec<String> = east
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v2/users")
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert_eq!(pages.len(), 4, "350 users in pages of 100: {pages:?}");
+    assert!(pages[1..].iter().all(|q| q.starts_with("page_start=")));
 
-    let (east_roles, west_groups) = (east.role_names(), west.group_names());
+    let west_groups = west.group_names();
     for (sim, name) in [(&east, "east"), (&west, "west")] {
         let site_rows: Vec<&BTreeMap<String, String>> =
             rows.iter().filter(|r| r["site"] == name).collect();
@@ -92,9 +105,9 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
             if name == "east" {
                 let raw = user["_id"].as_str().unwrap();
                 assert_eq!(row["user_id"], format!("east:{raw}"));
-                let role = user["roleId"].as_str().unwrap();
+                let (role, role_name) = east.periscope_role(user);
                 assert_eq!(row["role_id"], format!("east:{role}"));
-                assert_eq!(row["role_name"], east_roles[role]);
+                assert_eq!(row["role_name"], role_name);
                 assert_eq!(row["group_names"], "");
             } else {
                 assert_eq!(row["user_id"], format!("west:{}", row["email"]));
@@ -108,7 +121,7 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
     }
     let summary: Value =
         serde_json::from_slice(&world.get(out["summaryKey"].as_str().unwrap()).await).unwrap();
-    assert_eq!(summary["perSite"], json!({"east": 3_000, "west": 2_000}));
+    assert_eq!(summary["perSite"], json!({"east": 350, "west": 2_000}));
     assert_eq!(summary["lastLoginAvailable"], false);
     assert_eq!(summary["neverLoggedIn"], 0, "no guess from a missing field");
     e2e_tests::assert_spoke(&east, Family::Periscope);
@@ -140,7 +153,8 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
 
 const HIRES: &str = "email,first_name,last_name,role,groups,site\n\
     all.sites@newco.example,All,Sites,,,\n\
-    east.only@newco.example,East,Only,Designer,,east\n\
+    east.only@newco.example,East,Only,editor,,east\n\
+    by.id@newco.example,By,Id,0000-viewer-3333-id,,east\n\
     west.only@newco.example,West,Only,,Sales,West\n\
     both.named@newco.example,Both,Named,,,east;west\n\
     bad.site@newco.example,Bad,Site,,,north\n\
@@ -179,7 +193,7 @@ async fn import_targets_every_site_or_the_named_ones_with_a_test_mode_dry_run_fi
     assert_eq!(dry["dryRun"], true);
     assert_eq!(
         (dry["wouldCreate"].clone(), dry["invalid"].clone()),
-        (json!(6), json!(3)),
+        (json!(7), json!(3)),
         "{dry}"
     );
     assert_eq!(
@@ -189,9 +203,10 @@ async fn import_targets_every_site_or_the_named_ones_with_a_test_mode_dry_run_fi
     );
     for sim in [&east, &west] {
         let writes = sim.writes();
+        let planned = if sim.periscope_site() == "east" { 4 } else { 3 };
         assert_eq!(
             writes.len(),
-            3,
+            planned,
             "one test-mode create per planned user: {writes:?}"
         );
         assert!(
@@ -217,7 +232,7 @@ async fn import_targets_every_site_or_the_named_ones_with_a_test_mode_dry_run_fi
             live["invalid"].clone(),
             live["failed"].clone()
         ),
-        (json!(6), json!(3), json!(0)),
+        (json!(7), json!(3), json!(0)),
         "{live}"
     );
     let report = records(&world.get(live["reportKey"].as_str().unwrap()).await);
@@ -228,7 +243,12 @@ async fn import_targets_every_site_or_the_named_ones_with_a_test_mode_dry_run_fi
             .map(|r| (r["status"].clone(), r["message"].clone()))
             .collect()
     };
-    assert_eq!(line("all.sites@newco.example").len(), 2, "{report:?}");
+    let every_site = line("all.sites@newco.example");
+    assert_eq!(every_site.len(), 2, "{report:?}");
+    assert!(
+        every_site.iter().all(|(status, _)| status == "created"),
+        "the every-site row is created on both sites: {every_site:?}"
+    );
     assert!(
         line("bad.site@newco.example")[0]
             .1
@@ -245,20 +265,45 @@ async fn import_targets_every_site_or_the_named_ones_with_a_test_mode_dry_run_fi
             .contains("site east uses roles (RBAC), not groups")
     );
 
-    let east_names = east.role_names();
     let role_of = |email: &str| {
         let user = east
             .user_by_email(email)
             .unwrap_or_else(|| panic!("{email} on east"));
-        east_names[user["roleId"].as_str().unwrap()].clone()
+        east.periscope_role(&user).1
     };
     assert_eq!(
         role_of("all.sites@newco.example"),
-        "consumer",
-        "DEFAULT_ROLE on an RBAC site"
+        "Everyone",
+        "DEFAULT_ROLE (consumer) is no role of a Periscope site: no role, the site's Everyone"
     );
-    assert_eq!(role_of("east.only@newco.example"), "contributor");
-    assert_eq!(role_of("both.named@newco.example"), "consumer");
+    assert_eq!(
+        role_of("east.only@newco.example"),
+        "Editor",
+        "by name, any case"
+    );
+    assert_eq!(
+        role_of("by.id@newco.example"),
+        "Viewer",
+        "by the site's own role id"
+    );
+    assert_eq!(role_of("both.named@newco.example"), "Everyone");
+    for email in ["all.sites@newco.example", "both.named@newco.example"] {
+        let east_row: Vec<_> = line(email)
+            .into_iter()
+            .filter(|(_, m)| m.starts_with("site east"))
+            .collect();
+        assert_eq!(east_row.len(), 1, "{email}: {report:?}");
+        assert_eq!(east_row[0].0, "created");
+        assert!(
+            east_row[0]
+                .1
+                .contains("created with no role (the site's Everyone)"),
+            "{east_row:?}"
+        );
+    }
+    for email in ["east.only@newco.example", "by.id@newco.example"] {
+        assert_eq!(line(email)[0].0, "created", "{email}");
+    }
     assert!(east.user_by_email("west.only@newco.example").is_none());
     for email in [
         "all.sites@newco.example",
@@ -275,7 +320,7 @@ async fn import_targets_every_site_or_the_named_ones_with_a_test_mode_dry_run_fi
     );
     assert_eq!(
         east.users().len(),
-        53,
+        54,
         "each east user exactly once through the storm"
     );
     assert_eq!(

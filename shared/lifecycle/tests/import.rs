@@ -573,7 +573,7 @@ async fn a_periscope_dry_run_asks_the_server_in_test_mode_and_reports_its_refusa
     let sim = sim(20).await;
     let existing = sim.users()[4]["email"].as_str().unwrap().to_string();
     let body = format!(
-        "email,first_name,role\nnew.one@import.example,New,viewer\n{existing},Renamed,designer\n"
+        "email,first_name,role\nnew.one@import.example,New,viewer\n{existing},Renamed,editor\n"
     );
     let input = input("imports/dry-run/cloud.csv", &body).await;
     let mut req = request("imports/dry-run/cloud.csv", "run-1");

@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Faults, RecordedRequest};
 pub use oracle::{StaleRule, StaleSets};
+pub use periscope::PERISCOPE_ROLES;
 pub use seed::{BUILT_IN_GROUPS, GROUPS, ROLES, object_id, timestamp};
 
 /// Which Sisense release the simulator answers as.
@@ -99,6 +100,8 @@ pub struct SimConfig {
     pub periscope_api_key: String,
     /// Whether the Periscope site uses RBAC (`/api/v2/users`, roles) rather than groups (`/api/v1/users`).
     pub periscope_rbac: bool,
+    /// Users per page of the Periscope site's `GET /api/v2/users`.
+    pub periscope_page_size: usize,
     /// Faults from the start.
     pub faults: Faults,
 }
@@ -119,6 +122,7 @@ impl Default for SimConfig {
             periscope_site: "sim-site".into(),
             periscope_api_key: "sim-periscope-key-456".into(),
             periscope_rbac: true,
+            periscope_page_size: 100,
             faults: Faults::default(),
         }
     }
@@ -138,6 +142,7 @@ pub(crate) struct Shared {
     periscope_site: String,
     periscope_api_key: String,
     periscope_rbac: bool,
+    periscope_page_size: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -213,6 +218,7 @@ impl Simulator {
             periscope_site: config.periscope_site,
             periscope_api_key: config.periscope_api_key,
             periscope_rbac: config.periscope_rbac,
+            periscope_page_size: config.periscope_page_size,
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -374,6 +380,16 @@ impl Simulator {
     /// Whether the Periscope site uses RBAC.
     pub fn periscope_rbac(&self) -> bool {
         self.shared.periscope_rbac
+    }
+
+    /// The Periscope role (id, name) a stored user has on the RBAC site (test oracle).
+    pub fn periscope_role(&self, user: &Value) -> (&'static str, &'static str) {
+        let id = periscope::periscope_role(&self.shared.lock(), user);
+        let name = PERISCOPE_ROLES
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map_or("", |(_, name, _)| name);
+        (id, name)
     }
 
     /// Requests accepted with `HTTP-X-PARTNER-AUTH` so far.

@@ -1,7 +1,11 @@
 //! The Periscope Data / Sisense for Cloud Data Teams surface over the same installation, as one site
 //! ([`crate::SimConfig::periscope_site`]): `HTTP-X-PARTNER-AUTH: site:api-key` on every request, then either the
 //! groups API (`/api/v1/users` with one user selected by `HTTP-X-EMAIL`, groups by name, `/api/v1/groups`) or,
-//! on an RBAC site, `/api/v2/users/{id}` with role ids and `/api/v1/roles`. Creates need `invited_by_email`, an
+//! on an RBAC site, `/api/v2/users/{id}` with Periscope-style role ids (`0000-admin-1111-id`, see
+//! [`PERISCOPE_ROLES`]) and `/api/v1/roles`. Lists answer as objects wrapping the array (`{"users": [...]}`,
+//! `{"roles": [...]}`, `{"groups": [...]}`), and `/api/v2/users` is paged (`next_page_start`, resumed with
+//! `page_start`; [`crate::SimConfig::periscope_page_size`]). A user created without roles is in the site's
+//! Everyone. Creates need `invited_by_email`, an
 //! existing user. `?test_mode=true` validates a write and answers as if applied, changing nothing. Users carry
 //! no last login and no active flag, as in the real API.
 
@@ -28,6 +32,36 @@ const EMAIL: &str = "http-x-email";
 
 /// The role a user created on a groups site gets in the underlying installation.
 const GROUPS_SITE_ROLE: &str = "consumer";
+
+/// An RBAC site's roles: Periscope-style id, name, and the installation role its users are stored with
+/// (`None`: the site's Everyone, what a user created without roles gets).
+pub const PERISCOPE_ROLES: [(&str, &str, Option<&str>); 4] = [
+    ("0000-admin-1111-id", "Admin", Some("admin")),
+    ("0000-editor-2222-id", "Editor", Some("contributor")),
+    ("0000-viewer-3333-id", "Viewer", Some("consumer")),
+    ("0000-everyone-4444-id", "Everyone", None),
+];
+
+/// The Periscope role id of a stored user: by its installation role's name.
+pub(crate) fn periscope_role(store: &Store, user: &Value) -> &'static str {
+    let name = store
+        .roles
+        .iter()
+        .find(|r| r["_id"] == user["roleId"])
+        .and_then(|r| r["name"].as_str());
+    let by_name = |n: &str| {
+        PERISCOPE_ROLES
+            .iter()
+            .find(|(_, _, stored)| *stored == Some(n))
+            .map_or(PERISCOPE_ROLES[3].0, |(id, _, _)| id)
+    };
+    match name {
+        Some("super" | "admin") => by_name("admin"),
+        Some("dataAdmin" | "dataDesigner" | "contributor") => by_name("contributor"),
+        Some(_) => by_name("consumer"),
+        None => PERISCOPE_ROLES[3].0,
+    }
+}
 
 /// Routes only Periscope serves (the shared `/api/v1/users`, `/api/v1/roles` and `/api/v1/groups` GET and POST
 /// dispatch here from [`crate::routes`] when a partner header is sent).
@@ -102,7 +136,7 @@ fn view(store: &Store, user: &Value, rbac: bool) -> Value {
         }
     }
     if rbac {
-        out["roles"] = json!([user["roleId"]]);
+        out["roles"] = json!([periscope_role(store, user)]);
     } else {
         let names: Vec<Value> = (user["groups"].as_array().into_iter().flatten())
             .filter_map(|id| store.groups.iter().find(|g| g["_id"] == *id))
@@ -128,6 +162,12 @@ fn selected(store: &Store, headers: &HeaderMap) -> Result<String, SimError> {
         .ok_or_else(|| SimError::new(400, 6020, "HTTP-X-EMAIL selects the user; it is missing."))?;
     id_by_email(store, email)
         .ok_or_else(|| SimError::new(404, 6021, format!("No user with email {email}.")))
+}
+
+/// The installation role id a Periscope role is stored as (`null` for Everyone).
+fn installation_role(store: &Store, name: Option<&str>) -> Value {
+    name.and_then(|n| store.roles.iter().find(|r| r["name"] == n))
+        .map_or(Value::Null, |r| r["_id"].clone())
 }
 
 /// Translates a Periscope create or update body into the installation's (camelCase, group ids, `roleId`).
@@ -165,10 +205,16 @@ fn translate(store: &Store, body: &Value, rbac: bool, create: bool) -> Result<Va
                 .as_array()
                 .and_then(|r| r.first())
                 .ok_or_else(|| SimError::new(400, 6033, "roles must list at least one role id."))?;
-            out.insert("roleId".into(), first.clone());
+            let stored = PERISCOPE_ROLES
+                .iter()
+                .find(|(id, _, _)| *first == **id)
+                .ok_or_else(|| SimError::new(400, 6037, format!("Role {first} does not exist.")))?
+                .2;
+            out.insert("roleId".into(), installation_role(store, stored));
         }
+        // No roles: the site's Everyone.
         (true, None, None) if create => {
-            return Err(SimError::new(400, 6033, "roles is required."));
+            out.insert("roleId".into(), Value::Null);
         }
         (false, None, groups) => {
             if let Some(groups) = groups {
@@ -216,29 +262,74 @@ fn translate(store: &Store, body: &Value, rbac: bool, create: bool) -> Result<Va
     Ok(Value::Object(out))
 }
 
-fn list(shared: &Shared, rbac: bool) -> Result<Value, SimError> {
+/// A site's users as Periscope lists them: `{"users": [...]}`; on an RBAC site (`/api/v2/users`) paged, with
+/// `next_page_start` (an opaque start, here the next user's id) until the last page, resumed with
+/// `page_start`.
+fn list(shared: &Shared, rbac: bool, params: &HashMap<String, String>) -> Result<Value, SimError> {
     let store = shared.lock();
-    Ok(Value::Array(
-        store
+    if !rbac {
+        let users: Vec<Value> = store
             .users
             .values()
-            .map(|u| view(&store, u, rbac))
-            .collect(),
-    ))
+            .map(|u| view(&store, u, false))
+            .collect();
+        return Ok(json!({ "users": users }));
+    }
+    let start = params
+        .get("page_start")
+        .filter(|_| !shared.faults().ignore_page_start);
+    if let Some(start) = start
+        && !store.users.contains_key(start)
+    {
+        return Err(SimError::new(
+            400,
+            6040,
+            format!("Invalid page_start {start:?}."),
+        ));
+    }
+    let size = shared.periscope_page_size.max(1);
+    let mut rest = store
+        .users
+        .range(start.cloned().unwrap_or_default()..)
+        .map(|(_, u)| u);
+    let page: Vec<Value> = rest
+        .by_ref()
+        .take(size)
+        .map(|u| view(&store, u, true))
+        .collect();
+    let mut out = json!({ "users": page });
+    if let Some(next) = rest.next() {
+        out["next_page_start"] = next["_id"].clone();
+    }
+    Ok(out)
 }
 
 fn create(shared: &Shared, body: &Bytes, rbac: bool, test: bool) -> Result<Value, SimError> {
     let body = parse_json(body)?;
     let mut store = shared.lock();
-    let translated = translate(&store, &body, rbac, true)?;
+    let mut translated = translate(&store, &body, rbac, true)?;
+    // No role: the site's Everyone. The installation needs a role to store the user, so it is stored with one
+    // and shown (and kept) in Everyone.
+    let everyone = translated.get("roleId").is_some_and(Value::is_null);
+    if everyone {
+        translated["roleId"] = installation_role(&store, Some(GROUPS_SITE_ROLE));
+    }
     if test {
         store.check_new(&translated)?;
         let mut would = translated;
         would["_id"] = Value::Null;
+        if everyone {
+            would["roleId"] = Value::Null;
+        }
         return Ok(view(&store, &would, rbac));
     }
     let user = store.create(&translated)?;
-    Ok(view(&store, &user, rbac))
+    let id = user["_id"].as_str().unwrap_or_default().to_string();
+    if everyone && let Some(stored) = store.users.get_mut(&id) {
+        stored["roleId"] = Value::Null;
+    }
+    let stored = store.users.get(&id).cloned().unwrap_or(user);
+    Ok(view(&store, &stored, rbac))
 }
 
 fn update(
@@ -274,7 +365,7 @@ pub(crate) fn get_v1(shared: &Shared, headers: &HeaderMap) -> Response {
             let id = selected(&store, headers)?;
             return Ok(view(&store, &store.users[&id], false));
         }
-        list(shared, false)
+        list(shared, false, &HashMap::new())
     };
     reply(run(), StatusCode::OK)
 }
@@ -322,11 +413,11 @@ pub(crate) async fn delete_v1(
     run().map_or_else(error, |()| StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /api/v2/users`.
-async fn list_v2(State(shared): Shared_, headers: HeaderMap) -> Response {
+/// `GET /api/v2/users`, paged.
+async fn list_v2(State(shared): Shared_, headers: HeaderMap, Query(params): Params) -> Response {
     let run = || -> Result<Value, SimError> {
         guard(&shared, &headers, true)?;
-        list(&shared, true)
+        list(&shared, true, &params)
     };
     reply(run(), StatusCode::OK)
 }
@@ -389,12 +480,11 @@ async fn delete_v2(
 pub(crate) fn roles(shared: &Shared, headers: &HeaderMap) -> Response {
     let run = || -> Result<Value, SimError> {
         guard(shared, headers, true)?;
-        let store = shared.lock();
-        Ok(store
-            .roles
+        let roles: Vec<Value> = PERISCOPE_ROLES
             .iter()
-            .map(|r| json!({"id": r["_id"], "name": r["name"], "description": r["displayName"]}))
-            .collect())
+            .map(|(id, name, _)| json!({"id": id, "name": name}))
+            .collect();
+        Ok(json!({ "roles": roles }))
     };
     reply(run(), StatusCode::OK)
 }
@@ -404,12 +494,13 @@ pub(crate) fn groups(shared: &Shared, headers: &HeaderMap) -> Response {
     let run = || -> Result<Value, SimError> {
         guard(shared, headers, false)?;
         let store = shared.lock();
-        Ok(store
+        let groups: Vec<Value> = store
             .groups
             .iter()
             .filter(|g| !is_built_in(g))
             .map(|g| json!({"id": g["_id"], "name": g["name"]}))
-            .collect())
+            .collect();
+        Ok(json!({ "groups": groups }))
     };
     reply(run(), StatusCode::OK)
 }

@@ -33,6 +33,10 @@ pub struct Role {
         skip_serializing_if = "Option::is_none"
     )]
     pub display_name: Option<String>,
+    /// Other ids people may give for this role: a Periscope site's own role id (the [`Role::id`] the directory
+    /// hands out is qualified by the site). Matched exactly, whatever its shape.
+    #[serde(skip)]
+    pub other_ids: Vec<String>,
     /// Fields this model does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

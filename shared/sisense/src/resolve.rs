@@ -93,15 +93,16 @@ impl RoleResolver {
         RoleResolver { roles, by_key }
     }
 
-    /// The role a name, display name, alias or 24-hex id refers to.
+    /// The role an id (its own or one of [`Role::other_ids`], any shape), a name, a display name or an alias
+    /// refers to.
     pub fn resolve(&self, name: &str) -> Result<&Role, ResolveError> {
         let trimmed = name.trim();
-        if is_object_id(trimmed)
-            && let Some(role) = self
-                .roles
-                .iter()
-                .find(|r| r.id.as_str().eq_ignore_ascii_case(trimmed))
-        {
+        if let Some(role) = self.roles.iter().find(|r| {
+            r.id.as_str().eq_ignore_ascii_case(trimmed)
+                || r.other_ids
+                    .iter()
+                    .any(|id| id.eq_ignore_ascii_case(trimmed))
+        }) {
             return Ok(role);
         }
         let key = role_key(trimmed);
@@ -222,6 +223,7 @@ mod tests {
             id: id.into(),
             name: name.into(),
             display_name: Some(display.into()),
+            other_ids: Vec::new(),
             extra: Default::default(),
         }
     }
@@ -297,6 +299,26 @@ mod tests {
         ] {
             assert_eq!(bare.resolve(ui).map(|x| x.name.as_str()), Ok(api), "{ui}");
         }
+    }
+
+    #[test]
+    fn a_sites_own_role_id_of_any_shape_resolves() {
+        let mut viewer = role("east:0000-viewer-3333-id", "Viewer", "Viewer");
+        viewer.other_ids = vec!["0000-viewer-3333-id".into()];
+        let admin = Role {
+            other_ids: vec!["0000-admin-1111-id".into()],
+            ..role("east:0000-admin-1111-id", "Admin", "Admin")
+        };
+        let r = RoleResolver::new(vec![viewer, admin]);
+        for (cell, name) in [
+            ("0000-viewer-3333-id", "Viewer"),
+            (" 0000-ADMIN-1111-id ", "Admin"),
+            ("east:0000-admin-1111-id", "Admin"),
+            ("viewer", "Viewer"),
+        ] {
+            assert_eq!(r.resolve(cell).map(|x| x.name.as_str()), Ok(name), "{cell}");
+        }
+        assert!(r.resolve("consumer").is_err(), "no Sisense names on a site");
     }
 
     #[test]

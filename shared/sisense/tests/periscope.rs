@@ -69,12 +69,21 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
             .iter()
             .all(|u| u.last_login.is_none() && u.last_seen().is_none())
     );
+    // The service account is a Sisense `super`: the site shows it as Admin, with a Periscope-style role id.
     assert_eq!(
         users[0].role_id().map(|r| r.as_str()),
-        Some(format!("acme:{}", first["roleId"].as_str().unwrap()).as_str())
+        Some("acme:0000-admin-1111-id")
     );
+    let pages: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v2/users")
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert_eq!(pages.len(), 2, "120 users in pages of 100: {pages:?}");
+    assert!(pages[1].starts_with("page_start="), "{pages:?}");
     let roles = client.roles(None).await.unwrap();
-    assert_eq!(roles.len(), 6);
+    assert_eq!(roles.len(), sisense_sim::PERISCOPE_ROLES.len());
     assert!(roles.iter().all(|r| r.id.as_str().starts_with("acme:")));
     assert!(
         client.groups(None).await.unwrap().is_empty(),
@@ -106,7 +115,12 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
         created.email
     );
 
-    let designer = role_id(&roles, "designer");
+    let designer = role_id(&roles, "0000-editor-2222-id");
+    assert_eq!(
+        designer,
+        role_id(&roles, "editor"),
+        "by the site's id or by name"
+    );
     let patch = UserPatch {
         last_name: Some("Renamed".into()),
         role_id: Some(designer.as_str().into()),
@@ -122,6 +136,17 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
         "Renamed"
     );
 
+    // No role: the API's own default, the site's Everyone.
+    let everyone = client
+        .create_user(&new_user("no.role@example.com", None, &[], None))
+        .await
+        .unwrap();
+    assert_eq!(
+        everyone.role_id().map(|r| r.as_str()),
+        Some("acme:0000-everyone-4444-id")
+    );
+    client.delete_user(&everyone.id).await.unwrap();
+
     client.delete_user(&created.id).await.unwrap();
     client.delete_user(&created.id).await.unwrap();
     assert!(sim.user_by_email("rbac.hire@example.com").is_none());
@@ -131,6 +156,7 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
         .writes()
         .iter()
         .map(|r| (r.method.clone(), r.path.clone()))
+        .filter(|(_, path)| !path.ends_with(everyone.id.as_str().trim_start_matches("acme:")))
         .collect();
     let raw = stored["_id"].as_str().unwrap();
     assert_eq!(
@@ -138,6 +164,7 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
         [
             ("POST".to_string(), "/api/v2/users".to_string()),
             ("PUT".into(), format!("/api/v2/users/{raw}")),
+            ("POST".into(), "/api/v2/users".to_string()),
             ("DELETE".into(), format!("/api/v2/users/{raw}")),
             ("DELETE".into(), format!("/api/v2/users/{raw}")),
         ]
@@ -430,4 +457,24 @@ async fn storms_and_lost_write_responses_create_each_user_once_on_both_kinds_of_
         let faults: Vec<_> = sim.requests().iter().filter_map(|r| r.fault).collect();
         assert!(faults.contains(&"lost-response"), "{faults:?}");
     }
+}
+
+#[tokio::test]
+async fn a_continuation_answered_twice_is_an_error_not_a_loop() {
+    let sim = common::periscope_sim(250, "acme", true, Faults::default()).await;
+    sim.set_faults(Faults {
+        ignore_page_start: true,
+        ..Faults::default()
+    });
+    let err = list(&common::periscope_client(&[&sim])).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Paging(m) if m.contains("next_page_start") && m.contains("second time")),
+        "{err}"
+    );
+    let pages = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/users")
+        .count();
+    assert_eq!(pages, 2, "stops at the first repeat");
 }

@@ -103,7 +103,12 @@ pub(super) fn dry_result(p: &Planned) -> RowResult {
     match &p.step {
         Step::Invalid(m) => result(p, RowStatus::Invalid, "", m.as_str()),
         Step::Skip { id, message } => result(p, RowStatus::Skipped, id.as_str(), message.as_str()),
-        Step::Create(_) => result(p, RowStatus::WouldCreate, "", ""),
+        Step::Create(_) => result(
+            p,
+            RowStatus::WouldCreate,
+            "",
+            p.note.clone().unwrap_or_default(),
+        ),
         Step::Update { id, .. } => result(p, RowStatus::WouldUpdate, id.as_str(), ""),
         Step::AlreadyCreated { id } => result(p, RowStatus::Skipped, id.as_str(), "already exists"),
     }
@@ -170,7 +175,12 @@ pub(super) async fn run_segment(
                         user.id.as_str(),
                         "the create's response was lost; confirmed by email, not created twice",
                     ),
-                    Ok(user) => result(p, RowStatus::Created, user.id.as_str(), ""),
+                    Ok(user) => result(
+                        p,
+                        RowStatus::Created,
+                        user.id.as_str(),
+                        p.note.clone().unwrap_or_default(),
+                    ),
                     Err(e) => result(p, RowStatus::Failed, "", format!("create failed: {e}")),
                 },
                 None => result(

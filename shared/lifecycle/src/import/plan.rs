@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sisense::{
-    Capabilities, GroupId, GroupResolver, NewUser, RoleId, RoleResolver, User, UserId, UserPatch,
+    Capabilities, GroupId, GroupResolver, Membership, NewUser, RoleId, RoleResolver, User, UserId,
+    UserPatch,
 };
 
 use super::input::{Column, InputFile, InputRow, cut};
@@ -79,6 +80,8 @@ pub struct Planned {
     pub site: Option<String>,
     /// What to do.
     pub step: Step,
+    /// What the report says about the row besides its status (e.g. created without a role), if anything.
+    pub note: Option<String>,
 }
 
 /// The role and group resolvers of one scope, or of the whole directory.
@@ -262,25 +265,52 @@ pub fn plan(file: &InputFile, ctx: &Context<'_>) -> Vec<Planned> {
                     email,
                     site: None,
                     step: Step::Invalid(message),
+                    note: None,
                 });
                 continue;
             }
         };
         for site in sites {
-            let step = plan_row(row, &email, site.as_deref(), &rows_by_key, ctx)
-                .unwrap_or_else(Step::Invalid);
+            let (step, note) = plan_row(row, &email, site.as_deref(), &rows_by_key, ctx)
+                .unwrap_or_else(|message| (Step::Invalid(message), None));
             planned.push(Planned {
                 row: row.row,
                 email: email.clone(),
                 site,
                 step,
+                note,
             });
         }
     }
     planned
 }
 
+/// The step for one row on one site, and the report's note about it.
 fn plan_row(
+    row: &InputRow,
+    email: &str,
+    site: Option<&str>,
+    rows_by_key: &HashMap<String, Vec<usize>>,
+    ctx: &Context<'_>,
+) -> Result<(Step, Option<String>), String> {
+    let step = plan_step(row, email, site, rows_by_key, ctx)?;
+    let roles_only = ctx.capabilities.membership(site) == Membership::Roles;
+    let note = match &step {
+        Step::Create(new) if roles_only && new.role_id.is_none() => Some(format!(
+            "no role given and DEFAULT_ROLE {:?} is not a role of this site: created with no role (the \
+             site's Everyone)",
+            ctx.default_role
+        )),
+        Step::Create(_)
+        | Step::Invalid(_)
+        | Step::Skip { .. }
+        | Step::Update { .. }
+        | Step::AlreadyCreated { .. } => None,
+    };
+    Ok((step, note))
+}
+
+fn plan_step(
     row: &InputRow,
     email: &str,
     site: Option<&str>,
@@ -394,17 +424,20 @@ fn plan_row(
             }
         };
     }
+    // An empty role cell takes DEFAULT_ROLE where it resolves; a roles-only site (Periscope RBAC) without it
+    // gets no role (the site's Everyone, the API's own default); Sisense requires a role.
     let role_id = match role {
         Some(id) => Some(id),
         None if !has_roles => None,
-        None => Some(
-            names
-                .roles
-                .resolve(ctx.default_role)
-                .map_err(|e| format!("no role given and DEFAULT_ROLE does not resolve: {e}"))?
-                .id
-                .clone(),
-        ),
+        None => match names.roles.resolve(ctx.default_role) {
+            Ok(found) => Some(found.id.clone()),
+            Err(_) if membership == Membership::Roles => None,
+            Err(e) => {
+                return Err(format!(
+                    "no role given and DEFAULT_ROLE does not resolve: {e}"
+                ));
+            }
+        },
     };
     Ok(Step::Create(Box::new(NewUser {
         email: email.to_string(),

@@ -5,11 +5,15 @@
 //! `/api/v1/groups`); RBAC sites on `/api/v2/users/{id}` with role ids (`/api/v1/roles`). Every id this
 //! directory hands out is qualified by its site, `site:raw`, where `raw` is the email (groups sites), the user
 //! id (RBAC sites), the role id or the group name, so users, roles and groups of several sites never collide
-//! and every operation finds its site again. Only this module reads that encoding. Writes with
+//! and every operation finds its site again. Only this module reads that encoding. Lists are read whether they
+//! come bare or wrapped (`{"users": [...]}`), and `/api/v2/users` is followed page by page (`next_page_start`
+//! sent back as `page_start`, our assumption: the parameter name is undocumented). A site's own role id is
+//! kept as [`Role::other_ids`], so people can name a role by the id the site shows them. Writes with
 //! `test_mode=true` are validated by the server and not applied ([`ServerDryRun`]).
 
 mod wire;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,7 +32,7 @@ use crate::ids::UserId;
 use crate::models::{Group, NewUser, Role, User, UserPatch};
 use crate::retry::RetryConfig;
 use crate::transport::{Authenticator, Call, Presented, Safety, Transport, absent_if_not_found};
-use wire::{OneOrMany, WireGroup, WireRole, WireUser, WireWrite};
+use wire::{OneOrMany, Page, WireGroup, WireRole, WireUser, WireWrite, page};
 
 /// The family's name in messages.
 const PERISCOPE: &str = "Periscope (Sisense for Cloud Data Teams)";
@@ -198,12 +202,54 @@ impl PeriscopeDirectory {
         }
     }
 
+    /// One list answer of either shape (bare array or wrapped under `key`).
+    async fn list_page<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+        call: &Call<'_>,
+        key: &str,
+    ) -> Result<Page<T>, Error> {
+        let body: serde_json::Value = self.json(index, call).await?;
+        page(body, key).map_err(|detail| Error::Decode {
+            method: call.method.to_string(),
+            path: call.path(),
+            detail,
+            snippet: String::new(),
+        })
+    }
+
+    /// Every user of the site at `index`, following `next_page_start` (sent back as `page_start`) until it is
+    /// absent; each user once. A start answered twice is an [`Error::Paging`], not a loop.
     async fn site_users(&self, index: usize) -> Result<Vec<User>, Error> {
         let site = self.site(index);
-        let wire: Vec<WireUser> = self
-            .json(index, &self.call(index, users_segments(site)))
-            .await?;
-        Ok(wire.into_iter().map(|u| u.into_user(site)).collect())
+        let segments = users_segments(site);
+        let (mut users, mut ids, mut starts) = (Vec::new(), HashSet::new(), HashSet::new());
+        let mut start: Option<String> = None;
+        loop {
+            let mut call = self.call(index, segments);
+            if let Some(start) = &start {
+                call = call.query("page_start", start.clone());
+            }
+            let page: Page<WireUser> = self.list_page(index, &call, "users").await?;
+            for user in page.items {
+                let user = user.into_user(site);
+                if ids.insert(user.id.clone()) {
+                    users.push(user);
+                }
+            }
+            match page.next {
+                None => return Ok(users),
+                Some(next) if !starts.insert(next.clone()) => {
+                    return Err(Error::Paging(format!(
+                        "GET {} on site {:?} answered next_page_start {next:?} a second time; the list cannot \
+                         be completed",
+                        call.path(),
+                        site.name
+                    )));
+                }
+                Some(next) => start = Some(next),
+            }
+        }
     }
 
     /// The user with `email` on the site at `index`.
@@ -254,13 +300,10 @@ impl PeriscopeDirectory {
                     site.name
                 )));
             }
-            let role = user.role_id.as_ref().ok_or_else(|| {
-                Error::Config(format!(
-                    "site {:?} uses roles (RBAC): a role is required",
-                    site.name
-                ))
-            })?;
-            body.roles = Some(self.raw_refs(index, std::slice::from_ref(role), "role")?);
+            // Without a role the API puts the user in the site's Everyone.
+            if let Some(role) = &user.role_id {
+                body.roles = Some(self.raw_refs(index, std::slice::from_ref(role), "role")?);
+            }
         } else {
             if user.role_id.is_some() {
                 return Err(unsupported(format!(
@@ -465,14 +508,17 @@ impl Directory for PeriscopeDirectory {
             if !site.rbac {
                 continue;
             }
-            let wire: Vec<WireRole> = self
-                .json(index, &self.call(index, &["api", "v1", "roles"]))
-                .await?;
-            roles.extend(wire.into_iter().map(|r| Role {
-                id: qualify(&site.name, &r.id.into_string()).into(),
-                name: r.name,
-                display_name: None,
-                extra: r.extra,
+            let call = self.call(index, &["api", "v1", "roles"]);
+            let wire: Page<WireRole> = self.list_page(index, &call, "roles").await?;
+            roles.extend(wire.items.into_iter().map(|r| {
+                let raw = r.id.into_string();
+                Role {
+                    id: qualify(&site.name, &raw).into(),
+                    name: r.name,
+                    display_name: None,
+                    other_ids: vec![raw],
+                    extra: r.extra,
+                }
             }));
         }
         Ok(roles)
@@ -486,10 +532,9 @@ impl Directory for PeriscopeDirectory {
             if site.rbac {
                 continue;
             }
-            let wire: Vec<WireGroup> = self
-                .json(index, &self.call(index, &["api", "v1", "groups"]))
-                .await?;
-            groups.extend(wire.into_iter().map(|g| Group {
+            let call = self.call(index, &["api", "v1", "groups"]);
+            let wire: Page<WireGroup> = self.list_page(index, &call, "groups").await?;
+            groups.extend(wire.items.into_iter().map(|g| Group {
                 id: qualify(&site.name, &g.name).into(),
                 name: g.name,
                 extra: g.extra,

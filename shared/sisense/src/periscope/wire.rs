@@ -1,6 +1,7 @@
 //! Periscope's own shapes of users, roles, groups and writes.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -18,6 +19,14 @@ pub(super) enum Key {
 }
 
 impl Key {
+    #[cfg(test)]
+    fn clone_string(&self) -> String {
+        match self {
+            Key::Text(s) => s.clone(),
+            Key::Number(n) => n.to_string(),
+        }
+    }
+
     pub(super) fn into_string(self) -> String {
         match self {
             Key::Text(s) => s,
@@ -57,6 +66,41 @@ pub(super) struct WireUser {
     pub(super) created_at: Option<DateTime<Utc>>,
     #[serde(flatten)]
     pub(super) extra: Map<String, Value>,
+}
+
+/// One page of a list, as Periscope answers it: a bare array, or an object wrapping the array under `key`
+/// (`users`, `roles`, `groups`; Sisense's own script reads `info['roles']`), with `next_page_start` when more
+/// pages follow.
+pub(super) struct Page<T> {
+    pub(super) items: Vec<T>,
+    pub(super) next: Option<String>,
+}
+
+/// Reads a list answer of either shape; `Err` says what was wrong.
+pub(super) fn page<T: DeserializeOwned>(body: Value, key: &str) -> Result<Page<T>, String> {
+    let (items, next) = match body {
+        Value::Array(items) => (Value::Array(items), None),
+        Value::Object(mut map) => {
+            let items = map.remove(key).ok_or_else(|| {
+                format!(
+                    "expected an array or an object with {key:?}; got keys {:?}",
+                    map.keys().collect::<Vec<_>>()
+                )
+            })?;
+            let next = match map.remove("next_page_start") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(other) => {
+                    return Err(format!("next_page_start {other} is not a string or number"));
+                }
+            };
+            (items, next)
+        }
+        other => return Err(format!("expected an array or an object, got {other}")),
+    };
+    let items = serde_json::from_value(items).map_err(|e| format!("{key}: {e}"))?;
+    Ok(Page { items, next })
 }
 
 /// One user or a list holding it (single-user reads answer either way).
@@ -153,5 +197,28 @@ impl WireUser {
             scope: Some(site.name.clone()),
             extra,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_come_bare_or_wrapped_with_an_optional_continuation() {
+        let bare: Page<WireRole> = page(json!([{"id": "r1", "name": "A"}]), "roles").unwrap();
+        assert_eq!((bare.items.len(), bare.next), (1, None));
+        let wrapped: Page<WireRole> =
+            page(json!({"roles": [{"id": 7, "name": "B"}]}), "roles").unwrap();
+        assert_eq!(wrapped.items[0].id.clone_string(), "7");
+        let paged: Page<WireGroup> =
+            page(json!({"groups": [], "next_page_start": 200}), "groups").unwrap();
+        assert_eq!(paged.next.as_deref(), Some("200"));
+        let err = page::<WireRole>(json!({"data": []}), "roles")
+            .err()
+            .unwrap();
+        assert!(err.contains("\"roles\""), "{err}");
+        assert!(page::<WireRole>(json!("nope"), "roles").is_err());
     }
 }
