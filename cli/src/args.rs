@@ -60,9 +60,12 @@ pub struct Connection {
     /// Secrets Manager name or ARN of the secret the Lambda functions use (instead of the options above).
     #[arg(long, env = "SISENSE_SECRET_ID", global = true)]
     pub secret_id: Option<String>,
-    /// Requests per second to Sisense (0 disables the limit).
+    /// Writes per second to Sisense (0 disables the limit).
     #[arg(long, env = "SISENSE_RATE_LIMIT", global = true, default_value_t = sisense::DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
+    /// Reads (GETs) per second to Sisense, a budget of their own (0 disables the limit).
+    #[arg(long, env = "SISENSE_READ_RATE_LIMIT", global = true, default_value_t = sisense::DEFAULT_READ_RATE_LIMIT)]
+    pub read_rate_limit: u32,
     /// Timeout of one HTTP attempt, in seconds.
     #[arg(long, global = true, default_value_t = 30)]
     pub request_timeout_secs: u64,

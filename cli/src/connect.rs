@@ -29,6 +29,7 @@ pub async fn client(connection: &Connection, aws: &Aws) -> Result<SisenseClient,
         }
     };
     config.rate_limit = NonZeroU32::new(connection.rate_limit);
+    config.read_rate_limit = NonZeroU32::new(connection.read_rate_limit);
     config.request_timeout = Duration::from_secs(connection.request_timeout_secs.max(1));
     Ok(SisenseClient::new(config)?)
 }

@@ -31,7 +31,8 @@ impl SetupError {
     }
 }
 
-/// Builds the client from `SISENSE_SECRET_ID` (plus `SISENSE_RATE_LIMIT`, `SISENSE_REQUEST_TIMEOUT_SECS`,
+/// Builds the client from `SISENSE_SECRET_ID` (plus `SISENSE_RATE_LIMIT`, `SISENSE_READ_RATE_LIMIT`,
+/// `SISENSE_REQUEST_TIMEOUT_SECS`,
 /// `SISENSE_NOTIFY_NEW_USERS`) once
 /// and hands out clones; [`SisenseSource::forget_if_unauthorized`] drops it so a rotated secret is read again.
 pub struct SisenseSource {
@@ -57,9 +58,12 @@ impl SisenseSource {
         let secret_id = required("SISENSE_SECRET_ID")?;
         let rate_limit =
             NonZeroU32::new(parsed("SISENSE_RATE_LIMIT", sisense::DEFAULT_RATE_LIMIT)?);
+        let reads = sisense::DEFAULT_READ_RATE_LIMIT;
+        let read_rate_limit = NonZeroU32::new(parsed("SISENSE_READ_RATE_LIMIT", reads)?);
         let timeout = Duration::from_secs(parsed("SISENSE_REQUEST_TIMEOUT_SECS", 30)?);
         let mut config = load_client_config(&self.secrets, &secret_id).await?;
         config.rate_limit = rate_limit;
+        config.read_rate_limit = read_rate_limit;
         config.request_timeout = timeout;
         config.notify_new_users = flag("SISENSE_NOTIFY_NEW_USERS", false)?;
         let client = SisenseClient::new(config).map_err(|e| SecretError::Invalid {

@@ -234,8 +234,12 @@ pub struct ClientConfig {
     pub credentials: Credentials,
     /// Timeout of one HTTP attempt.
     pub request_timeout: Duration,
-    /// Requests per second across all clones of the client; `None` disables the limit.
+    /// Writes (every request but a GET) per second across all clones of the client; `None` disables the
+    /// limit. Sisense's guidance (5-10 writes/s) is about these.
     pub rate_limit: Option<NonZeroU32>,
+    /// Reads (GETs) per second across all clones, a budget of their own so reads do not queue behind the write
+    /// guidance; `None` disables the limit. Listings are further bounded by `prefetch` (pages in flight).
+    pub read_rate_limit: Option<NonZeroU32>,
     /// Retry behaviour for transient failures.
     pub retry: RetryConfig,
     /// Users per page when listing.
@@ -249,8 +253,11 @@ pub struct ClientConfig {
     pub notify_new_users: bool,
 }
 
-/// Default requests per second (Sisense's guidance is about 5-10 writes per second).
+/// Default writes per second (Sisense's guidance is about 5-10 writes per second).
 pub const DEFAULT_RATE_LIMIT: u32 = 8;
+/// Default reads per second: high enough that a listing with a few pages in flight is bound by the server's
+/// latency, not by the client.
+pub const DEFAULT_READ_RATE_LIMIT: u32 = 50;
 
 impl ClientConfig {
     /// A configuration with defaults for everything but the endpoint and credentials.
@@ -262,6 +269,7 @@ impl ClientConfig {
             credentials,
             request_timeout: Duration::from_secs(30),
             rate_limit: NonZeroU32::new(DEFAULT_RATE_LIMIT),
+            read_rate_limit: NonZeroU32::new(DEFAULT_READ_RATE_LIMIT),
             retry: RetryConfig::default(),
             page_size: 1000,
             prefetch: 1,

@@ -30,8 +30,8 @@ mod retry;
 mod transport;
 
 pub use config::{
-    ClientConfig, Credentials, CredentialsProblem, DEFAULT_RATE_LIMIT, Family, PeriscopeSite,
-    validate_base_url,
+    ClientConfig, Credentials, CredentialsProblem, DEFAULT_RATE_LIMIT, DEFAULT_READ_RATE_LIMIT,
+    Family, PeriscopeSite, validate_base_url,
 };
 pub use connect::{SisenseClient, connect};
 pub use directory::{

@@ -100,6 +100,26 @@ impl<'a> Call<'a> {
     }
 }
 
+/// Which rate budget a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Budget {
+    /// GETs: `ClientConfig::read_rate_limit`.
+    Read,
+    /// Everything else: `ClientConfig::rate_limit`.
+    Write,
+}
+
+impl Budget {
+    /// The budget of a request with `method`.
+    pub(crate) fn of(method: &Method) -> Self {
+        if *method == Method::GET {
+            Budget::Read
+        } else {
+            Budget::Write
+        }
+    }
+}
+
 /// A successful response.
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
@@ -131,7 +151,10 @@ enum Failure {
 /// HTTP, rate limit and retries, shared by every request of a directory.
 pub(crate) struct Transport {
     http: reqwest::Client,
+    /// The write budget (every request but a GET).
     limiter: Option<DefaultDirectRateLimiter>,
+    /// The read budget (GETs).
+    read_limiter: Option<DefaultDirectRateLimiter>,
     pub(crate) retry: RetryConfig,
     base_url: Url,
 }
@@ -149,6 +172,7 @@ impl Transport {
         Ok(Transport {
             http,
             limiter: config.rate_limit.map(limiter),
+            read_limiter: config.read_rate_limit.map(limiter),
             retry: config.retry.clone(),
             base_url: config.base_url.clone(),
         })
@@ -164,8 +188,13 @@ impl Transport {
         Ok(url)
     }
 
-    async fn throttle(&self) {
-        if let Some(limiter) = &self.limiter {
+    /// Waits for `method`'s budget: reads and writes are limited separately.
+    async fn throttle(&self, method: &Method) {
+        let limiter = match Budget::of(method) {
+            Budget::Read => &self.read_limiter,
+            Budget::Write => &self.limiter,
+        };
+        if let Some(limiter) = limiter {
             limiter.until_ready().await;
         }
     }
@@ -273,7 +302,7 @@ impl Transport {
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, RawBody), Error> {
-        self.throttle().await;
+        self.throttle(method).await;
         let response = request
             .send()
             .await
@@ -369,5 +398,18 @@ pub(crate) fn absent_if_not_found<T>(result: Result<T, Error>) -> Result<Option<
         Ok(value) => Ok(Some(value)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn gets_spend_the_read_budget_and_everything_else_the_write_budget() {
+        assert_eq!(Budget::of(&Method::GET), Budget::Read);
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert_eq!(Budget::of(&method), Budget::Write, "{method}");
+        }
     }
 }

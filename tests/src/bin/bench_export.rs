@@ -110,9 +110,17 @@ async fn main() {
         let runs = [
             (
                 "prefetch 4, no rate limit",
-                vec![("SISENSE_RATE_LIMIT", "0"), ("EXPORT_PREFETCH", "4")],
+                vec![
+                    ("SISENSE_RATE_LIMIT", "0"),
+                    ("SISENSE_READ_RATE_LIMIT", "0"),
+                    ("EXPORT_PREFETCH", "4"),
+                ],
             ),
-            ("defaults (8 req/s, prefetch 2)", vec![]),
+            (
+                "one budget (8 req/s reads too)",
+                vec![("SISENSE_READ_RATE_LIMIT", "8")],
+            ),
+            ("defaults (50 reads/s, prefetch 2)", vec![]),
         ];
         for (label, extra) in runs {
             let run = rust_export(&moto, &sim, &arn, &extra).await;
