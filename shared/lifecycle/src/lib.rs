@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 pub mod names;
 pub mod progress;
+pub mod restore;
 pub mod stale;
 pub mod store;
 

@@ -50,6 +50,10 @@ pub struct Faults {
     /// Periscope's `/api/v2/users` ignores `page_start` (every answer is the first page, with the same
     /// `next_page_start`).
     pub ignore_page_start: bool,
+    /// `change_owner` answers 200 with the dashboard but changes nothing.
+    pub ignore_change_owner: bool,
+    /// The admin logout answers this status (an error) instead of revoking.
+    pub logout_status: Option<u16>,
 }
 
 /// One request as the simulator saw it.
@@ -74,9 +78,10 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// Whether this request asked for a change (anything but GET and login).
+    /// Whether this request asked for a change (anything but GET and login, and the admin logout's GET).
     pub fn is_write(&self) -> bool {
-        self.method != "GET" && !self.path.ends_with("/authentication/login")
+        (self.method != "GET" && !self.path.ends_with("/authentication/login"))
+            || self.path.ends_with("/authentication/admin/logout")
     }
 }
 

@@ -18,6 +18,7 @@
 //! expiry and ignored writes; every request is recorded (with its JSON bodies when [`SimConfig::record_bodies`])
 //! so tests can assert what was (not) written and hold both sides to the contract.
 
+mod dashboards;
 mod faults;
 mod legacy;
 mod oracle;
@@ -102,6 +103,8 @@ pub struct SimConfig {
     pub periscope_rbac: bool,
     /// Users per page of the Periscope site's `GET /api/v2/users`.
     pub periscope_page_size: usize,
+    /// Every n-th activated user owns one to three dashboards, each shared with one other user (0: none).
+    pub dashboards_every: usize,
     /// Faults from the start.
     pub faults: Faults,
 }
@@ -123,6 +126,7 @@ impl Default for SimConfig {
             periscope_api_key: "sim-periscope-key-456".into(),
             periscope_rbac: true,
             periscope_page_size: 100,
+            dashboards_every: 4,
             faults: Faults::default(),
         }
     }
@@ -197,6 +201,7 @@ impl Simulator {
             config.now,
             &config.username,
             config.release,
+            config.dashboards_every,
         );
         let (_, _, user_prefix) = seed::prefixes(config.seed);
         let shared = Arc::new(Shared {
@@ -395,6 +400,40 @@ impl Simulator {
     /// Requests accepted with `HTTP-X-PARTNER-AUTH` so far.
     pub fn partner_requests(&self) -> u64 {
         self.shared.lock().partner_requests
+    }
+
+    /// The stored dashboards (owner instances), in `oid` order.
+    pub fn dashboards(&self) -> Vec<Value> {
+        self.shared.lock().dashboards.values().cloned().collect()
+    }
+
+    /// The ids of the dashboards each user owns (owners only), in `oid` order.
+    pub fn dashboards_by_owner(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut owned = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for d in self.dashboards() {
+            if let (Some(owner), Some(id)) = (d["owner"].as_str(), d["oid"].as_str()) {
+                owned
+                    .entry(owner.to_string())
+                    .or_default()
+                    .push(id.to_string());
+            }
+        }
+        owned
+    }
+
+    /// Live sessions (tokens) of a user.
+    pub fn sessions(&self, user_id: &str) -> u64 {
+        self.shared
+            .lock()
+            .sessions
+            .get(user_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// User ids whose tokens an admin logout revoked, in order.
+    pub fn revoked(&self) -> Vec<String> {
+        self.shared.lock().revoked.clone()
     }
 
     /// Requests accepted with a legacy `x-api-key` so far.

@@ -36,6 +36,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/roles", get(roles_v1))
         .route("/api/users/count", get(count_users))
         .route("/api/v1/groups", get(groups))
+        .merge(crate::dashboards::routes())
         .merge(crate::legacy::routes())
         .merge(crate::periscope::routes())
         .fallback(|| async { error(SimError::new(404, 1404, "Route not found")) })

@@ -57,6 +57,7 @@ pub(crate) struct Population {
     pub roles: Vec<Value>,
     pub groups: Vec<Value>,
     pub users: Vec<Value>,
+    pub dashboards: Vec<Value>,
     pub tenant_id: String,
 }
 
@@ -73,6 +74,7 @@ pub(crate) fn populate(
     now: DateTime<Utc>,
     service_user: &str,
     release: Release,
+    dashboards_every: usize,
 ) -> Population {
     let (role_prefix, group_prefix, user_prefix) = prefixes(seed);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -183,6 +185,7 @@ pub(crate) fn populate(
     Population {
         roles,
         groups,
+        dashboards: crate::dashboards::seed(&out, dashboards_every, user_prefix + 3, now),
         users: out,
         tenant_id,
     }
@@ -199,9 +202,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_population_other_seed_other_ids() {
-        let a = populate(7, 200, now(), "svc@example.com", Release::Contract);
-        let b = populate(7, 200, now(), "svc@example.com", Release::Contract);
-        let c = populate(8, 200, now(), "svc@example.com", Release::Contract);
+        let a = populate(7, 200, now(), "svc@example.com", Release::Contract, 4);
+        let b = populate(7, 200, now(), "svc@example.com", Release::Contract, 4);
+        let c = populate(8, 200, now(), "svc@example.com", Release::Contract, 4);
         assert_eq!(a.users, b.users);
         assert_ne!(
             a.roles[0]["_id"], c.roles[0]["_id"],
@@ -211,7 +214,7 @@ mod tests {
 
     #[test]
     fn population_mixes_activity_roles_and_states() {
-        let p = populate(42, 5_000, now(), "svc@example.com", Release::Contract);
+        let p = populate(42, 5_000, now(), "svc@example.com", Release::Contract, 4);
         let days_since = |u: &Value, key: &str| {
             u[key].as_str().map(|t| {
                 (now() - DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)).num_days()

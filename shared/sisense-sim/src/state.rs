@@ -75,6 +75,12 @@ pub(crate) struct State {
     pub partner_requests: u64,
     pub now: DateTime<Utc>,
     pub release: Release,
+    /// Dashboards (owner instances) by `oid`.
+    pub dashboards: BTreeMap<String, Value>,
+    /// Live sessions (tokens) per user id.
+    pub sessions: HashMap<String, u64>,
+    /// User ids whose tokens an admin logout revoked, in order.
+    pub revoked: Vec<String>,
 }
 
 /// Listing parameters of `GET /api/v1/users`.
@@ -135,6 +141,17 @@ impl State {
         release: Release,
     ) -> Self {
         let next_user = population.users.len() as u64 + 1;
+        let sessions = population
+            .users
+            .iter()
+            .filter(|u| u.get("lastLogin").is_some())
+            .filter_map(|u| Some((u["_id"].as_str()?.to_string(), 1)))
+            .collect();
+        let dashboards = population
+            .dashboards
+            .into_iter()
+            .map(|d| (d["oid"].as_str().unwrap_or_default().to_string(), d))
+            .collect();
         let users = population
             .users
             .into_iter()
@@ -154,6 +171,9 @@ impl State {
             partner_requests: 0,
             now,
             release,
+            dashboards,
+            sessions,
+            revoked: Vec::new(),
         }
     }
 
@@ -458,6 +478,7 @@ impl State {
         }
         if !ignore {
             self.users.remove(id);
+            self.delete_owned(id);
         }
         Ok(())
     }
@@ -471,7 +492,7 @@ mod tests {
     fn state() -> State {
         let now = Utc::now();
         State::new(
-            populate(1, 30, now, "svc@example.com", Release::Contract),
+            populate(1, 30, now, "svc@example.com", Release::Contract, 4),
             prefixes(1).2,
             now,
             Release::Contract,

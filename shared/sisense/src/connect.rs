@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::config::{ClientConfig, Credentials, Family};
-use crate::directory::{Capabilities, CreateOutcome, Directory, ServerDryRun, UserQuery};
+use crate::directory::{Capabilities, Content, CreateOutcome, Directory, ServerDryRun, UserQuery};
 use crate::error::Error;
 use crate::fusion::{FusionDirectory, SessionAuth};
 use crate::ids::UserId;
@@ -142,6 +142,10 @@ impl Directory for SisenseClient {
 
     fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {
         self.directory.server_dry_run()
+    }
+
+    fn content(&self) -> Option<&dyn Content> {
+        self.directory.content()
     }
 }
 

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::error::Error;
-use crate::ids::UserId;
-use crate::models::{Group, NewUser, Role, User, UserPatch};
+use crate::ids::{DashboardId, UserId};
+use crate::models::{Dashboard, Group, NewUser, Role, ShareRule, User, UserPatch};
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +134,28 @@ pub trait Directory: Send + Sync {
     fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {
         None
     }
+    /// What people built (dashboards) and their sessions, where the API exposes them (Sisense Linux/Fusion).
+    fn content(&self) -> Option<&dyn Content> {
+        None
+    }
+}
+
+/// Dashboards and sessions: what offboarding must not destroy, and the tokens it must revoke.
+#[async_trait]
+pub trait Content: Send + Sync {
+    /// Every dashboard's owner instance, each once, in id order (`GET /api/v1/dashboards/admin`, paged).
+    fn dashboards(&self) -> BoxStream<'_, Result<Dashboard, Error>>;
+    /// One dashboard's owner instance; `None` when it does not exist.
+    async fn dashboard(&self, id: &DashboardId) -> Result<Option<Dashboard>, Error>;
+    /// Makes `owner` the dashboard's owner; the previous owner keeps a share with `keep`, if any.
+    async fn change_owner(
+        &self,
+        id: &DashboardId,
+        owner: &UserId,
+        keep: Option<ShareRule>,
+    ) -> Result<(), Error>;
+    /// Revokes every token of `users` (batched; an empty list sends nothing).
+    async fn revoke_sessions(&self, users: &[UserId]) -> Result<(), Error>;
 }
 
 /// A server that validates writes without applying them (Periscope's `test_mode=true`).

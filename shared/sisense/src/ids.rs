@@ -80,3 +80,7 @@ id_type!(
     /// A group's id.
     GroupId
 );
+id_type!(
+    /// A dashboard's id (`oid`).
+    DashboardId
+);

@@ -35,12 +35,12 @@ pub use config::{
 };
 pub use connect::{SisenseClient, connect};
 pub use directory::{
-    Capabilities, CreateOutcome, Directory, Membership, Scope, ServerDryRun, UserQuery,
+    Capabilities, Content, CreateOutcome, Directory, Membership, Scope, ServerDryRun, UserQuery,
 };
 pub use error::{Error, ErrorBody, is_retryable_status};
-pub use ids::{GroupId, RoleId, UserId};
-pub use models::{Group, NewUser, Ref, Role, User, UserPatch};
-pub use paging::paged_users;
+pub use ids::{DashboardId, GroupId, RoleId, UserId};
+pub use models::{Dashboard, Group, NewUser, Ref, Role, ShareRule, User, UserPatch};
+pub use paging::{Listed, paged, paged_users};
 pub use resolve::{GroupResolver, IMPLICIT_GROUPS, ResolveError, RoleResolver};
 pub use retry::{RetryConfig, parse_retry_after};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::ids::{GroupId, RoleId, UserId};
+use crate::ids::{DashboardId, GroupId, RoleId, UserId};
 
 /// A reference that the API returns either as a bare id or, when expanded, as the object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +146,45 @@ impl User {
     pub fn last_seen(&self) -> Option<DateTime<Utc>> {
         self.last_login.max(self.last_activity)
     }
+}
+
+/// A dashboard as `GET /api/v1/dashboards/admin` lists it: one instance of it (the owner's, or a copy a share
+/// gave another user).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dashboard {
+    /// The dashboard's id (`oid`), the same for every instance of it.
+    #[serde(rename = "oid")]
+    pub id: DashboardId,
+    /// Its title.
+    #[serde(default)]
+    pub title: String,
+    /// The owner's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<UserId>,
+    /// `owner` for the owner's instance, `user` or `proxy` for copies; missing on some releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// Fields this model does not name (shares, layout, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Dashboard {
+    /// Whether this is the owner's instance (the one whose owner is the dashboard's owner).
+    pub fn is_owner_instance(&self) -> bool {
+        self.instance_type.as_deref().is_none_or(|t| t == "owner")
+    }
+}
+
+/// The share the previous owner keeps when a dashboard changes owner (`originalOwnerRule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareRule {
+    /// May edit.
+    Edit,
+    /// May view.
+    View,
 }
 
 /// A user to create; each family turns it into its own request body.

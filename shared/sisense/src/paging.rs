@@ -17,25 +17,48 @@ use std::pin::Pin;
 use futures::stream::{self, FuturesOrdered, Stream, StreamExt};
 
 use crate::error::Error;
-use crate::ids::UserId;
-use crate::models::User;
+use crate::ids::{DashboardId, UserId};
+use crate::models::{Dashboard, User};
 
-/// Checks that a page is strictly ascending by `_id`.
-fn check_sorted(users: &[User], skip: u64) -> Result<(), Error> {
-    match users.windows(2).find(|w| w[0].id >= w[1].id) {
+/// An item of a skip/limit listing requested sorted by its id.
+pub trait Listed: Send + 'static {
+    /// The id the listing is sorted by.
+    type Key: Ord + Clone + std::fmt::Display + Send;
+    /// This item's id.
+    fn key(&self) -> &Self::Key;
+}
+
+impl Listed for User {
+    type Key = UserId;
+    fn key(&self) -> &UserId {
+        &self.id
+    }
+}
+
+impl Listed for Dashboard {
+    type Key = DashboardId;
+    fn key(&self) -> &DashboardId {
+        &self.id
+    }
+}
+
+/// Checks that a page is strictly ascending by id.
+fn check_sorted<T: Listed>(items: &[T], skip: u64) -> Result<(), Error> {
+    match items.windows(2).find(|w| w[0].key() >= w[1].key()) {
         None => Ok(()),
         Some(w) => Err(Error::Paging(format!(
-            "the page at skip={skip} is not in _id order ({} before {}) although sort=_id was requested; \
-             paging could miss or repeat users",
-            w[0].id, w[1].id
+            "the page at skip={skip} is not in id order ({} before {}) although a sort by id was requested; \
+             paging could miss or repeat items",
+            w[0].key(),
+            w[1].key()
         ))),
     }
 }
 
-type PageFuture<'a> = Pin<Box<dyn Future<Output = (u64, Result<Vec<User>, Error>)> + Send + 'a>>;
+type PageFuture<'a, T> = Pin<Box<dyn Future<Output = (u64, Result<Vec<T>, Error>)> + Send + 'a>>;
 
 /// Where a listing is.
-struct Pager<'a, F> {
+struct Pager<'a, T, F> {
     fetch: F,
     limit: u32,
     prefetch: usize,
@@ -44,16 +67,17 @@ struct Pager<'a, F> {
     /// The offset of the next request.
     next_skip: u64,
     /// Requests in flight, in offset order.
-    in_flight: FuturesOrdered<PageFuture<'a>>,
+    in_flight: FuturesOrdered<PageFuture<'a, T>>,
     /// Whether the last page came back full (prefetch on) or short (one request at a time).
     steady: bool,
     done: bool,
 }
 
-impl<'a, F, Fut> Pager<'a, F>
+impl<'a, T, F, Fut> Pager<'a, T, F>
 where
+    T: Listed,
     F: Fn(u64, u32) -> Fut + Send + 'a,
-    Fut: Future<Output = Result<Vec<User>, Error>> + Send + 'a,
+    Fut: Future<Output = Result<Vec<T>, Error>> + Send + 'a,
 {
     fn fill(&mut self) {
         let depth = if self.steady { self.prefetch } else { 1 };
@@ -67,7 +91,7 @@ where
     }
 
     /// The next page; `None` at the (empty) end.
-    async fn next_page(&mut self) -> Option<Result<Vec<User>, Error>> {
+    async fn next_page(&mut self) -> Option<Result<Vec<T>, Error>> {
         if self.done {
             return None;
         }
@@ -118,6 +142,20 @@ where
     F: Fn(u64, u32) -> Fut + Send + 'a,
     Fut: Future<Output = Result<Vec<User>, Error>> + Send + 'a,
 {
+    paged(limit, prefetch, fetch)
+}
+
+/// [`paged_users`] for any [`Listed`] item: each once, in id order.
+pub fn paged<'a, T, F, Fut>(
+    limit: u32,
+    prefetch: usize,
+    fetch: F,
+) -> impl Stream<Item = Result<T, Error>> + Send + 'a
+where
+    T: Listed,
+    F: Fn(u64, u32) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<Vec<T>, Error>> + Send + 'a,
+{
     let limit = limit.max(1);
     let pager = Pager {
         fetch,
@@ -134,14 +172,14 @@ where
         Some((page, pager))
     })
     .flat_map(|page| match page {
-        Ok(users) => stream::iter(users.into_iter().map(Ok).collect::<Vec<_>>()),
+        Ok(items) => stream::iter(items.into_iter().map(Ok).collect::<Vec<_>>()),
         Err(e) => stream::iter(vec![Err(e)]),
     })
-    .scan(None::<UserId>, |last, item| {
+    .scan(None::<T::Key>, |last, item| {
         let keep = match &item {
-            Ok(user) if last.as_ref().is_some_and(|l| user.id <= *l) => false,
-            Ok(user) => {
-                *last = Some(user.id.clone());
+            Ok(item) if last.as_ref().is_some_and(|l| item.key() <= l) => false,
+            Ok(item) => {
+                *last = Some(item.key().clone());
                 true
             }
             Err(_) => true,

@@ -1,13 +1,15 @@
-//! Applying one action to one user: snapshot (for delete), write, then read the user back to verify.
+//! Applying one action to one user: (for delete, hand the dashboards to the transfer target and verify), snapshot
+//! the user as it was, write, then read the user back to verify.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sisense::{Directory, ResolveError, RoleId, RoleResolver, User, UserId, UserPatch};
+use sisense::{Content, Directory, ResolveError, RoleId, RoleResolver, User, UserId, UserPatch};
 
 use super::Row;
+use super::transfer::{Problem, hand_over};
 use crate::artefact::put_json;
 use crate::names::Names;
 use crate::store::ObjectStore;
@@ -22,7 +24,8 @@ pub enum Action {
     Deactivate,
     /// Role set to `consumer` (Viewer), groups cleared (the built-in "Everyone" stays).
     Demote,
-    /// Snapshot to the store, then `DELETE`. The only action that removes stale pending invitations.
+    /// Dashboards handed to the transfer target (owners are left alone without one), snapshot to the store,
+    /// then `DELETE`. The only action that removes stale pending invitations.
     Delete,
 }
 
@@ -67,6 +70,8 @@ pub enum Status {
     Failed,
     /// Stale but protected: left alone.
     Protected,
+    /// `delete` without a transfer target: the user owns dashboards Sisense would delete with it.
+    ProtectedOwner,
     /// A stale pending invitation the action does not apply to (only `delete` removes invitations).
     PendingInvitation,
     /// Not attempted: a probe showed the installation does not apply the action.
@@ -89,6 +94,7 @@ impl Status {
             Status::NotApplied => "not_applied",
             Status::Failed => "failed",
             Status::Protected => "protected",
+            Status::ProtectedOwner => "protected_owner",
             Status::PendingInvitation => "pending_invitation",
             Status::NotAttempted => "not_attempted",
             Status::AbortedOverThreshold => "aborted_over_threshold",
@@ -153,6 +159,10 @@ pub(crate) struct Context<'a> {
     pub(crate) target: &'a Target,
     pub(crate) snapshot_prefix: String,
     pub(crate) names: &'a Names,
+    /// Dashboards and sessions, where the API has them.
+    pub(crate) content: Option<&'a dyn Content>,
+    /// Who receives the dashboards of users `delete` removes.
+    pub(crate) custodian: Option<&'a User>,
     /// Set once Sisense refused the credentials: the remaining rows are not attempted.
     pub(crate) halted: AtomicBool,
 }
@@ -167,9 +177,20 @@ impl Context<'_> {
                 "not attempted: Sisense refused the credentials earlier in this run".into();
             return row;
         }
+        row.previous = Some((
+            self.names.role(&row.user).to_string(),
+            self.names.groups(&row.user),
+        ));
+        let key = format!("{}{}.json", self.snapshot_prefix, id);
         let (status, message) = match self.target.patch() {
-            None => self.delete(&row.user).await,
-            Some(patch) => self.patch(&id, &patch).await,
+            None => self.delete(&mut row, &key).await,
+            Some(patch) => match self.snapshot(&row, &key).await {
+                Err(message) => (Status::Failed, message),
+                Ok(()) => {
+                    row.snapshot_key = key;
+                    self.patch(&id, &patch).await
+                }
+            },
         };
         match status {
             Status::Done(_) => {
@@ -180,6 +201,7 @@ impl Context<'_> {
             | Status::Planned
             | Status::Would(_)
             | Status::Protected
+            | Status::ProtectedOwner
             | Status::PendingInvitation
             | Status::NotAttempted
             | Status::AbortedOverThreshold => {
@@ -224,14 +246,54 @@ impl Context<'_> {
         }
     }
 
-    async fn delete(&self, user: &User) -> (Status, String) {
-        let key = format!("{}{}.json", self.snapshot_prefix, user.id);
-        if let Err(e) = put_json(self.store, &key, &snapshot(user, self.names)).await {
-            return (
-                Status::Failed,
-                format!("snapshot not written, so the user was not deleted: {e}"),
+    /// Writes the user as it is, with the dashboards moved so far, to `key`.
+    async fn snapshot(&self, row: &Row, key: &str) -> Result<(), String> {
+        let mut value = snapshot(&row.user, self.names);
+        value["dashboardsMoved"] = json!(row.moved);
+        value["dashboardsTo"] = json!(self.custodian.map(|c| &c.id));
+        put_json(self.store, key, &value).await.map_err(|e| {
+            let moved = if row.moved.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} dashboards are already with the transfer target; see dashboards_moved)",
+                    row.moved.len()
+                )
+            };
+            format!("snapshot not written, so the user was not changed{moved}: {e}")
+        })
+    }
+
+    async fn delete(&self, row: &mut Row, key: &str) -> (Status, String) {
+        let owned = row.dashboards.clone().unwrap_or_default();
+        if !owned.is_empty() {
+            let (Some(content), Some(custodian)) = (self.content, self.custodian) else {
+                return (
+                    Status::Failed,
+                    "owns dashboards and no transfer target is set: not deleted".into(),
+                );
+            };
+            let transferred = hand_over(content, &owned, &custodian.id, None).await;
+            row.moved = transferred.moved;
+            let done = format!(
+                "{} of {} dashboards handed to {}; not deleted: ",
+                row.moved.len(),
+                owned.len(),
+                custodian.email
             );
+            match transferred.problem {
+                None => {}
+                Some(Problem::Failed(e)) => return self.failed(&done, &e),
+                Some(Problem::NotApplied(why)) => {
+                    return (Status::NotApplied, format!("{done}{why}"));
+                }
+            }
         }
+        if let Err(message) = self.snapshot(row, key).await {
+            return (Status::Failed, message);
+        }
+        row.snapshot_key = key.to_string();
+        let user = &row.user;
         if let Err(e) = self.directory.delete_user(&user.id).await {
             return self.failed(&format!("snapshot at {key}; delete failed: "), &e);
         }

@@ -3,11 +3,15 @@
 
 mod apply;
 mod policy;
+mod sessions;
+pub(crate) mod transfer;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use sisense::{Directory, GroupResolver, RoleResolver, User, UserQuery};
+use std::collections::HashMap;
+
+use sisense::{DashboardId, Directory, GroupResolver, RoleResolver, User, UserId, UserQuery};
 
 pub use apply::{Action, Status};
 pub use policy::{Protection, Standing, Thresholds, standing};
@@ -30,17 +34,25 @@ pub const DEFAULT_MAX_ACTIONS: u32 = 50;
 /// Most users acted on in one run in percent of the active users, unless configured.
 pub const DEFAULT_MAX_ACTION_PERCENT: u32 = 10;
 
-/// The report's columns, exactly.
-pub const HEADER: [&str; 9] = [
+/// The report's columns, exactly. `previous_role`, `previous_groups` and `snapshot_key` are the state before a
+/// live action (what a restore puts back); `dashboards_moved` the dashboards handed to the transfer target;
+/// `sessions` whether the user's tokens were revoked.
+pub const HEADER: [&str; 15] = [
     "user_id",
     "email",
     "role_name",
     "last_seen",
     "created_date",
     "days_inactive",
+    "dashboards_owned",
     "action",
     "status",
     "message",
+    "previous_role",
+    "previous_groups",
+    "snapshot_key",
+    "dashboards_moved",
+    "sessions",
 ];
 
 /// How the job runs.
@@ -70,6 +82,11 @@ pub struct StaleOptions {
     pub report_prefix: String,
     /// Actions in flight at once (the client's rate limit still applies).
     pub concurrency: usize,
+    /// Email of an existing user who receives the dashboards of users `delete` removes. Without it, `delete`
+    /// leaves every dashboard owner alone (`protected_owner`): Sisense deletes a user's dashboards with the user.
+    pub transfer_dashboards_to: Option<String>,
+    /// Revoke the tokens of every user acted on, so the change takes effect now rather than at the next login.
+    pub revoke_sessions: bool,
     /// Told of every user scanned and every action applied.
     pub progress: Progress,
 }
@@ -89,6 +106,8 @@ impl Default for StaleOptions {
             force: false,
             report_prefix: REPORT_PREFIX.into(),
             concurrency: 4,
+            transfer_dashboards_to: None,
+            revoke_sessions: true,
             progress: Progress::default(),
         }
     }
@@ -112,13 +131,23 @@ impl StaleOptions {
                 "must be between 0 and 100",
             ));
         }
+        if let Some(email) = &self.transfer_dashboards_to
+            && !email.contains('@')
+        {
+            return Err(InvalidOption::new(
+                "transferDashboardsTo",
+                email,
+                "must be the email of an existing user",
+            ));
+        }
         Ok(())
     }
 
-    /// Every protected user: the list's and the service account.
+    /// Every protected user: the list's, the service account and the dashboards' transfer target.
     pub fn all_protected_users(&self) -> Vec<String> {
         let mut users = self.protected_users.clone();
         users.extend(self.service_account.clone());
+        users.extend(self.transfer_dashboards_to.clone());
         users
     }
 }
@@ -150,6 +179,19 @@ pub struct StaleSummary {
     pub failed: u64,
     /// Planned users not attempted because a probe showed the action is not applied here.
     pub not_attempted: u64,
+    /// Dashboards listed (owner instances); `None` where the API cannot list them.
+    pub dashboards: Option<u64>,
+    /// Stale users `delete` left alone because they own dashboards and no transfer target was set.
+    pub protected_owners: u64,
+    /// Dashboards handed to the transfer target (and verified) before their owners were deleted.
+    pub dashboards_transferred: u64,
+    /// The transfer target's email, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_dashboards_to: Option<String>,
+    /// Users acted on whose tokens were revoked.
+    pub sessions_revoked: u64,
+    /// Users acted on whose tokens could not be revoked (reported per row; not fatal).
+    pub revocations_failed: u64,
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Whether the plan exceeded a cap, so nothing was changed.
@@ -177,13 +219,28 @@ pub(crate) struct Row {
     role_name: String,
     last_seen: Option<DateTime<Utc>>,
     days_inactive: i64,
+    /// The dashboards the user owns (`None` where they cannot be listed).
+    dashboards: Option<Vec<DashboardId>>,
     action: Option<Action>,
     status: Status,
     message: String,
+    /// State before a live action: role name, group names (`;`), and the snapshot's key.
+    previous: Option<(String, String)>,
+    snapshot_key: String,
+    /// Dashboards handed to the transfer target and verified there.
+    moved: Vec<DashboardId>,
+    sessions: String,
 }
 
 impl Row {
-    fn cells(&self) -> [String; 9] {
+    fn cells(&self) -> [String; 15] {
+        let ids = |ids: &[DashboardId]| {
+            ids.iter()
+                .map(DashboardId::as_str)
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        let (previous_role, previous_groups) = self.previous.clone().unwrap_or_default();
         [
             self.user.id.to_string(),
             self.user.email.clone(),
@@ -191,10 +248,23 @@ impl Row {
             timestamp(self.last_seen),
             timestamp(self.user.created),
             self.days_inactive.to_string(),
+            self.dashboards
+                .as_ref()
+                .map_or_else(String::new, |d| d.len().to_string()),
             self.action.map_or("none", Action::as_str).to_string(),
             self.status.as_str().to_string(),
             self.message.clone(),
+            previous_role,
+            previous_groups,
+            self.snapshot_key.clone(),
+            ids(&self.moved),
+            self.sessions.clone(),
         ]
+    }
+
+    /// How many dashboards the user owns (0 where unknown).
+    fn owned(&self) -> usize {
+        self.dashboards.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -237,6 +307,7 @@ pub async fn deactivate_stale_users(
         stamp(now)
     );
     let mut summary = StaleSummary {
+        transfer_dashboards_to: options.transfer_dashboards_to.clone(),
         dry_run: options.dry_run,
         forced: options.force,
         action: options.action,
@@ -258,13 +329,33 @@ pub async fn deactivate_stale_users(
         &options.protected_groups,
     )?;
     let target = apply::Target::new(options.action, &roles)?;
+    let content = directory.content();
+    if options.action == Action::Delete && content.is_none() {
+        return Err(JobError::Config(format!(
+            "delete needs to see who owns dashboards (Sisense deletes a user's dashboards with the user) and {} \
+             cannot list them; nothing was changed: use demote instead",
+            capabilities.family
+        )));
+    }
+    let custodian = transfer::custodian(directory, options).await?;
+    let owned = match content {
+        Some(content) => Some(transfer::owners(content, &options.progress).await?),
+        None => None,
+    };
+    summary.dashboards = owned
+        .as_ref()
+        .map(|o| o.values().map(|d| d.len() as u64).sum());
     let mut plan = plan(
         directory,
         options,
         now,
-        &protection,
-        &target,
-        &names,
+        &Scan {
+            protection: &protection,
+            target: &target,
+            names: &names,
+            owned: owned.as_ref(),
+            transfer: custodian.is_some(),
+        },
         &mut summary,
     )
     .await?;
@@ -304,16 +395,20 @@ pub async fn deactivate_stale_users(
             directory,
             store,
             target: &target,
-            snapshot_prefix: format!("{prefix}deactivations/snapshots/"),
+            snapshot_prefix: format!("{prefix}deactivations/snapshots/run-{}/", stamp(now)),
             names: &names,
+            content,
+            custodian: custodian.as_ref(),
             halted: Default::default(),
         };
         options
             .progress
             .start("applying actions", Some(plan.act.len() as u64));
-        let (acted, probe_failed) = apply_all(&context, plan.act, options).await;
+        let (mut acted, probe_failed) = apply_all(&context, plan.act, options).await;
+        sessions::revoke(content, options.revoke_sessions, &mut acted, &mut summary).await;
         plan.act = acted;
         for row in &plan.act {
+            summary.dashboards_transferred += row.moved.len() as u64;
             match row.status {
                 Status::Done(_) => summary.acted += 1,
                 Status::NotApplied => summary.not_applied += 1,
@@ -322,6 +417,7 @@ pub async fn deactivate_stale_users(
                 Status::Planned
                 | Status::Would(_)
                 | Status::Protected
+                | Status::ProtectedOwner
                 | Status::PendingInvitation
                 | Status::AbortedOverThreshold => {
                     tracing::error!(
@@ -398,6 +494,7 @@ async fn apply_all(
                 | Status::Planned
                 | Status::Would(_)
                 | Status::Protected
+                | Status::ProtectedOwner
                 | Status::PendingInvitation
                 | Status::NotAttempted
                 | Status::AbortedOverThreshold => {}
@@ -414,16 +511,31 @@ async fn apply_all(
     (applied, None)
 }
 
+/// What the scan judges each user by.
+struct Scan<'a> {
+    protection: &'a Protection,
+    target: &'a apply::Target,
+    names: &'a Names,
+    /// Dashboards per owner, where they can be listed.
+    owned: Option<&'a HashMap<UserId, Vec<DashboardId>>>,
+    /// Whether a transfer target takes the dashboards of users `delete` removes.
+    transfer: bool,
+}
+
 /// Lists every user once and sorts the stale ones into "act" and "keep".
 async fn plan(
     directory: &dyn Directory,
     options: &StaleOptions,
     now: DateTime<Utc>,
-    protection: &Protection,
-    target: &apply::Target,
-    names: &Names,
+    scan: &Scan<'_>,
     summary: &mut StaleSummary,
 ) -> Result<Plan, StaleError> {
+    let Scan {
+        protection,
+        target,
+        names,
+        ..
+    } = scan;
     let mut plan = Plan {
         act: Vec::new(),
         keep: Vec::new(),
@@ -462,10 +574,18 @@ async fn plan(
             user,
             last_seen,
             days_inactive,
+            dashboards: None,
             action: Some(options.action),
             status: Status::Planned,
             message: String::new(),
+            previous: None,
+            snapshot_key: String::new(),
+            moved: Vec::new(),
+            sessions: String::new(),
         };
+        row.dashboards = scan
+            .owned
+            .map(|owned| owned.get(&row.user.id).cloned().unwrap_or_default());
         if let Some(reason) = protection.reason(&row.user) {
             summary.protected += 1;
             row.action = None;
@@ -478,6 +598,16 @@ async fn plan(
             row.message = format!(
                 "invitation never accepted (created {days_inactive} days ago); only the delete action removes \
                  invitations"
+            );
+            plan.keep.push(row);
+        } else if target.action() == Action::Delete && row.owned() > 0 && !scan.transfer {
+            summary.protected_owners += 1;
+            row.action = None;
+            row.status = Status::ProtectedOwner;
+            row.message = format!(
+                "owns {} dashboards, which Sisense deletes with the user: left alone (set transferDashboardsTo \
+                 to hand them to another user first)",
+                row.owned()
             );
             plan.keep.push(row);
         } else if target.is_done(&row.user, names) {

@@ -3,6 +3,7 @@
 //! prefetch until an empty page (the server may cap `limit`); bulk creates on `/api/v1/users/bulk`, whose 201
 //! carries no ids, confirmed by one listing of the newest users.
 
+mod content;
 mod session;
 
 use std::sync::Arc;
@@ -181,5 +182,9 @@ impl Directory for FusionDirectory {
 
     async fn groups(&self, _scope: Option<&str>) -> Result<Vec<Group>, Error> {
         self.json(&Call::get(&["api", "v1", "groups"])).await
+    }
+
+    fn content(&self) -> Option<&dyn crate::directory::Content> {
+        Some(self)
     }
 }

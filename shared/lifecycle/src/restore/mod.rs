@@ -1,0 +1,255 @@
+//! Undoing a live deactivate-stale-users run from its report: each acted-on user is put back as the snapshot
+//! taken before the change had it. Demoted users get their role and groups back, deactivated users their
+//! active flag (where Sisense applied it), deleted users are re-created (same email, user name, names, role and
+//! groups) and handed back the dashboards the run moved to the transfer target. Dry run by default, idempotent
+//! (what is already back is `already_restored`), under the same caps, with its own report under
+//! `{prefix}restores/`.
+
+mod plan;
+
+use futures::TryStreamExt;
+use serde::Serialize;
+use sisense::{Directory, UserQuery};
+
+use crate::artefact::{csv_bytes, instant, put_csv, put_json, stamp};
+use crate::clock::Clock;
+use crate::error::JobError;
+use crate::names::Names;
+use crate::progress::Progress;
+use crate::stale::{DEFAULT_MAX_ACTION_PERCENT, DEFAULT_MAX_ACTIONS};
+use crate::store::ObjectStore;
+
+pub use plan::RestoreStatus;
+use plan::{Installation, Item};
+
+/// The restore report's columns, exactly.
+pub const HEADER: [&str; 8] = [
+    "user_id",
+    "email",
+    "action",
+    "restore",
+    "status",
+    "new_user_id",
+    "dashboards_returned",
+    "message",
+];
+
+/// How a restore runs.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Key of the deactivate-stale-users report to undo (`{prefix}deactivations/dt=…/run-….csv`).
+    pub report_key: String,
+    /// Plan and report only; send no write.
+    pub dry_run: bool,
+    /// Most users restored in one run.
+    pub max_actions: u32,
+    /// Most users restored in one run, in percent of the users currently active.
+    pub max_action_percent: u32,
+    /// Pass the caps for this run.
+    pub force: bool,
+    /// Told of every user restored.
+    pub progress: Progress,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            report_key: String::new(),
+            dry_run: true,
+            max_actions: DEFAULT_MAX_ACTIONS,
+            max_action_percent: DEFAULT_MAX_ACTION_PERCENT,
+            force: false,
+            progress: Progress::default(),
+        }
+    }
+}
+
+/// What a restore did; also written as the `.summary.json` beside its report.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSummary {
+    /// The report undone.
+    pub restore_from: String,
+    /// Rows of that report a restore applies to (users acted on, or whose dashboards were moved).
+    pub candidates: u64,
+    /// Users that need a change to be back (the plan).
+    pub to_restore: u64,
+    /// Users put back and verified.
+    pub restored: u64,
+    /// Users already as they were before the run: nothing sent.
+    pub already_restored: u64,
+    /// Writes Sisense accepted but did not apply.
+    pub not_applied: u64,
+    /// Users that could not be put back (see the report).
+    pub failed: u64,
+    /// Dashboards handed back to their owners.
+    pub dashboards_returned: u64,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Whether the plan exceeded a cap, so nothing was changed.
+    pub aborted: bool,
+    /// The cap applied: `min(maxActions, maxActionPercent of active)`.
+    pub cap: u64,
+    /// Whether `force` passed the caps.
+    pub forced: bool,
+    /// The store the report is in.
+    pub bucket: String,
+    /// Key of the restore report CSV.
+    pub report_key: String,
+    /// Key of the summary JSON.
+    pub summary_key: String,
+    /// When the run started.
+    pub started_at: String,
+}
+
+/// Where the run's report goes: beside the `deactivations/` folder of the report it undoes.
+fn report_stem(source: &str, at: chrono::DateTime<chrono::Utc>) -> Result<String, JobError> {
+    let prefix = source
+        .rfind("deactivations/dt=")
+        .map(|i| &source[..i])
+        .ok_or_else(|| {
+            JobError::Config(format!(
+                "restoreFrom {source:?} is not a deactivate-stale-users report key (expected \
+                 …deactivations/dt=YYYY-MM-DD/run-….csv)"
+            ))
+        })?;
+    Ok(format!(
+        "{prefix}restores/dt={}/restore-{}",
+        at.format("%Y-%m-%d"),
+        stamp(at)
+    ))
+}
+
+/// Restores the users a live run acted on. Returns the summary; the report and summary are in `store`.
+#[tracing::instrument(skip_all, fields(report = %options.report_key, dry_run = options.dry_run))]
+pub async fn restore_users(
+    directory: &dyn Directory,
+    store: &dyn ObjectStore,
+    clock: &dyn Clock,
+    options: &RestoreOptions,
+) -> Result<RestoreSummary, JobError> {
+    let now = clock.now();
+    let stem = report_stem(&options.report_key, now)?;
+    let mut summary = RestoreSummary {
+        restore_from: options.report_key.clone(),
+        dry_run: options.dry_run,
+        forced: options.force,
+        bucket: store.container(),
+        report_key: format!("{stem}.csv"),
+        summary_key: format!("{stem}.summary.json"),
+        started_at: instant(now),
+        ..RestoreSummary::default()
+    };
+    let report = store
+        .get(&options.report_key)
+        .await?
+        .ok_or_else(|| JobError::InputMissing(options.report_key.clone()))?;
+    let rows = plan::candidates(&options.report_key, &report)?;
+    summary.candidates = rows.len() as u64;
+
+    let (roles, groups) = (directory.roles(None).await?, directory.groups(None).await?);
+    let names = Names::new(&roles, &groups);
+    let mut installation = Installation::default();
+    options.progress.start("scanning users", None);
+    let mut users = directory.users(UserQuery::default());
+    while let Some(user) = users.try_next().await? {
+        options.progress.advance(1);
+        installation.add_user(user);
+    }
+    if let Some(content) = directory.content() {
+        let mut dashboards = content.dashboards();
+        while let Some(dashboard) = dashboards.try_next().await? {
+            installation.add_dashboard(dashboard);
+        }
+    }
+
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        items.push(plan::decide(store, &installation, &names, row).await);
+    }
+    summary.to_restore = items.iter().filter(|i| i.needs_change()).count() as u64;
+    summary.already_restored = items
+        .iter()
+        .filter(|i| i.status == RestoreStatus::AlreadyRestored)
+        .count() as u64;
+    summary.cap = u64::from(options.max_actions)
+        .min(installation.active() * u64::from(options.max_action_percent) / 100);
+    if summary.to_restore > summary.cap && !options.force {
+        summary.aborted = true;
+        let message = format!(
+            "{} users to restore exceed the cap of {} (maxActions {}, maxActionPercent {} of {} active); nothing \
+             changed: pass force for this run",
+            summary.to_restore,
+            summary.cap,
+            options.max_actions,
+            options.max_action_percent,
+            installation.active()
+        );
+        tracing::warn!("{message}");
+        for item in items.iter_mut().filter(|i| i.needs_change()) {
+            item.status = RestoreStatus::AbortedOverThreshold;
+            item.message = message.clone();
+        }
+    } else if options.dry_run {
+        for item in items.iter_mut().filter(|i| i.needs_change()) {
+            item.status = RestoreStatus::WouldRestore;
+        }
+    } else {
+        options
+            .progress
+            .start("restoring users", Some(summary.to_restore));
+        for item in items.iter_mut().filter(|i| i.needs_change()) {
+            plan::apply(directory, &names, item).await;
+            options.progress.advance(1);
+        }
+    }
+    for item in &items {
+        summary.dashboards_returned += item.returned.len() as u64;
+        match item.status {
+            RestoreStatus::Restored => summary.restored += 1,
+            RestoreStatus::NotApplied => summary.not_applied += 1,
+            RestoreStatus::Failed => summary.failed += 1,
+            RestoreStatus::Planned
+            | RestoreStatus::WouldRestore
+            | RestoreStatus::AlreadyRestored
+            | RestoreStatus::AbortedOverThreshold => {}
+        }
+    }
+    put_csv(
+        store,
+        &summary.report_key,
+        csv_bytes(HEADER, items.iter().map(Item::cells))?,
+    )
+    .await?;
+    put_json(store, &summary.summary_key, &summary).await?;
+    tracing::info!(
+        candidates = summary.candidates, restored = summary.restored, already = summary.already_restored,
+        failed = summary.failed, dry_run = summary.dry_run, aborted = summary.aborted,
+        report = %summary.report_key, "restore finished"
+    );
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_restore_report_goes_beside_the_deactivations_folder() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 4, 5, 6).unwrap();
+        let stem = report_stem("reports/deactivations/dt=2026-11-30/run-x.csv", at).unwrap();
+        assert!(
+            stem.starts_with("reports/restores/dt=2026-12-01/restore-"),
+            "{stem}"
+        );
+        let local = report_stem("deactivations/dt=2026-11-30/run-x.csv", at).unwrap();
+        assert!(local.starts_with("restores/dt=2026-12-01/"), "{local}");
+        let err = report_stem("exports/users/latest.csv", at).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not a deactivate-stale-users report"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,457 @@
+//! Offboarding that destroys nothing: dashboard owners protected or their dashboards handed over before a
+//! delete, sessions revoked after each action, and a restore that undoes a live run from its report. Against the
+//! simulator over HTTP (which deletes a user's dashboards with the user, as Sisense does).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+use lifecycle::restore::{RestoreOptions, restore_users};
+use lifecycle::stale::{Action, StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
+use lifecycle::{FixedClock, JobError, MemoryStore, ObjectStore};
+use serde_json::Value;
+use sisense_sim::{Faults, Simulator, StaleRule};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap()
+}
+
+fn later() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+async fn sim(users: usize) -> Simulator {
+    common::sim_at(users, now(), Faults::default()).await
+}
+
+fn live(sim: &Simulator, action: Action) -> StaleOptions {
+    StaleOptions {
+        action,
+        dry_run: false,
+        max_actions: 100_000,
+        max_action_percent: 100,
+        service_account: Some(sim.username().into()),
+        thresholds: Thresholds::new(90, Some(30)),
+        ..StaleOptions::default()
+    }
+}
+
+/// Stale users the action may touch (activated, and for delete the invitations), by the simulator's oracle.
+fn stale(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
+    let sets = sim.stale_sets(&StaleRule {
+        now: now(),
+        inactive_days: 90,
+        grace_days: 30,
+        roles: options.protected_roles.clone(),
+        users: options.all_protected_users(),
+        groups: vec![],
+    });
+    let mut act = sets.act;
+    if options.action == Action::Delete {
+        act.extend(sets.pending);
+    }
+    act
+}
+
+fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
+    let bytes = store.objects().remove(key).expect("report written");
+    csv::Reader::from_reader(bytes.as_slice())
+        .deserialize()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+fn ids_with(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["user_id"].clone())
+        .collect()
+}
+
+async fn run(sim: &Simulator, store: &MemoryStore, options: &StaleOptions) -> StaleSummary {
+    deactivate_stale_users(&common::client(sim), store, &FixedClock(now()), options)
+        .await
+        .unwrap()
+}
+
+/// A non-stale, activated consumer to receive dashboards.
+fn custodian(sim: &Simulator) -> Value {
+    let consumer = sim
+        .roles()
+        .into_iter()
+        .find(|r| r["name"] == "consumer")
+        .unwrap()["_id"]
+        .clone();
+    sim.users()
+        .into_iter()
+        .find(|u| {
+            u["roleId"] == consumer
+                && u["active"] == true
+                && u["lastLogin"]
+                    .as_str()
+                    .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                    .is_some_and(|t| (now() - t).num_days() < 10)
+        })
+        .expect("a recent consumer")
+}
+
+#[tokio::test]
+async fn delete_without_a_target_leaves_every_owner_and_every_dashboard() {
+    let sim = sim(600).await;
+    let options = live(&sim, Action::Delete);
+    let owners = sim.dashboards_by_owner();
+    let candidates = stale(&sim, &options);
+    let stale_owners: BTreeSet<String> = candidates
+        .iter()
+        .filter(|id| owners.contains_key(*id))
+        .cloned()
+        .collect();
+    assert!(stale_owners.len() >= 10, "{}", stale_owners.len());
+    let dashboards = sim.dashboards().len();
+
+    // The dry run shows who owns what.
+    let store = MemoryStore::default();
+    let dry = run(
+        &sim,
+        &store,
+        &StaleOptions {
+            dry_run: true,
+            ..options.clone()
+        },
+    )
+    .await;
+    assert_eq!(dry.dashboards, Some(dashboards as u64));
+    let rows = report(&store, &dry.report_key);
+    for row in &rows {
+        let owned = owners.get(&row["user_id"]).map_or(0, Vec::len);
+        assert_eq!(row["dashboards_owned"], owned.to_string(), "{row:?}");
+    }
+    assert_eq!(ids_with(&rows, "protected_owner"), stale_owners);
+
+    let summary = run(&sim, &store, &options).await;
+    assert_eq!(summary.protected_owners as usize, stale_owners.len());
+    assert_eq!(
+        summary.acted as usize,
+        candidates.len() - stale_owners.len()
+    );
+    let rows = report(&store, &summary.report_key);
+    assert_eq!(ids_with(&rows, "protected_owner"), stale_owners);
+    let row = rows
+        .iter()
+        .find(|r| r["status"] == "protected_owner")
+        .unwrap();
+    assert!(row["message"].contains("owns") && row["message"].contains("transferDashboardsTo"));
+    let remaining: BTreeSet<String> = sim
+        .users()
+        .iter()
+        .map(|u| u["_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(stale_owners.is_subset(&remaining), "no owner deleted");
+    assert_eq!(sim.dashboards().len(), dashboards, "no dashboard lost");
+    assert_eq!(sim.dashboards_by_owner(), owners);
+}
+
+#[tokio::test]
+async fn an_unknown_transfer_target_is_refused_before_anything_is_written() {
+    let sim = sim(200).await;
+    let store = MemoryStore::default();
+    let options = StaleOptions {
+        transfer_dashboards_to: Some("nobody@example.com".into()),
+        ..live(&sim, Action::Delete)
+    };
+    let err = deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JobError::Config(_)), "{err}");
+    assert!(err.to_string().contains("nobody@example.com"), "{err}");
+    assert!(sim.writes().is_empty());
+    assert!(store.objects().is_empty(), "no report either");
+    let typo = StaleOptions {
+        transfer_dashboards_to: Some("not-an-email".into()),
+        ..live(&sim, Action::Delete)
+    };
+    assert!(
+        typo.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("transferDashboardsTo")
+    );
+}
+
+#[tokio::test]
+async fn delete_with_a_target_moves_every_dashboard_first_and_a_restore_brings_everyone_back() {
+    let sim = sim(600).await;
+    let target = custodian(&sim);
+    let target_id = target["_id"].as_str().unwrap().to_string();
+    let options = StaleOptions {
+        transfer_dashboards_to: Some(target["email"].as_str().unwrap().to_uppercase()),
+        ..live(&sim, Action::Delete)
+    };
+    let before: BTreeMap<String, Value> = sim
+        .users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect();
+    let owners = sim.dashboards_by_owner();
+    let candidates = stale(&sim, &options);
+    let moved: BTreeSet<String> = candidates
+        .iter()
+        .filter_map(|id| owners.get(id))
+        .flatten()
+        .cloned()
+        .collect();
+    assert!(moved.len() >= 10);
+    let dashboards = sim.dashboards().len();
+
+    let store = MemoryStore::default();
+    let summary = run(&sim, &store, &options).await;
+    assert_eq!(summary.acted as usize, candidates.len(), "{summary:?}");
+    assert_eq!(summary.dashboards_transferred as usize, moved.len());
+    assert_eq!((summary.failed, summary.not_applied), (0, 0));
+    assert_eq!(sim.dashboards().len(), dashboards, "no dashboard lost");
+    let by_owner = sim.dashboards_by_owner();
+    assert!(moved.iter().all(|d| by_owner[&target_id].contains(d)));
+    assert!(
+        candidates
+            .iter()
+            .all(|id| sim.users().iter().all(|u| u["_id"] != id.as_str()))
+    );
+    let rows = report(&store, &summary.report_key);
+    for row in rows.iter().filter(|r| r["status"] == "deleted") {
+        let owned = owners.get(&row["user_id"]).cloned().unwrap_or_default();
+        assert_eq!(row["dashboards_moved"], owned.join(";"));
+        let snapshot: Value =
+            serde_json::from_slice(&store.get(&row["snapshot_key"]).await.unwrap().unwrap())
+                .unwrap();
+        assert_eq!(
+            snapshot["dashboardsMoved"].as_array().unwrap().len(),
+            owned.len()
+        );
+        assert_eq!(row["sessions"], "revoked");
+    }
+
+    // Restore: dry run first, then live.
+    let restore = RestoreOptions {
+        report_key: summary.report_key.clone(),
+        max_actions: 100_000,
+        max_action_percent: 100,
+        ..RestoreOptions::default()
+    };
+    sim.clear_requests();
+    let dry = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &restore,
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry.to_restore as usize, candidates.len());
+    assert!(sim.writes().is_empty(), "a dry restore writes nothing");
+    assert!(
+        dry.report_key
+            .starts_with("reports/restores/dt=2026-11-23/"),
+        "{}",
+        dry.report_key
+    );
+
+    let live = RestoreOptions {
+        dry_run: false,
+        ..restore.clone()
+    };
+    let done = restore_users(&common::client(&sim), &store, &FixedClock(later()), &live)
+        .await
+        .unwrap();
+    assert_eq!(done.restored as usize, candidates.len(), "{done:?}");
+    assert_eq!(done.dashboards_returned as usize, moved.len());
+    assert_eq!(sim.dashboards().len(), dashboards);
+    let by_owner = sim.dashboards_by_owner();
+    let names = sim.group_names();
+    for id in &candidates {
+        let old = &before[id];
+        let back = sim
+            .user_by_email(old["email"].as_str().unwrap())
+            .expect("re-created");
+        for key in ["userName", "firstName", "lastName", "roleId"] {
+            assert_eq!(back[key], old[key], "{id} {key}");
+        }
+        let groups = |u: &Value| -> BTreeSet<String> {
+            u["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(groups(&back), groups(old), "{id}: {names:?}");
+        let new_id = back["_id"].as_str().unwrap();
+        assert_eq!(
+            by_owner.get(new_id).cloned().unwrap_or_default(),
+            owners.get(id).cloned().unwrap_or_default(),
+            "{id} has its dashboards back"
+        );
+    }
+
+    sim.clear_requests();
+    let again = restore_users(&common::client(&sim), &store, &FixedClock(later()), &live)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.restored,
+            again.to_restore,
+            again.already_restored as usize
+        ),
+        (0, 0, candidates.len())
+    );
+    assert!(sim.writes().is_empty(), "a second restore changes nothing");
+    let rows = report(&store, &again.report_key);
+    assert_eq!(ids_with(&rows, "already_restored"), candidates);
+}
+
+#[tokio::test]
+async fn a_transfer_the_server_ignores_deletes_nobody_who_owns_dashboards() {
+    let sim = sim(400).await;
+    let target = custodian(&sim);
+    let options = StaleOptions {
+        transfer_dashboards_to: Some(target["email"].as_str().unwrap().into()),
+        ..live(&sim, Action::Delete)
+    };
+    let owners = sim.dashboards_by_owner();
+    let stale_owners: BTreeSet<String> = stale(&sim, &options)
+        .into_iter()
+        .filter(|id| owners.contains_key(id))
+        .collect();
+    let dashboards = sim.dashboards().len();
+    sim.set_faults(Faults {
+        ignore_change_owner: true,
+        ..Faults::default()
+    });
+    let store = MemoryStore::default();
+    let summary = run(&sim, &store, &options).await;
+    let rows = report(&store, &summary.report_key);
+    assert_eq!(ids_with(&rows, "not_applied"), stale_owners);
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] == "not_applied")
+            .all(|r| r["message"].contains("still belongs to")
+                && r["message"].contains("not deleted"))
+    );
+    assert_eq!(sim.dashboards().len(), dashboards);
+    assert_eq!(sim.dashboards_by_owner(), owners);
+}
+
+#[tokio::test]
+async fn demote_revokes_sessions_and_a_restore_gives_role_and_groups_back() {
+    let sim = sim(800).await;
+    let options = live(&sim, Action::Demote);
+    let before: BTreeMap<String, Value> = sim
+        .users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect();
+    let store = MemoryStore::default();
+    let summary = run(&sim, &store, &options).await;
+    assert!(summary.acted > 50, "{summary:?}");
+    assert_eq!(summary.sessions_revoked, summary.acted);
+    let rows = report(&store, &summary.report_key);
+    let demoted = ids_with(&rows, "demoted");
+    let revoked: BTreeSet<String> = sim.revoked().into_iter().collect();
+    assert_eq!(revoked, demoted, "exactly the demoted users' tokens");
+    assert!(demoted.iter().all(|id| sim.sessions(id) == 0));
+    let logouts = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/admin/logout"))
+        .count();
+    assert_eq!(logouts, demoted.len().div_ceil(100), "batched");
+    for row in rows.iter().filter(|r| r["status"] == "demoted") {
+        assert!(!row["previous_role"].is_empty());
+        assert!(!row["snapshot_key"].is_empty());
+    }
+
+    let restore = RestoreOptions {
+        report_key: summary.report_key.clone(),
+        dry_run: false,
+        max_actions: 100_000,
+        max_action_percent: 100,
+        ..RestoreOptions::default()
+    };
+    let done = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &restore,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.restored as usize, demoted.len(), "{done:?}");
+    for id in &demoted {
+        let now = sim
+            .users()
+            .into_iter()
+            .find(|u| u["_id"] == id.as_str())
+            .unwrap();
+        assert_eq!(now["roleId"], before[id]["roleId"]);
+        assert_eq!(
+            now["groups"], before[id]["groups"],
+            "{id}: same group ids, duplicates by name too"
+        );
+    }
+
+    // The caps apply to restores too.
+    let capped = RestoreOptions {
+        max_actions: 3,
+        ..restore.clone()
+    };
+    let again = run(&sim, &store, &options).await;
+    sim.clear_requests();
+    let refused = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &RestoreOptions {
+            report_key: again.report_key.clone(),
+            ..capped
+        },
+    )
+    .await
+    .unwrap();
+    assert!(refused.aborted && refused.restored == 0, "{refused:?}");
+    assert!(sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn revocation_failures_are_reported_and_the_actions_stand() {
+    let sim = sim(300).await;
+    sim.set_faults(Faults {
+        logout_status: Some(403),
+        ..Faults::default()
+    });
+    let store = MemoryStore::default();
+    let summary = run(&sim, &store, &live(&sim, Action::Demote)).await;
+    assert!(summary.acted > 10);
+    assert_eq!(
+        (summary.revocations_failed, summary.sessions_revoked),
+        (summary.acted, 0)
+    );
+    assert_eq!(summary.failed, 0, "the demotions are done");
+    let rows = report(&store, &summary.report_key);
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] == "demoted")
+            .all(|r| r["sessions"].starts_with("not revoked"))
+    );
+
+    let off = run(
+        &sim,
+        &store,
+        &StaleOptions {
+            revoke_sessions: false,
+            ..live(&sim, Action::Demote)
+        },
+    )
+    .await;
+    assert_eq!(off.acted, 0, "already demoted");
+}
