@@ -84,6 +84,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Deactivate, demote or delete users not seen for N days, under safety caps, with an audit report.
     Deactivate(DeactivateArgs),
+    /// Undo a live deactivate run from its report: role and groups, active flag, deleted users re-created with
+    /// their dashboards handed back.
+    Restore(RestoreArgs),
     /// List the installation's roles.
     Roles,
     /// List the installation's groups.
@@ -161,12 +164,38 @@ pub struct DeactivateArgs {
     /// Pass the caps for this run.
     #[arg(long)]
     pub force: bool,
+    /// Email of an existing user who receives the dashboards of users `delete` removes (without it, `delete`
+    /// leaves every dashboard owner alone: Sisense deletes a user's dashboards with the user).
+    #[arg(long)]
+    pub transfer_dashboards_to: Option<String>,
+    /// Do not revoke the tokens of users acted on (by default they are, so the change takes effect now).
+    #[arg(long)]
+    pub no_revoke_sessions: bool,
     /// Where the report goes: a folder, or s3://bucket/prefix/.
     #[arg(long, default_value = "reports")]
     pub reports: Location,
     /// Judge staleness as of this instant (RFC 3339) instead of now: replays and tests.
     #[arg(long)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The deactivate report to undo: a local path (…/deactivations/dt=…/run-….csv) or s3://bucket/key.
+    pub report: Location,
+    /// Plan and report only; write nothing to Sisense.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Most users restored in one run.
+    #[arg(long, default_value_t = DEFAULT_MAX_ACTIONS)]
+    pub max_actions: u32,
+    /// Most users restored in one run, in percent of the active users.
+    #[arg(long, default_value_t = DEFAULT_MAX_ACTION_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_action_percent: u32,
+    /// Pass the caps for this run.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `demo`.
@@ -199,4 +228,7 @@ pub struct ReportArgs {
     /// Judge ages as of this instant (RFC 3339) instead of now.
     #[arg(long)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// A deactivate report (a dry run's, say): adds the dashboards each stale candidate owns.
+    #[arg(long)]
+    pub plan: Option<Location>,
 }

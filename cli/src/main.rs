@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(&ctx, args).await,
         Command::Import(args) => commands::import::run(&ctx, args).await,
         Command::Deactivate(args) => commands::deactivate::run(&ctx, args).await,
+        Command::Restore(args) => commands::restore::run(&ctx, args).await,
         Command::Roles => commands::listing::roles(&ctx).await,
         Command::Groups => commands::listing::groups(&ctx).await,
         Command::Demo(args) => commands::demo::run(&ctx, args).await,

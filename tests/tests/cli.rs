@@ -794,3 +794,105 @@ async fn a_periscope_secret_lists_roles_exports_sites_and_refuses_to_judge_stale
     assert!(sim.requests().is_empty());
     e2e_tests::assert_spoke(&sim, Family::Periscope);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_undoes_a_demote_from_its_local_report_and_the_review_shows_dashboards() {
+    let sim = sim(300).await;
+    let dir = workdir("restore");
+    let before = sim.users();
+    let demoted = cli(
+        &dir,
+        &[
+            "deactivate",
+            "--now",
+            NOW,
+            "--action",
+            "demote",
+            "--force",
+            "--max-action-percent",
+            "100",
+            "--max-actions",
+            "100000",
+            "--json",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(demoted.code, 0, "{}", demoted.stderr);
+    let summary = demoted.json();
+    let acted = summary["acted"].as_u64().unwrap();
+    assert!(acted > 10, "{summary}");
+    assert_eq!(summary["sessionsRevoked"], acted);
+    assert_ne!(sim.users(), before);
+    let report = format!("reports/{}", summary["reportKey"].as_str().unwrap());
+
+    // The access review with the run's report shows what each stale candidate owns.
+    std::fs::write(dir.join("users.csv"), "").unwrap();
+    let export = cli(&dir, &["export", "--out", "users.csv"], &token_env(&sim)).await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let review = cli(
+        &dir,
+        &[
+            "report",
+            "users.csv",
+            "--now",
+            NOW,
+            "--plan",
+            &report,
+            "--out",
+            "review.html",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(review.code, 0, "{}", review.stderr);
+    let html = std::fs::read_to_string(dir.join("review.html")).unwrap();
+    assert!(html.contains("<th>Dashboards owned</th>") && html.contains("id=\"stale-owners\""));
+
+    let dry = cli(
+        &dir,
+        &["restore", &report, "--dry-run", "--force", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(dry.json()["toRestore"], acted);
+    let done = cli(
+        &dir,
+        &["restore", &report, "--force", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.json()["restored"], acted);
+    let restore_report = done.json()["reportKey"].as_str().unwrap().to_string();
+    assert!(
+        dir.join("reports").join(&restore_report).exists(),
+        "{restore_report}"
+    );
+    let strip = |users: Vec<Value>| -> Vec<(Value, Value)> {
+        users
+            .into_iter()
+            .map(|u| (u["roleId"].clone(), u["groups"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        strip(sim.users()),
+        strip(before),
+        "every role and group is back"
+    );
+    let again = cli(
+        &dir,
+        &["restore", &report, "--force", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(again.json()["alreadyRestored"], acted);
+    let bad = cli(&dir, &["restore", "users.csv"], &token_env(&sim)).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("not a deactivate report"),
+        "{}",
+        bad.stderr
+    );
+}

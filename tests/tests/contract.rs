@@ -10,6 +10,7 @@ use chrono::{TimeZone, Utc};
 use e2e_tests::contract::{Contracts, EXCEPTIONS};
 use lifecycle::export::{ExportOptions, export_users};
 use lifecycle::import::{ImportOptions, ImportRequest, OnExisting, import_users};
+use lifecycle::restore::{RestoreOptions, restore_users};
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
 use lifecycle::{FixedClock, JobError, MemoryStore, ObjectStore};
 use serde_json::json;
@@ -197,15 +198,34 @@ async fn fusion_jobs_send_and_receive_only_what_the_contract_declares() {
     .await
     .unwrap();
     assert!(demoted.acted > 20, "{demoted:?}");
+    let store = MemoryStore::default();
     let deleted = deactivate_stale_users(
         &client,
-        &MemoryStore::default(),
+        &store,
         &clock,
-        &live(Action::Delete, sim.username()),
+        &StaleOptions {
+            transfer_dashboards_to: Some(sim.username().into()),
+            ..live(Action::Delete, sim.username())
+        },
     )
     .await
     .unwrap();
     assert!(deleted.acted > 20, "{deleted:?}");
+    assert!(deleted.dashboards_transferred > 5, "{deleted:?}");
+    let restored = restore_users(
+        &client,
+        &store,
+        &clock,
+        &RestoreOptions {
+            report_key: deleted.report_key.clone(),
+            dry_run: false,
+            force: true,
+            ..RestoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.restored, deleted.acted, "{restored:?}");
 
     let requests = sim.requests();
     let found = problems(&contracts, &requests, true);
@@ -227,6 +247,9 @@ async fn fusion_jobs_send_and_receive_only_what_the_contract_declares() {
         "GET /api/v1/groups",
         "GET /api/roles",
         "GET /api/users/count",
+        "GET /api/v1/dashboards/admin",
+        "POST /api/v1/dashboards/{id}/admin/change_owner",
+        "GET /api/v1/authentication/admin/logout",
     ] {
         assert!(
             used.contains(expected),

@@ -155,7 +155,8 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
     assert_eq!(with_status(&rows, "protected"), expected.protected);
     let header = String::from_utf8(world.get(key).await).unwrap();
     assert!(header.starts_with(
-        "user_id,email,role_name,last_seen,created_date,days_inactive,action,status,message\n"
+        "user_id,email,role_name,last_seen,created_date,days_inactive,dashboards_owned,action,status,message,\
+         previous_role,previous_groups,snapshot_key,dashboards_moved,sessions\n"
     ));
 
     // 2. Dry run with the caps lifted: the full plan, still no write.
@@ -270,11 +271,26 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
         ("STALE_ACTION", "delete"),
     ];
     let (clean, faulty) = (sim(800).await, sim(800).await);
+    if family == Family::Legacy {
+        // v0.9 cannot list dashboard owners, and Sisense deletes a user's dashboards with the user: refused.
+        let mut f = function(&world, &clean, family, "sisense/clean", &live).await;
+        let err = f.invoke(&json!({})).await.unwrap_err();
+        assert_eq!(err["errorType"], "ConfigError", "{err}");
+        assert!(
+            err["errorMessage"].as_str().unwrap().contains("use demote"),
+            "{err}"
+        );
+        assert!(clean.writes().is_empty());
+    }
+    let owners = clean.dashboards_by_owner();
     let mut expected = clean.stale_sets(&rule(&clean, &[], &[]));
     assert!(!expected.pending.is_empty());
     expected.act.extend(expected.pending.clone());
+    // Without a transfer target, dashboard owners are left alone.
+    expected.act.retain(|id| !owners.contains_key(id));
     let before = by_id(&clean);
-    let mut f = function(&world, &clean, family, "sisense/clean", &live).await;
+    // Delete runs through the API that can see dashboards; demote below runs on each family.
+    let mut f = function(&world, &clean, Family::Fusion, "sisense/clean-v1", &live).await;
     let summary = invoke(&mut f, json!({})).await;
     assert_eq!(summary["acted"], expected.act.len());
     let remaining = by_id(&clean);
@@ -283,12 +299,10 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
     let snapshots = world.keys("reports/deactivations/snapshots/").await;
     assert_eq!(snapshots.len(), expected.act.len());
     let one = expected.act.iter().next().unwrap();
-    let snapshot: Value = serde_json::from_slice(
-        &world
-            .get(&format!("reports/deactivations/snapshots/{one}.json"))
-            .await,
-    )
-    .unwrap();
+    let rows = report(&world, &summary).await;
+    let row = rows.iter().find(|r| r["user_id"] == *one).unwrap();
+    assert!(row["snapshot_key"].starts_with("reports/deactivations/snapshots/run-"));
+    let snapshot: Value = serde_json::from_slice(&world.get(&row["snapshot_key"]).await).unwrap();
     assert_eq!(stored(&clean, snapshot["user"].clone()), before[one]);
 
     faulty.set_faults(Faults {
@@ -297,7 +311,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
         token_expiry_after: Some(50),
         ..Faults::default()
     });
-    let mut f = function(&world, &faulty, family, "sisense/faulty", &live).await;
+    let mut f = function(&world, &faulty, Family::Fusion, "sisense/faulty", &live).await;
     let summary = invoke(&mut f, json!({})).await;
     assert_eq!(
         (summary["failed"].clone(), summary["notApplied"].clone()),
@@ -336,9 +350,8 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
     let not_applied = with_status(&rows, "not_applied");
     assert!(!not_applied.is_empty() && not_applied.is_subset(&expected.act));
     assert_eq!(summary["notApplied"], not_applied.len());
-    for sim in [&clean, &faulty, &ignoring] {
-        e2e_tests::assert_spoke(sim, family);
-    }
+    e2e_tests::assert_spoke(&faulty, Family::Fusion);
+    e2e_tests::assert_spoke(&ignoring, family);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,11 +478,32 @@ async fn demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations
     let written: BTreeSet<String> = sim
         .writes()
         .iter()
+        .filter(|w| !w.path.ends_with("/admin/logout"))
         .map(|w| w.path.rsplit('/').next().unwrap().to_string())
         .collect();
     assert_eq!(
         written, demoted,
         "one write per demoted user, none to invitations"
     );
+    // The demotion takes effect now: the demoted users' tokens are revoked where the API can (v1), and the
+    // report says so either way.
+    let revoked: BTreeSet<String> = sim.revoked().into_iter().collect();
+    let sessions: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r["status"] == "demoted")
+        .map(|r| r["sessions"].as_str())
+        .collect();
+    match family {
+        Family::Fusion => {
+            assert_eq!(revoked, demoted, "exactly the demoted users' sessions");
+            assert!(demoted.iter().all(|id| sim.sessions(id) == 0));
+            assert_eq!(sessions, BTreeSet::from(["revoked"]));
+            assert_eq!(summary["sessionsRevoked"], demoted.len());
+        }
+        Family::Legacy | Family::Periscope => {
+            assert!(revoked.is_empty());
+            assert_eq!(sessions, BTreeSet::from(["unsupported"]));
+        }
+    }
     e2e_tests::assert_spoke(&sim, family);
 }

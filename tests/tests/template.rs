@@ -189,6 +189,8 @@ fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
         ("PROTECTED_ROLES", "ProtectedRoles"),
         ("PROTECTED_USERS", "ProtectedUsers"),
         ("PROTECTED_GROUPS", "ProtectedGroups"),
+        ("TRANSFER_DASHBOARDS_TO", "TransferDashboardsTo"),
+        ("REVOKE_SESSIONS", "RevokeSessions"),
     ] {
         assert_eq!(deactivate[name], json!({"Ref": parameter}), "{name}");
     }
@@ -196,6 +198,35 @@ fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
         t.doc["Parameters"]["DryRun"]["Default"], "true",
         "dry run unless told otherwise"
     );
+    assert_eq!(t.doc["Parameters"]["RevokeSessions"]["Default"], "true");
+    assert_eq!(
+        t.doc["Parameters"]["TransferDashboardsTo"]["Default"], "",
+        "no transfer target: delete leaves owners alone"
+    );
+    // A restore reads the run's report and snapshots, and nothing else; it writes only reports.
+    let id = "DeactivateStaleUsersFunction";
+    let readable = t.allowed(id, "s3:GetObject");
+    let object = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    for key in [
+        "reports/deactivations/dt=2026-11-22/run-x.csv",
+        "reports/deactivations/snapshots/run-x/u1.json",
+    ] {
+        assert!(
+            readable.iter().any(|r| wildcard_match(r, &object(key))),
+            "{key}"
+        );
+    }
+    for key in [
+        "exports/users/latest.csv",
+        "imports/a.csv",
+        "reports/imports/x.csv",
+    ] {
+        assert!(
+            !readable.iter().any(|r| wildcard_match(r, &object(key))),
+            "{key}"
+        );
+    }
+    assert!(t.allowed(id, "s3:DeleteObject").is_empty());
 }
 
 #[test]

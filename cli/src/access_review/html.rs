@@ -76,6 +76,18 @@ pub fn render(review: &Review, source: &str) -> String {
             "<div class=\"kpi\"><dt>{label}</dt><dd id=\"{id}\">{value}</dd></div>"
         );
     }
+    if review.candidates.iter().any(|c| c.dashboards.is_some()) {
+        let owners = review
+            .candidates
+            .iter()
+            .filter(|c| c.dashboards.unwrap_or(0) > 0)
+            .count();
+        let (id, label, value) = ("stale-owners", "Stale candidates owning dashboards", owners);
+        let _ = write!(
+            page,
+            "<div class=\"kpi\"><dt>{label}</dt><dd id=\"{id}\">{value}</dd></div>"
+        );
+    }
     page.push_str("</dl>");
     active_inactive(&mut page, s.active, s.pending_invitations);
     roles(&mut page, review);
@@ -180,20 +192,35 @@ fn last_login(page: &mut String, review: &Review) {
 }
 
 fn candidates(page: &mut String, review: &Review) {
+    let dashboards = review.candidates.iter().any(|c| c.dashboards.is_some());
     let _ = write!(
         page,
         "<h2>Stale candidates</h2><p class=\"meta\">Active users the deactivation job would consider, before its \
-         protections (roles, users, groups) and caps. Longest inactive first.</p><table id=\"candidates\">\
-         <tr><th>Email</th><th>Role</th><th>Groups</th><th>Last seen</th><th>Days inactive</th></tr>"
+         protections (roles, users, groups) and caps. Longest inactive first.{}</p><table id=\"candidates\">\
+         <tr><th>Email</th><th>Role</th><th>Groups</th><th>Last seen</th><th>Days inactive</th>{}</tr>",
+        if dashboards {
+            " Dashboards owned: deleting a user deletes them, so delete leaves owners alone unless a transfer \
+             target is set."
+        } else {
+            ""
+        },
+        if dashboards {
+            "<th>Dashboards owned</th>"
+        } else {
+            ""
+        }
     );
     for c in review.candidates.iter().take(MAX_LISTED) {
         let seen = c.last_seen.map_or_else(
             || "never".to_string(),
             |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
         );
+        let owned = c
+            .dashboards
+            .map_or_else(String::new, |n| format!("<td class=\"n\">{n}</td>"));
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{seen}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{seen}</td><td class=\"n\">{}</td>{owned}</tr>",
             escape(&c.email),
             escape(&c.role),
             escape(&c.groups),

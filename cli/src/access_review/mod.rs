@@ -25,6 +25,8 @@ pub struct Candidate {
     pub last_seen: Option<DateTime<Utc>>,
     /// Whole days inactive.
     pub days_inactive: i64,
+    /// Dashboards the user owns, from a deactivation report (`None` without one).
+    pub dashboards: Option<u64>,
 }
 
 /// What the page shows.
@@ -154,6 +156,7 @@ impl Review {
                     groups: get(groups).to_string(),
                     last_seen,
                     days_inactive,
+                    dashboards: None,
                 });
             }
         }
@@ -163,6 +166,35 @@ impl Review {
                 .then(a.email.cmp(&b.email))
         });
         Ok(review)
+    }
+
+    /// Adds the dashboards each candidate owns, from a deactivate-stale-users report (dry run or live; its
+    /// `email` and `dashboards_owned` columns).
+    pub fn with_dashboards(&mut self, report: &[u8]) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        struct Owned {
+            email: String,
+            dashboards_owned: String,
+        }
+        let mut owned = BTreeMap::new();
+        for (n, row) in csv::Reader::from_reader(report)
+            .deserialize::<Owned>()
+            .enumerate()
+        {
+            let row = row.map_err(|e| format!("not a deactivation report: line {}: {e}", n + 2))?;
+            if let Ok(count) = row.dashboards_owned.parse::<u64>() {
+                owned.insert(cell(&row.email).to_lowercase(), count);
+            }
+        }
+        for candidate in &mut self.candidates {
+            candidate.dashboards = Some(
+                owned
+                    .get(&candidate.email.to_lowercase())
+                    .copied()
+                    .unwrap_or(0),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -214,6 +246,16 @@ mod tests {
             "longest inactive first; inactive and new users are not candidates"
         );
         assert_eq!(review.candidates[1].groups, "Sales");
+
+        let mut review = review;
+        review
+            .with_dashboards(
+                b"user_id,email,dashboards_owned,status\na2,OLD@x.io,3,protected_owner\na4,never@x.io,,would_delete\n",
+            )
+            .unwrap();
+        let owned: Vec<Option<u64>> = review.candidates.iter().map(|c| c.dashboards).collect();
+        assert_eq!(owned, [Some(0), Some(3)]);
+        assert!(review.with_dashboards(b"email\na@x.io\n").is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub fn options(args: &DeactivateArgs) -> StaleOptions {
         max_actions: args.max_actions,
         max_action_percent: args.max_action_percent,
         force: args.force,
+        transfer_dashboards_to: args.transfer_dashboards_to.clone(),
+        revoke_sessions: !args.no_revoke_sessions,
         ..StaleOptions::default()
     }
 }
@@ -100,8 +102,15 @@ fn headline(s: &StaleSummary) -> String {
         )
     } else {
         format!(
-            "{scanned}\n{action}: {} done, {} not applied, {} failed",
-            s.acted, s.not_applied, s.failed
+            "{scanned}\n{action}: {} done, {} not applied, {} failed; {} dashboard owners left alone, {} \
+             dashboards transferred, sessions revoked for {} ({} failed)",
+            s.acted,
+            s.not_applied,
+            s.failed,
+            s.protected_owners,
+            s.dashboards_transferred,
+            s.sessions_revoked,
+            s.revocations_failed
         )
     }
 }

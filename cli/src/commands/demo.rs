@@ -111,12 +111,17 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
     let latest = out.join("exports/users/latest.csv");
     let bytes = std::fs::read(&latest).map_err(|e| CliError::io("reading", &latest, e))?;
     let html = out.join("access-review.html");
+    // The dry run's report says who owns dashboards; the review shows it beside each candidate.
+    let plan = deactivate.json["reportKey"]
+        .as_str()
+        .and_then(|key| std::fs::read(reports.object(key)).ok());
     let report = super::report::write(
         &bytes,
         &latest.display().to_string(),
         &html,
         chrono::Utc::now(),
         StaleOptions::default().thresholds,
+        plan.as_deref(),
     )?;
     text.push_str(&report.text);
     text.push_str(&format!("\nEverything is under {}/\n", out.display()));

@@ -6,6 +6,7 @@ pub mod export;
 pub mod import;
 pub mod listing;
 pub mod report;
+pub mod restore;
 
 use crate::args::Connection;
 use crate::aws::Aws;

@@ -14,8 +14,20 @@ use crate::error::{CliError, Exit};
 use crate::location::Location;
 use crate::output::Outcome;
 
-/// Reads the export and writes the page.
+/// Reads the export (and the deactivation plan, if given) and writes the page.
 pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliError> {
+    let plan = match &args.plan {
+        None => None,
+        Some(Location::Local(path)) => {
+            Some(std::fs::read(path).map_err(|e| CliError::io("reading", path, e))?)
+        }
+        Some(location) => {
+            let (store, key) = location.store_and_key(&ctx.aws).await?;
+            Some(store.get(&key).await?.ok_or_else(|| {
+                CliError::BadExport(format!("no deactivation report at {location}"))
+            })?)
+        }
+    };
     let (bytes, source) = match &args.input {
         Location::Local(path) => (
             std::fs::read(path).map_err(|e| CliError::io("reading", path, e))?,
@@ -42,19 +54,27 @@ pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliErr
         &args.out,
         args.now.unwrap_or_else(Utc::now),
         Thresholds::new(args.inactive_days, args.grace_days),
+        plan.as_deref(),
     )
 }
 
-/// Writes the access review of `bytes` (an export CSV read from `source`) to `out`.
+/// Writes the access review of `bytes` (an export CSV read from `source`) to `out`, with the dashboards each
+/// candidate owns when a deactivation report (`plan`) is given.
 pub fn write(
     bytes: &[u8],
     source: &str,
     out: &Path,
     now: DateTime<Utc>,
     thresholds: Thresholds,
+    plan: Option<&[u8]>,
 ) -> Result<Outcome, CliError> {
-    let review = Review::from_csv(bytes, now, thresholds)
+    let mut review = Review::from_csv(bytes, now, thresholds)
         .map_err(|e| CliError::BadExport(format!("{source}: {e}")))?;
+    if let Some(plan) = plan {
+        review
+            .with_dashboards(plan)
+            .map_err(|e| CliError::BadExport(format!("--plan: {e}")))?;
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, e))?;
     }

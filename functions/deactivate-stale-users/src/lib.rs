@@ -1,8 +1,10 @@
 //! deactivate-stale-users: builds the options from the environment and the event, then runs
-//! [`lifecycle::stale::deactivate_stale_users`] against Sisense and S3.
+//! [`lifecycle::stale::deactivate_stale_users`] against Sisense and S3, or, when the event names a report in
+//! `restoreFrom`, [`lifecycle::restore::restore_users`] to undo that run.
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
+use lifecycle::restore::{RestoreOptions, restore_users};
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
 use lifecycle::{Clock, FixedClock, SystemClock};
 use serde::Deserialize;
@@ -35,6 +37,13 @@ pub struct StaleRequest {
     /// Pass the caps for this run only.
     #[serde(default)]
     pub force: bool,
+    /// `TRANSFER_DASHBOARDS_TO`: email of the user who receives the dashboards of deleted users.
+    pub transfer_dashboards_to: Option<String>,
+    /// `REVOKE_SESSIONS`.
+    pub revoke_sessions: Option<bool>,
+    /// Undo the run whose report is at this key (in the report bucket) instead of looking for stale users; a
+    /// dry run unless `dryRun` is `false` in the same payload.
+    pub restore_from: Option<String>,
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
@@ -85,6 +94,12 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
         )?,
         force: request.force,
         report_prefix: optional("REPORT_PREFIX").unwrap_or(defaults.report_prefix.clone()),
+        transfer_dashboards_to: request
+            .transfer_dashboards_to
+            .or_else(|| optional("TRANSFER_DASHBOARDS_TO")),
+        revoke_sessions: request
+            .revoke_sessions
+            .map_or_else(|| flag("REVOKE_SESSIONS", defaults.revoke_sessions), Ok)?,
         ..defaults
     };
     options.validate()?;
@@ -122,7 +137,20 @@ impl App {
         let request = parse_event(event.payload)?;
         let bucket = required("REPORT_BUCKET")?;
         let clock = clock()?;
+        let (restore_from, restore_dry_run) = (request.restore_from.clone(), request.dry_run);
         let mut options = options(request)?;
+        if let Some(report_key) = restore_from {
+            let restore = RestoreOptions {
+                report_key,
+                // A restore is a dry run unless its own payload says `"dryRun": false`, whatever DRY_RUN says.
+                dry_run: restore_dry_run.unwrap_or(true),
+                max_actions: options.max_actions,
+                max_action_percent: options.max_action_percent,
+                force: options.force,
+                ..RestoreOptions::default()
+            };
+            return self.restore(&bucket, clock.as_ref(), &restore).await;
+        }
         let client = self.clients.sisense.client().await?;
         options.service_account = client.config().credentials.username().map(str::to_string);
         let store = S3Store::new(self.clients.s3.clone(), bucket);
@@ -135,6 +163,29 @@ impl App {
             tracing::error!(
                 failed = summary.failed, not_applied = summary.not_applied, report = %summary.report_key,
                 "some stale users were not handled; see the report"
+            );
+        }
+        serde_json::to_value(&summary).map_err(|e| FunctionError::BadRequest(e.to_string()))
+    }
+
+    /// Undoes the run whose report `options` names.
+    async fn restore(
+        &self,
+        bucket: &str,
+        clock: &dyn Clock,
+        options: &RestoreOptions,
+    ) -> Result<Value, FunctionError> {
+        let client = self.clients.sisense.client().await?;
+        let store = S3Store::new(self.clients.s3.clone(), bucket.to_string());
+        let result = restore_users(&client, &store, clock, options)
+            .await
+            .map_err(FunctionError::Job);
+        self.clients.sisense.forget_if_unauthorized(&result).await;
+        let summary = result?;
+        if summary.failed > 0 || summary.not_applied > 0 {
+            tracing::error!(
+                failed = summary.failed, not_applied = summary.not_applied, report = %summary.report_key,
+                "some users were not restored; see the report"
             );
         }
         serde_json::to_value(&summary).map_err(|e| FunctionError::BadRequest(e.to_string()))
@@ -158,6 +209,18 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(request.stale_action, Some(Action::Demote));
+        let restore = parse_event(json!({"restoreFrom": "reports/deactivations/dt=2026-11-22/run-x.csv", "dryRun": false, "transferDashboardsTo": "keeper@example.com", "revokeSessions": false})).unwrap();
+        assert_eq!(
+            restore.restore_from.as_deref(),
+            Some("reports/deactivations/dt=2026-11-22/run-x.csv")
+        );
+        assert_eq!(restore.revoke_sessions, Some(false));
+        let o = options(restore).unwrap();
+        assert_eq!(
+            o.transfer_dashboards_to.as_deref(),
+            Some("keeper@example.com")
+        );
+        assert!(!o.revoke_sessions);
         assert_eq!(request.dry_run, Some(false));
         assert!(request.force);
     }
@@ -176,6 +239,11 @@ mod tests {
         // No STALE_* variables are set in the unit-test environment, so the defaults apply.
         let defaults = options(StaleRequest::default()).unwrap();
         assert!(defaults.dry_run, "a fresh deployment only reports");
+        assert!(
+            defaults.revoke_sessions,
+            "sessions are revoked unless turned off"
+        );
+        assert_eq!(defaults.transfer_dashboards_to, None);
         assert_eq!(defaults.thresholds.inactive_days, 90);
         assert_eq!(defaults.thresholds.never_logged_in_grace_days, 90);
         assert_eq!(defaults.protected_roles, ["super", "admin"]);
