@@ -27,6 +27,8 @@ struct Queue {
 
 #[derive(Default)]
 struct Shared {
+    /// When the binary first asked for an event.
+    first_next: Mutex<Option<std::time::Instant>>,
     queue: Mutex<Queue>,
     event_ready: Notify,
     result_ready: Notify,
@@ -42,6 +44,7 @@ pub struct Function {
     child: Child,
     server: tokio::task::JoinHandle<()>,
     log: std::path::PathBuf,
+    spawned: std::time::Instant,
 }
 
 impl Drop for Function {
@@ -51,6 +54,11 @@ impl Drop for Function {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared
+        .first_next
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(std::time::Instant::now);
     loop {
         let notified = shared.event_ready.notified();
         if let Some((id, body)) = lock(&shared).pending.pop_front() {
@@ -131,6 +139,7 @@ impl Function {
         let log =
             std::env::temp_dir().join(format!("{name}-{}-{}.log", std::process::id(), addr.port()));
         let log_file = std::fs::File::create(&log).expect("log file");
+        let spawned = std::time::Instant::now();
         let child = Command::new(binary)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -152,6 +161,26 @@ impl Function {
             child,
             server,
             log,
+            spawned,
+        }
+    }
+
+    /// Time from spawning the binary to its first `next` request (its cold start), waiting up to `wait`.
+    pub async fn time_to_first_next(&self, wait: Duration) -> Option<Duration> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(at) = *self
+                .shared
+                .first_next
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+            {
+                return Some(at - self.spawned);
+            }
+            if tokio::time::Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 

@@ -366,6 +366,22 @@ async fn demote_revokes_sessions_and_a_restore_gives_role_and_groups_back() {
         .filter(|r| r.path.ends_with("/admin/logout"))
         .count();
     assert_eq!(logouts, demoted.len().div_ceil(100), "batched");
+    let requests = sim.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.method == "GET" && r.path.starts_with("/api/v1/users/")),
+        "no per-user read-back"
+    );
+    let read_backs = requests
+        .iter()
+        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("ids=")))
+        .count();
+    assert_eq!(
+        read_backs,
+        demoted.len().div_ceil(100),
+        "one listing per 100 users"
+    );
     for row in rows.iter().filter(|r| r["status"] == "demoted") {
         assert!(!row["previous_role"].is_empty());
         assert!(!row["snapshot_key"].is_empty());

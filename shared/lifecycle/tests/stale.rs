@@ -505,9 +505,16 @@ async fn a_run_cut_off_midway_is_finished_by_the_next_without_acting_twice() {
         watcher
     );
     let first = first.unwrap();
-    assert!(first.acted >= 55 && first.failed > 0, "{first:?}");
+    assert!(first.failed > 0, "{first:?}");
     assert_eq!(first.acted + first.failed + first.not_applied, first.stale);
     let rows = report(&store, &first.report_key);
+    // Writes are read back in batches: those written before the cut-off whose batch could not be read back
+    // are `failed` ("written but not verified"), and the next run finds them done.
+    let written_before = rows
+        .iter()
+        .filter(|r| r["message"].starts_with("written but not verified"))
+        .count() as u64;
+    assert!(first.acted + written_before >= 55, "{first:?}");
     assert!(
         rows.iter()
             .any(|r| r["message"].starts_with("not attempted"))

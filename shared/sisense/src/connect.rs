@@ -112,6 +112,10 @@ impl Directory for SisenseClient {
         self.directory.find_user_by_email(email).await
     }
 
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, Error> {
+        self.directory.users_by_ids(ids).await
+    }
+
     async fn create_user(&self, user: &NewUser) -> Result<User, Error> {
         self.directory.create_user(user).await
     }

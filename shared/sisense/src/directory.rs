@@ -111,6 +111,15 @@ pub trait Directory: Send + Sync {
     fn users(&self, query: UserQuery) -> BoxStream<'_, Result<User, Error>>;
     /// One user by id; `None` when it does not exist.
     async fn get_user(&self, id: &UserId) -> Result<Option<User>, Error>;
+    /// The users with these ids that exist (a batch read-back: Fusion lists them with `ids=` in one paged listing;
+    /// other families read them one by one).
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, Error> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.get_user(id).await?);
+        }
+        Ok(found)
+    }
     /// The user with this email (case-insensitive exact match; the first scope's, where there are several).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Error>;
     /// Creates one user, reconciling by email if the create's outcome is unknown (never creates twice).

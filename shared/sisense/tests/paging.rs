@@ -124,3 +124,49 @@ async fn active_filter_is_sent_and_applied() {
     assert_eq!(inactive.len(), expected);
     assert!(inactive.iter().all(|u| !u.is_active()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_by_ids_reads_a_batch_back_in_one_listing_and_survives_a_page_cap() {
+    let sim = common::sim(400, Faults::default()).await;
+    let client = common::client(&sim);
+    let mut ids: Vec<sisense::UserId> = sim
+        .users()
+        .iter()
+        .step_by(2)
+        .take(150)
+        .map(|u| u["_id"].as_str().unwrap().into())
+        .collect();
+    ids.push("000000000000000000000bad".into());
+    let found = client.users_by_ids(&ids).await.unwrap();
+    assert_eq!(
+        found.len(),
+        150,
+        "every existing id, the missing one absent"
+    );
+    let listings = |sim: &sisense_sim::Simulator| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("ids=")))
+            .count()
+    };
+    // Two chunks (100 + 51 ids); the second has a missing id, so its end is proven by an empty page.
+    assert_eq!(listings(&sim), 3, "{:?}", sim.requests());
+    assert!(
+        !sim.requests()
+            .iter()
+            .any(|r| r.path.starts_with("/api/v1/users/"))
+    );
+
+    sim.clear_requests();
+    sim.set_faults(Faults {
+        page_cap: Some(30),
+        ..Faults::default()
+    });
+    let capped = client.users_by_ids(&ids).await.unwrap();
+    assert_eq!(
+        capped.iter().map(|u| &u.id).collect::<HashSet<_>>().len(),
+        150,
+        "a capped page is not the end"
+    );
+    assert!(listings(&sim) >= 6);
+}

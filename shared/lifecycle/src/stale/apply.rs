@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sisense::{Content, Directory, ResolveError, RoleId, RoleResolver, User, UserId, UserPatch};
+use std::collections::HashMap;
+
+use sisense::{
+    Content, Directory, ResolveError, RoleId, RoleResolver, ShareRule, User, UserId, UserPatch,
+};
 
 use super::Row;
 use super::transfer::{Problem, hand_over};
@@ -167,32 +171,130 @@ pub(crate) struct Context<'a> {
     pub(crate) halted: AtomicBool,
 }
 
+/// What writing one row left to do.
+pub(crate) enum Written {
+    /// The write was sent: read the user back to know whether it was applied.
+    Verify(Row),
+    /// Settled without a read-back (failed before or during the write).
+    Settled(Row),
+}
+
 impl Context<'_> {
-    /// Applies the action to `row`'s user and verifies it; the row comes back with its status.
-    pub(crate) async fn apply(&self, mut row: Row) -> Row {
-        let id = row.user.id.clone();
+    /// Applies the action to `row`'s user and verifies it on its own; the row comes back with its status.
+    pub(crate) async fn apply(&self, row: Row) -> Row {
+        match self.write(row).await {
+            Written::Settled(row) => row,
+            Written::Verify(row) => self.verify(vec![row]).await.remove(0),
+        }
+    }
+
+    /// Snapshots, (for delete) hands the dashboards over, and sends the write; verification comes after, in
+    /// batches ([`Context::verify`]).
+    pub(crate) async fn write(&self, mut row: Row) -> Written {
         if self.halted.load(Ordering::Relaxed) {
             row.status = Status::Failed;
             row.message =
                 "not attempted: Sisense refused the credentials earlier in this run".into();
-            return row;
+            return Written::Settled(row);
         }
         row.previous = Some((
             self.names.role(&row.user).to_string(),
             self.names.groups(&row.user),
         ));
-        let key = format!("{}{}.json", self.snapshot_prefix, id);
-        let (status, message) = match self.target.patch() {
+        let key = format!("{}{}.json", self.snapshot_prefix, row.user.id);
+        let sent = match self.target.patch() {
             None => self.delete(&mut row, &key).await,
             Some(patch) => match self.snapshot(&row, &key).await {
-                Err(message) => (Status::Failed, message),
+                Err(message) => Err((Status::Failed, message)),
                 Ok(()) => {
                     row.snapshot_key = key;
-                    self.patch(&id, &patch).await
+                    match self.directory.update_user(&row.user.id, &patch).await {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(self.failed("", &e)),
+                    }
                 }
             },
         };
-        match status {
+        match sent {
+            Ok(()) => Written::Verify(row),
+            Err((status, message)) => {
+                row.status = status;
+                row.message = message;
+                self.log(&row);
+                Written::Settled(row)
+            }
+        }
+    }
+
+    /// Reads the written rows' users back with one listing (`ids=` on Fusion) and settles each row.
+    pub(crate) async fn verify(&self, mut rows: Vec<Row>) -> Vec<Row> {
+        let ids: Vec<UserId> = rows.iter().map(|r| r.user.id.clone()).collect();
+        let found = match self.directory.users_by_ids(&ids).await {
+            Ok(users) => users,
+            Err(e) => {
+                let context = match self.target.action {
+                    Action::Delete => "deleted but not verified: reading back failed: ",
+                    Action::Deactivate | Action::Demote => {
+                        "written but not verified: reading back failed: "
+                    }
+                };
+                for row in &mut rows {
+                    let (status, message) = self.failed(context, &e);
+                    row.status = status;
+                    row.message = [row.message.as_str(), message.as_str()]
+                        .iter()
+                        .filter(|m| !m.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    self.log(row);
+                }
+                return rows;
+            }
+        };
+        let found: HashMap<UserId, User> = found.into_iter().map(|u| (u.id.clone(), u)).collect();
+        for row in &mut rows {
+            let (status, message) = match (self.target.action, found.get(&row.user.id)) {
+                (Action::Delete, None) => (
+                    Status::Done(Action::Delete),
+                    format!("snapshot at {}", row.snapshot_key),
+                ),
+                (Action::Delete, Some(_)) => (
+                    Status::NotApplied,
+                    format!(
+                        "Sisense accepted the delete but the user still exists; snapshot at {}",
+                        row.snapshot_key
+                    ),
+                ),
+                (Action::Deactivate | Action::Demote, Some(user))
+                    if self.target.is_done(user, self.names) =>
+                {
+                    (Status::Done(self.target.action), String::new())
+                }
+                (Action::Deactivate | Action::Demote, Some(user)) => (
+                    Status::NotApplied,
+                    format!(
+                        "Sisense accepted the change but the user reads back unchanged (active {}, role {}, {} groups)",
+                        user.is_active(),
+                        self.names.role(user),
+                        self.names.memberships(user).count()
+                    ),
+                ),
+                (Action::Deactivate | Action::Demote, None) => (
+                    Status::Failed,
+                    "the user disappeared before it could be verified".into(),
+                ),
+            };
+            row.status = status;
+            row.message = message;
+            self.log(row);
+        }
+        rows
+    }
+
+    fn log(&self, row: &Row) {
+        let id = &row.user.id;
+        match row.status {
             Status::Done(_) => {
                 tracing::info!(user_id = %id, action = self.target.action.as_str(), "applied and verified")
             }
@@ -205,12 +307,9 @@ impl Context<'_> {
             | Status::PendingInvitation
             | Status::NotAttempted
             | Status::AbortedOverThreshold => {
-                tracing::warn!(user_id = %id, status = status.as_str(), message = %message, "action not done")
+                tracing::warn!(user_id = %id, status = row.status.as_str(), message = %row.message, "action not done")
             }
         }
-        row.status = status;
-        row.message = message;
-        row
     }
 
     /// Records a Sisense failure; a refusal of the credentials halts the run.
@@ -219,31 +318,6 @@ impl Context<'_> {
             self.halted.store(true, Ordering::Relaxed);
         }
         (Status::Failed, format!("{context}{e}"))
-    }
-
-    async fn patch(&self, id: &UserId, patch: &UserPatch) -> (Status, String) {
-        if let Err(e) = self.directory.update_user(id, patch).await {
-            return self.failed("", &e);
-        }
-        match self.directory.get_user(id).await {
-            Ok(Some(user)) if self.target.is_done(&user, self.names) => {
-                (Status::Done(self.target.action), String::new())
-            }
-            Ok(Some(user)) => (
-                Status::NotApplied,
-                format!(
-                    "Sisense accepted the change but the user reads back unchanged (active {}, role {}, {} groups)",
-                    user.is_active(),
-                    self.names.role(&user),
-                    self.names.memberships(&user).count()
-                ),
-            ),
-            Ok(None) => (
-                Status::Failed,
-                "the user disappeared before it could be verified".into(),
-            ),
-            Err(e) => self.failed("written but not verified: reading back failed: ", &e),
-        }
     }
 
     /// Writes the user as it is, with the dashboards moved so far, to `key`.
@@ -264,16 +338,18 @@ impl Context<'_> {
         })
     }
 
-    async fn delete(&self, row: &mut Row, key: &str) -> (Status, String) {
+    /// Hands the dashboards over (each verified), snapshots, and sends the DELETE.
+    async fn delete(&self, row: &mut Row, key: &str) -> Result<(), (Status, String)> {
         let owned = row.dashboards.clone().unwrap_or_default();
         if !owned.is_empty() {
             let (Some(content), Some(custodian)) = (self.content, self.custodian) else {
-                return (
+                return Err((
                     Status::Failed,
                     "owns dashboards and no transfer target is set: not deleted".into(),
-                );
+                ));
             };
-            let transferred = hand_over(content, &owned, &custodian.id, None).await;
+            let transferred =
+                hand_over(content, &owned, &custodian.id, Some(ShareRule::Edit)).await;
             row.moved = transferred.moved;
             let done = format!(
                 "{} of {} dashboards handed to {}; not deleted: ",
@@ -283,31 +359,20 @@ impl Context<'_> {
             );
             match transferred.problem {
                 None => {}
-                Some(Problem::Failed(e)) => return self.failed(&done, &e),
+                Some(Problem::Failed(e)) => return Err(self.failed(&done, &e)),
                 Some(Problem::NotApplied(why)) => {
-                    return (Status::NotApplied, format!("{done}{why}"));
+                    return Err((Status::NotApplied, format!("{done}{why}")));
                 }
             }
         }
-        if let Err(message) = self.snapshot(row, key).await {
-            return (Status::Failed, message);
-        }
+        self.snapshot(row, key)
+            .await
+            .map_err(|m| (Status::Failed, m))?;
         row.snapshot_key = key.to_string();
-        let user = &row.user;
-        if let Err(e) = self.directory.delete_user(&user.id).await {
-            return self.failed(&format!("snapshot at {key}; delete failed: "), &e);
-        }
-        match self.directory.get_user(&user.id).await {
-            Ok(None) => (Status::Done(Action::Delete), format!("snapshot at {key}")),
-            Ok(Some(_)) => (
-                Status::NotApplied,
-                format!("Sisense accepted the delete but the user still exists; snapshot at {key}"),
-            ),
-            Err(e) => self.failed(
-                &format!("snapshot at {key}; deleted but not verified: reading back failed: "),
-                &e,
-            ),
-        }
+        self.directory
+            .delete_user(&row.user.id)
+            .await
+            .map_err(|e| self.failed(&format!("snapshot at {key}; delete failed: "), &e))
     }
 }
 

@@ -459,9 +459,13 @@ pub async fn deactivate_stale_users(
     Ok(summary)
 }
 
+/// Users written between two read-back listings.
+const VERIFY_BATCH: usize = 100;
+
 /// Applies the plan. A live `deactivate` probes first: rows are applied one at a time until one is verified
 /// applied (then the rest go concurrently) or accepted-but-not-applied (then no other write is sent, the rest
-/// are `not_attempted`, and the user probed is returned).
+/// are `not_attempted`, and the user probed is returned). Writes are verified in batches of [`VERIFY_BATCH`] by
+/// one listing each.
 async fn apply_all(
     context: &apply::Context<'_>,
     rows: Vec<Row>,
@@ -501,13 +505,26 @@ async fn apply_all(
             }
         }
     }
-    let rest: Vec<Row> = futures::stream::iter(rows)
-        .map(|row| context.apply(row))
-        .buffered(options.concurrency.max(1))
-        .inspect(|_| options.progress.advance(1))
-        .collect()
-        .await;
-    applied.extend(rest);
+    // The rest: writes concurrently, then one read-back listing per batch instead of one GET per user.
+    let rows: Vec<Row> = rows.collect();
+    for batch in rows.chunks(VERIFY_BATCH) {
+        let written: Vec<apply::Written> = futures::stream::iter(batch.iter().cloned())
+            .map(|row| context.write(row))
+            .buffered(options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut to_verify = Vec::with_capacity(written.len());
+        for w in written {
+            match w {
+                apply::Written::Settled(row) => applied.push(row),
+                apply::Written::Verify(row) => to_verify.push(row),
+            }
+        }
+        if !to_verify.is_empty() {
+            applied.extend(context.verify(to_verify).await);
+        }
+        options.progress.advance(batch.len() as u64);
+    }
     (applied, None)
 }
 

@@ -31,6 +31,9 @@ const FUSION: &str = "Sisense (Linux/Fusion REST v1)";
 
 const USERS: [&str; 3] = ["api", "v1", "users"];
 
+/// User ids per `ids=` listing (each id is 24 characters plus a comma: about 2.5 kB of query).
+const IDS_PER_LISTING: usize = 100;
+
 /// A Sisense Linux/Fusion installation.
 pub(crate) struct FusionDirectory {
     transport: Transport,
@@ -57,10 +60,24 @@ impl FusionDirectory {
         skip: u64,
         limit: u32,
     ) -> Result<Vec<User>, Error> {
+        self.users_page_of(query, None, skip, limit).await
+    }
+
+    /// One page of the listing, restricted to `ids` when given.
+    async fn users_page_of(
+        &self,
+        query: &UserQuery,
+        ids: Option<&str>,
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<User>, Error> {
         let mut call = Call::get(&USERS)
             .query("sort", "_id")
             .query("skip", skip.to_string())
             .query("limit", limit.to_string());
+        if let Some(ids) = ids {
+            call = call.query("ids", ids);
+        }
         let expand: Vec<&str> = [(query.expand_role, "role"), (query.expand_groups, "groups")]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -123,6 +140,32 @@ impl Directory for FusionDirectory {
     async fn get_user(&self, id: &UserId) -> Result<Option<User>, Error> {
         let segments = ["api", "v1", "users", id.as_str()];
         absent_if_not_found(self.json(&Call::get(&segments)).await)
+    }
+
+    /// `GET /api/v1/users?ids=…`, paged like every listing (a server may cap the page below the ids asked).
+    #[tracing::instrument(skip_all, fields(family = "fusion", users = ids.len()))]
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, Error> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_LISTING) {
+            let list: Vec<&str> = chunk.iter().map(UserId::as_str).collect();
+            let list = list.join(",");
+            let query = UserQuery::default();
+            let limit = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            // The answer holds at most the ids asked: once all are found the listing is complete; otherwise
+            // (missing users, or a page cap) continue until an empty page.
+            let mut of_chunk: Vec<User> = Vec::with_capacity(chunk.len());
+            loop {
+                let skip = of_chunk.len() as u64;
+                let page = self.users_page_of(&query, Some(&list), skip, limit).await?;
+                let empty = page.is_empty();
+                of_chunk.extend(page);
+                if empty || of_chunk.len() >= chunk.len() {
+                    break;
+                }
+            }
+            found.extend(of_chunk);
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(skip_all, fields(family = "fusion"))]
