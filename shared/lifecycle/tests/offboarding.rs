@@ -471,3 +471,110 @@ async fn revocation_failures_are_reported_and_the_actions_stand() {
     .await;
     assert_eq!(off.acted, 0, "already demoted");
 }
+
+#[tokio::test]
+async fn a_deactivate_run_is_restored_where_sisense_applied_it() {
+    let sim = common::sim_release(400, now(), Faults::default(), sisense_sim::Release::Newer).await;
+    let store = MemoryStore::default();
+    let summary = run(&sim, &store, &live(&sim, Action::Deactivate)).await;
+    assert!(summary.acted > 10, "{summary:?}");
+    let rows = report(&store, &summary.report_key);
+    let deactivated = ids_with(&rows, "deactivated");
+    let restore = RestoreOptions {
+        report_key: summary.report_key.clone(),
+        dry_run: false,
+        force: true,
+        ..RestoreOptions::default()
+    };
+    let done = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &restore,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.restored as usize, deactivated.len(), "{done:?}");
+    let users = sim.users();
+    for id in &deactivated {
+        let user = users.iter().find(|u| u["_id"] == id.as_str()).unwrap();
+        assert_eq!(user["active"], true, "{id} is active again");
+    }
+}
+
+#[tokio::test]
+async fn a_restore_reports_what_it_cannot_read_and_refuses_what_is_not_a_report() {
+    let sim = sim(100).await;
+    let store = MemoryStore::default();
+    let key = "reports/deactivations/dt=2026-11-22/run-x.csv";
+    let user = sim.users()[5]["_id"].as_str().unwrap().to_string();
+    let header = lifecycle::stale::HEADER.join(",");
+    let csv = format!(
+        "{header}\n{user},a@example.com,consumer,,,100,0,demote,demoted,,Designer,Sales,reports/deactivations/snapshots/run-x/gone.json,,revoked\n"
+    );
+    store.put(key, csv.into_bytes(), "text/csv").await.unwrap();
+    let options = RestoreOptions {
+        report_key: key.into(),
+        dry_run: false,
+        ..RestoreOptions::default()
+    };
+    let done = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.candidates, done.failed), (1, 1));
+    let rows = report(&store, &done.report_key);
+    assert!(rows[0]["message"].contains("is missing"), "{:?}", rows[0]);
+    assert!(sim.writes().is_empty());
+
+    let export = "exports/users/dt=2026-11-22/users.csv";
+    store
+        .put(export, b"user_id,email\nu1,a@x.io\n".to_vec(), "text/csv")
+        .await
+        .unwrap();
+    for (key, expected) in [
+        (export, "not a deactivate-stale-users report key"),
+        (
+            "reports/deactivations/dt=2026-11-22/none.csv",
+            "does not exist",
+        ),
+    ] {
+        let err = restore_users(
+            &common::client(&sim),
+            &store,
+            &FixedClock(later()),
+            &RestoreOptions {
+                report_key: key.into(),
+                ..RestoreOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    let wrong = "reports/deactivations/dt=2026-11-22/other.csv";
+    store
+        .put(wrong, b"user_id,email\nu1,a@x.io\n".to_vec(), "text/csv")
+        .await
+        .unwrap();
+    let err = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &RestoreOptions {
+            report_key: wrong.into(),
+            ..RestoreOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a deactivate-stale-users report this version"),
+        "{err}"
+    );
+}
