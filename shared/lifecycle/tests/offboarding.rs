@@ -578,3 +578,105 @@ async fn a_restore_reports_what_it_cannot_read_and_refuses_what_is_not_a_report(
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_transfer_cut_off_midway_deletes_nobody_half_moved_and_a_restore_hands_everything_back() {
+    let sim = sim(400).await;
+    let target = custodian(&sim);
+    let options = StaleOptions {
+        transfer_dashboards_to: Some(target["email"].as_str().unwrap().into()),
+        ..live(&sim, Action::Delete)
+    };
+    let owners = sim.dashboards_by_owner();
+    let emails: BTreeMap<String, String> = sim
+        .users()
+        .iter()
+        .map(|u| {
+            (
+                u["_id"].as_str().unwrap().to_string(),
+                u["email"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let dashboards = sim.dashboards().len();
+    // One user at a time, in id order: Sisense refuses transfers from the second dashboard of the first stale
+    // owner with two or more on, so that owner is left half moved.
+    let options = StaleOptions {
+        concurrency: 1,
+        ..options
+    };
+    let stale_owners: Vec<(String, usize)> = stale(&sim, &options)
+        .into_iter()
+        .filter_map(|id| owners.get(&id).map(|d| (id.clone(), d.len())))
+        .collect();
+    let at = stale_owners.iter().position(|(_, n)| *n >= 2).unwrap();
+    let before: usize = stale_owners[..at].iter().map(|(_, n)| n).sum();
+    let half_moved = stale_owners[at].0.clone();
+    sim.set_faults(Faults {
+        change_owner_fails_after: Some(before as u64 + 1),
+        ..Faults::default()
+    });
+    let store = MemoryStore::default();
+    let summary = run(&sim, &store, &options).await;
+    assert_eq!(
+        summary.dashboards_transferred as usize,
+        before + 1,
+        "{summary:?}"
+    );
+    assert!(summary.failed > 0);
+    let rows = report(&store, &summary.report_key);
+    let row = rows.iter().find(|r| r["user_id"] == half_moved).unwrap();
+    assert_eq!(row["status"], "failed", "{row:?}");
+    assert_eq!(row["dashboards_moved"].split(';').count(), 1, "{row:?}");
+    assert!(
+        row["message"].contains("1 of") && row["message"].contains("not deleted"),
+        "{row:?}"
+    );
+    let remaining: BTreeSet<String> = sim
+        .users()
+        .iter()
+        .map(|u| u["_id"].as_str().unwrap().to_string())
+        .collect();
+    for row in rows.iter().filter(|r| r["status"] == "failed") {
+        assert!(
+            remaining.contains(&row["user_id"]),
+            "a failed transfer deletes nobody"
+        );
+        if !row["dashboards_moved"].is_empty() {
+            assert!(
+                !row["snapshot_key"].is_empty(),
+                "moved dashboards are recorded: {row:?}"
+            );
+        }
+    }
+    assert_eq!(sim.dashboards().len(), dashboards, "no dashboard lost");
+
+    sim.set_faults(Faults::default());
+    let restore = RestoreOptions {
+        report_key: summary.report_key.clone(),
+        dry_run: false,
+        force: true,
+        ..RestoreOptions::default()
+    };
+    let done = restore_users(
+        &common::client(&sim),
+        &store,
+        &FixedClock(later()),
+        &restore,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.failed, 0, "{done:?}");
+    assert_eq!(done.dashboards_returned as usize, before + 1);
+    let now_owned = sim.dashboards_by_owner();
+    for (owner, ids) in &owners {
+        let user = sim
+            .user_by_email(&emails[owner])
+            .expect("every owner exists");
+        assert_eq!(
+            now_owned.get(user["_id"].as_str().unwrap()),
+            Some(ids),
+            "{owner} owns its dashboards again"
+        );
+    }
+}

@@ -166,9 +166,23 @@ async fn change_owner(
                 ));
             }
         };
-        let ignore = shared.faults().ignore_change_owner;
+        let faults = shared.faults();
         let mut state = shared.lock();
-        state.change_owner(&id, &owner, keep, ignore)
+        if faults
+            .change_owner_fails_after
+            .is_some_and(|n| state.transfers >= n)
+        {
+            return Err(SimError::new(
+                403,
+                1403,
+                "Forbidden: cannot change this dashboard's owner",
+            ));
+        }
+        let answer = state.change_owner(&id, &owner, keep, faults.ignore_change_owner)?;
+        if !faults.ignore_change_owner {
+            state.transfers += 1;
+        }
+        Ok(answer)
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }

@@ -52,6 +52,8 @@ pub struct Faults {
     pub ignore_page_start: bool,
     /// `change_owner` answers 200 with the dashboard but changes nothing.
     pub ignore_change_owner: bool,
+    /// `change_owner` answers 403 once this many transfers have been applied (a permission lost mid-run).
+    pub change_owner_fails_after: Option<u64>,
     /// The admin logout answers this status (an error) instead of revoking.
     pub logout_status: Option<u16>,
 }

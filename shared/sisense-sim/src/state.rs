@@ -81,6 +81,8 @@ pub(crate) struct State {
     pub sessions: HashMap<String, u64>,
     /// User ids whose tokens an admin logout revoked, in order.
     pub revoked: Vec<String>,
+    /// Dashboard transfers applied.
+    pub transfers: u64,
 }
 
 /// Listing parameters of `GET /api/v1/users`.
@@ -174,6 +176,7 @@ impl State {
             dashboards,
             sessions,
             revoked: Vec::new(),
+            transfers: 0,
         }
     }
 

@@ -357,12 +357,22 @@ impl Context<'_> {
                 owned.len(),
                 custodian.email
             );
-            match transferred.problem {
-                None => {}
-                Some(Problem::Failed(e)) => return Err(self.failed(&done, &e)),
+            let stopped = match transferred.problem {
+                None => None,
+                Some(Problem::Failed(e)) => Some(self.failed(&done, &e)),
                 Some(Problem::NotApplied(why)) => {
-                    return Err((Status::NotApplied, format!("{done}{why}")));
+                    Some((Status::NotApplied, format!("{done}{why}")))
                 }
+            };
+            if let Some((status, mut message)) = stopped {
+                // Dashboards already moved must find their way back: record them in a snapshot a restore reads.
+                if !row.moved.is_empty() {
+                    match self.snapshot(row, key).await {
+                        Ok(()) => row.snapshot_key = key.to_string(),
+                        Err(e) => message = format!("{message}; {e}"),
+                    }
+                }
+                return Err((status, message));
             }
         }
         self.snapshot(row, key)
