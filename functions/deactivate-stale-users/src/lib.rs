@@ -139,57 +139,56 @@ impl App {
         let clock = clock()?;
         let (restore_from, restore_dry_run) = (request.restore_from.clone(), request.dry_run);
         let mut options = options(request)?;
-        if let Some(report_key) = restore_from {
-            let restore = RestoreOptions {
-                report_key,
-                // A restore is a dry run unless its own payload says `"dryRun": false`, whatever DRY_RUN says.
-                dry_run: restore_dry_run.unwrap_or(true),
-                max_actions: options.max_actions,
-                max_action_percent: options.max_action_percent,
-                force: options.force,
-                ..RestoreOptions::default()
-            };
-            return self.restore(&bucket, clock.as_ref(), &restore).await;
-        }
         let client = self.clients.sisense.client().await?;
-        options.service_account = client.config().credentials.username().map(str::to_string);
         let store = S3Store::new(self.clients.s3.clone(), bucket);
-        let result = deactivate_stale_users(&client, &store, clock.as_ref(), &options)
-            .await
-            .map_err(FunctionError::Job);
-        self.clients.sisense.forget_if_unauthorized(&result).await;
-        let summary = result?;
-        if summary.failed > 0 || summary.not_applied > 0 {
-            tracing::error!(
-                failed = summary.failed, not_applied = summary.not_applied, report = %summary.report_key,
-                "some stale users were not handled; see the report"
-            );
+        match restore_from {
+            Some(report_key) => {
+                let restore = RestoreOptions {
+                    report_key,
+                    // A restore is a dry run unless its own payload says `"dryRun": false`, whatever DRY_RUN says.
+                    dry_run: restore_dry_run.unwrap_or(true),
+                    max_actions: options.max_actions,
+                    max_action_percent: options.max_action_percent,
+                    force: options.force,
+                    ..RestoreOptions::default()
+                };
+                let result = restore_users(&client, &store, clock.as_ref(), &restore).await;
+                let s = self.settled(result).await?;
+                if s.failed > 0 || s.not_applied > 0 {
+                    tracing::error!(
+                        failed = s.failed, not_applied = s.not_applied, report = %s.report_key,
+                        "some users were not restored; see the report"
+                    );
+                }
+                json(&s)
+            }
+            None => {
+                options.service_account =
+                    client.config().credentials.username().map(str::to_string);
+                let result =
+                    deactivate_stale_users(&client, &store, clock.as_ref(), &options).await;
+                let s = self.settled(result).await?;
+                if s.failed > 0 || s.not_applied > 0 {
+                    tracing::error!(
+                        failed = s.failed, not_applied = s.not_applied, report = %s.report_key,
+                        "some stale users were not handled; see the report"
+                    );
+                }
+                json(&s)
+            }
         }
-        serde_json::to_value(&summary).map_err(|e| FunctionError::BadRequest(e.to_string()))
     }
 
-    /// Undoes the run whose report `options` names.
-    async fn restore(
-        &self,
-        bucket: &str,
-        clock: &dyn Clock,
-        options: &RestoreOptions,
-    ) -> Result<Value, FunctionError> {
-        let client = self.clients.sisense.client().await?;
-        let store = S3Store::new(self.clients.s3.clone(), bucket.to_string());
-        let result = restore_users(&client, &store, clock, options)
-            .await
-            .map_err(FunctionError::Job);
+    /// A job's result, after forgetting the cached secret if Sisense refused it.
+    async fn settled<S>(&self, result: Result<S, lifecycle::JobError>) -> Result<S, FunctionError> {
+        let result = result.map_err(FunctionError::Job);
         self.clients.sisense.forget_if_unauthorized(&result).await;
-        let summary = result?;
-        if summary.failed > 0 || summary.not_applied > 0 {
-            tracing::error!(
-                failed = summary.failed, not_applied = summary.not_applied, report = %summary.report_key,
-                "some users were not restored; see the report"
-            );
-        }
-        serde_json::to_value(&summary).map_err(|e| FunctionError::BadRequest(e.to_string()))
+        result
     }
+}
+
+fn json(summary: &impl serde::Serialize) -> Result<Value, FunctionError> {
+    serde_json::to_value(summary).map_err(|e| FunctionError::BadRequest(e.to_string()))
 }
 
 #[cfg(test)]
