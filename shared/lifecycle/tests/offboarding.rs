@@ -4,10 +4,12 @@
 
 mod common;
 
+use common::{by_id, ids_with, report};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeZone, Utc};
-use lifecycle::restore::{RestoreOptions, restore_users};
+use lifecycle::restore::{RestoreOptions, RestoreSummary, restore_users};
 use lifecycle::stale::{Action, StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
 use lifecycle::{FixedClock, JobError, MemoryStore, ObjectStore};
 use serde_json::Value;
@@ -54,25 +56,19 @@ fn stale(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
     act
 }
 
-fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
-    let bytes = store.objects().remove(key).expect("report written");
-    csv::Reader::from_reader(bytes.as_slice())
-        .deserialize()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
-fn ids_with(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
-    rows.iter()
-        .filter(|r| r["status"] == status)
-        .map(|r| r["user_id"].clone())
-        .collect()
-}
-
 async fn run(sim: &Simulator, store: &MemoryStore, options: &StaleOptions) -> StaleSummary {
     deactivate_stale_users(&common::client(sim), store, &FixedClock(now()), options)
         .await
         .unwrap()
+}
+
+/// Restores from the report `options` names, as of [`later`].
+async fn restore_from(
+    sim: &Simulator,
+    store: &MemoryStore,
+    options: &RestoreOptions,
+) -> Result<RestoreSummary, JobError> {
+    restore_users(&common::client(sim), store, &FixedClock(later()), options).await
 }
 
 /// A non-stale, activated consumer to receive dashboards.
@@ -188,11 +184,7 @@ async fn delete_with_a_target_moves_every_dashboard_first_and_a_restore_brings_e
         transfer_dashboards_to: Some(target["email"].as_str().unwrap().to_uppercase()),
         ..live(&sim, Action::Delete)
     };
-    let before: BTreeMap<String, Value> = sim
-        .users()
-        .into_iter()
-        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
-        .collect();
+    let before = by_id(&sim);
     let owners = sim.dashboards_by_owner();
     let candidates = stale(&sim, &options);
     let moved: BTreeSet<String> = candidates
@@ -239,14 +231,7 @@ async fn delete_with_a_target_moves_every_dashboard_first_and_a_restore_brings_e
         ..RestoreOptions::default()
     };
     sim.clear_requests();
-    let dry = restore_users(
-        &common::client(&sim),
-        &store,
-        &FixedClock(later()),
-        &restore,
-    )
-    .await
-    .unwrap();
+    let dry = restore_from(&sim, &store, &restore).await.unwrap();
     assert_eq!(dry.to_restore as usize, candidates.len());
     assert!(sim.writes().is_empty(), "a dry restore writes nothing");
     assert!(
@@ -260,9 +245,7 @@ async fn delete_with_a_target_moves_every_dashboard_first_and_a_restore_brings_e
         dry_run: false,
         ..restore.clone()
     };
-    let done = restore_users(&common::client(&sim), &store, &FixedClock(later()), &live)
-        .await
-        .unwrap();
+    let done = restore_from(&sim, &store, &live).await.unwrap();
     assert_eq!(done.restored as usize, candidates.len(), "{done:?}");
     assert_eq!(done.dashboards_returned as usize, moved.len());
     assert_eq!(sim.dashboards().len(), dashboards);
@@ -294,9 +277,7 @@ async fn delete_with_a_target_moves_every_dashboard_first_and_a_restore_brings_e
     }
 
     sim.clear_requests();
-    let again = restore_users(&common::client(&sim), &store, &FixedClock(later()), &live)
-        .await
-        .unwrap();
+    let again = restore_from(&sim, &store, &live).await.unwrap();
     assert_eq!(
         (
             again.restored,
@@ -346,11 +327,7 @@ async fn a_transfer_the_server_ignores_deletes_nobody_who_owns_dashboards() {
 async fn demote_revokes_sessions_and_a_restore_gives_role_and_groups_back() {
     let sim = sim(800).await;
     let options = live(&sim, Action::Demote);
-    let before: BTreeMap<String, Value> = sim
-        .users()
-        .into_iter()
-        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
-        .collect();
+    let before = by_id(&sim);
     let store = MemoryStore::default();
     let summary = run(&sim, &store, &options).await;
     assert!(summary.acted > 50, "{summary:?}");
@@ -394,14 +371,7 @@ async fn demote_revokes_sessions_and_a_restore_gives_role_and_groups_back() {
         max_action_percent: 100,
         ..RestoreOptions::default()
     };
-    let done = restore_users(
-        &common::client(&sim),
-        &store,
-        &FixedClock(later()),
-        &restore,
-    )
-    .await
-    .unwrap();
+    let done = restore_from(&sim, &store, &restore).await.unwrap();
     assert_eq!(done.restored as usize, demoted.len(), "{done:?}");
     for id in &demoted {
         let now = sim
@@ -423,10 +393,9 @@ async fn demote_revokes_sessions_and_a_restore_gives_role_and_groups_back() {
     };
     let again = run(&sim, &store, &options).await;
     sim.clear_requests();
-    let refused = restore_users(
-        &common::client(&sim),
+    let refused = restore_from(
+        &sim,
         &store,
-        &FixedClock(later()),
         &RestoreOptions {
             report_key: again.report_key.clone(),
             ..capped
@@ -486,14 +455,7 @@ async fn a_deactivate_run_is_restored_where_sisense_applied_it() {
         force: true,
         ..RestoreOptions::default()
     };
-    let done = restore_users(
-        &common::client(&sim),
-        &store,
-        &FixedClock(later()),
-        &restore,
-    )
-    .await
-    .unwrap();
+    let done = restore_from(&sim, &store, &restore).await.unwrap();
     assert_eq!(done.restored as usize, deactivated.len(), "{done:?}");
     let users = sim.users();
     for id in &deactivated {
@@ -518,14 +480,7 @@ async fn a_restore_reports_what_it_cannot_read_and_refuses_what_is_not_a_report(
         dry_run: false,
         ..RestoreOptions::default()
     };
-    let done = restore_users(
-        &common::client(&sim),
-        &store,
-        &FixedClock(later()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let done = restore_from(&sim, &store, &options).await.unwrap();
     assert_eq!((done.candidates, done.failed), (1, 1));
     let rows = report(&store, &done.report_key);
     assert!(rows[0]["message"].contains("is missing"), "{:?}", rows[0]);
@@ -543,10 +498,9 @@ async fn a_restore_reports_what_it_cannot_read_and_refuses_what_is_not_a_report(
             "does not exist",
         ),
     ] {
-        let err = restore_users(
-            &common::client(&sim),
+        let err = restore_from(
+            &sim,
             &store,
-            &FixedClock(later()),
             &RestoreOptions {
                 report_key: key.into(),
                 ..RestoreOptions::default()
@@ -561,10 +515,9 @@ async fn a_restore_reports_what_it_cannot_read_and_refuses_what_is_not_a_report(
         .put(wrong, b"user_id,email\nu1,a@x.io\n".to_vec(), "text/csv")
         .await
         .unwrap();
-    let err = restore_users(
-        &common::client(&sim),
+    let err = restore_from(
+        &sim,
         &store,
-        &FixedClock(later()),
         &RestoreOptions {
             report_key: wrong.into(),
             ..RestoreOptions::default()
@@ -658,14 +611,7 @@ async fn a_transfer_cut_off_midway_deletes_nobody_half_moved_and_a_restore_hands
         force: true,
         ..RestoreOptions::default()
     };
-    let done = restore_users(
-        &common::client(&sim),
-        &store,
-        &FixedClock(later()),
-        &restore,
-    )
-    .await
-    .unwrap();
+    let done = restore_from(&sim, &store, &restore).await.unwrap();
     assert_eq!(done.failed, 0, "{done:?}");
     assert_eq!(done.dashboards_returned as usize, before + 1);
     let now_owned = sim.dashboards_by_owner();

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::{by_id, ids_with, report};
+
 use chrono::{DateTime, TimeZone, Utc};
 use lifecycle::JobError;
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
@@ -73,28 +75,6 @@ fn pending(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
         groups: options.protected_groups.clone(),
     })
     .pending
-}
-
-fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
-    let bytes = store.objects().remove(key).expect("report written");
-    csv::Reader::from_reader(bytes.as_slice())
-        .deserialize()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
-fn ids_with(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
-    rows.iter()
-        .filter(|r| r["status"] == status)
-        .map(|r| r["user_id"].clone())
-        .collect()
-}
-
-fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
-    sim.users()
-        .into_iter()
-        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
-        .collect()
 }
 
 #[tokio::test]

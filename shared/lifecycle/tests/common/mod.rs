@@ -2,9 +2,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lifecycle::MemoryStore;
+use serde_json::Value;
 use sisense::{ClientConfig, Credentials, RetryConfig, SecretString, SisenseClient};
 use sisense_sim::{Faults, Release, SimConfig, Simulator};
 
@@ -45,4 +48,29 @@ pub fn client(sim: &Simulator) -> SisenseClient {
         budget: Duration::from_secs(10),
     };
     SisenseClient::new(config).expect("client builds")
+}
+
+/// A CSV report the job wrote to `store` at `key`, one map per row.
+pub fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
+    let bytes = store.objects().remove(key).expect("report written");
+    csv::Reader::from_reader(bytes.as_slice())
+        .deserialize()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// The `user_id`s of the rows with `status`.
+pub fn ids_with(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["user_id"].clone())
+        .collect()
+}
+
+/// The simulator's stored users by id.
+pub fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
+    sim.users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect()
 }
