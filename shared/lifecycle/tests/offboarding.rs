@@ -71,24 +71,9 @@ async fn restore_from(
     restore_users(&common::client(sim), store, &FixedClock(later()), options).await
 }
 
-/// A non-stale, activated consumer to receive dashboards.
+/// A consumer seen in the last 10 days, to receive dashboards.
 fn custodian(sim: &Simulator) -> Value {
-    let consumer = sim
-        .roles()
-        .into_iter()
-        .find(|r| r["name"] == "consumer")
-        .unwrap()["_id"]
-        .clone();
-    sim.users()
-        .into_iter()
-        .find(|u| {
-            u["roleId"] == consumer
-                && u["active"] == true
-                && u["lastLogin"]
-                    .as_str()
-                    .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                    .is_some_and(|t| (now() - t).num_days() < 10)
-        })
+    sim.recently_seen("consumer", 10)
         .expect("a recent consumer")
 }
 

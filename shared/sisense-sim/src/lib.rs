@@ -421,6 +421,24 @@ impl Simulator {
         owned
     }
 
+    /// The first stored user (in `_id` order) with role `role` (API name) who logged in within `days` of the
+    /// simulator's "now": someone certainly not stale (test set-up, e.g. a dashboards transfer target).
+    pub fn recently_seen(&self, role: &str, days: i64) -> Option<Value> {
+        let state = self.shared.lock();
+        let role_id = state.roles.iter().find(|r| r["name"] == role)?["_id"].clone();
+        state
+            .users
+            .values()
+            .find(|u| {
+                u["roleId"] == role_id
+                    && u["lastLogin"]
+                        .as_str()
+                        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                        .is_some_and(|t| (state.now - t).num_days() < days)
+            })
+            .cloned()
+    }
+
     /// Live sessions (tokens) of a user.
     pub fn sessions(&self, user_id: &str) -> u64 {
         self.shared
