@@ -8,9 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::function_binary;
-use e2e_tests::moto::Moto;
-use e2e_tests::runtime_api::Function;
+use e2e_tests::Family;
+use e2e_tests::world::{BUCKET, World};
 use serde_json::json;
 use sisense_sim::{Faults, SimConfig, Simulator};
 
@@ -26,15 +25,7 @@ async fn main() {
         .nth(2)
         .map_or(20, |l| l.parse().expect("latency ms"));
     let rate = f64::from(sisense::DEFAULT_RATE_LIMIT);
-    let moto = Moto::start().await;
-    moto.s3()
-        .await
-        .create_bucket()
-        .bucket("bench")
-        .send()
-        .await
-        .expect("bucket");
-    let secrets = moto.secrets().await;
+    let world = World::new().await;
     println!(
         "latency {latency} ms per request; live demote, forced, default limits ({rate} writes/s); floor = writes / rate"
     );
@@ -53,27 +44,20 @@ async fn main() {
         })
         .await
         .expect("simulator");
-        let secret = json!({"baseUrl": sim.base_url(), "username": sim.username(), "password": sim.password()});
-        let arn = secrets
-            .create_secret()
-            .name(format!("bench-deactivate/{i}"))
-            .secret_string(secret.to_string())
-            .send()
-            .await
-            .expect("secret")
-            .arn()
-            .unwrap_or_default()
-            .to_string();
-        let mut env = moto.env();
-        for (k, v) in [
-            ("SISENSE_SECRET_ID", arn.as_str()),
-            ("REPORT_BUCKET", "bench"),
-            ("DRY_RUN", "false"),
-            ("STALE_ACTION", "demote"),
-        ] {
-            env.push((k.into(), v.into()));
-        }
-        let mut function = Function::start(&function_binary("deactivate-stale-users"), &env).await;
+        let arn = world
+            .sim_secret(&format!("bench-deactivate/{i}"), &sim, Family::Fusion)
+            .await;
+        let mut function = world
+            .function(
+                "deactivate-stale-users",
+                &[
+                    ("SISENSE_SECRET_ID", arn.as_str()),
+                    ("REPORT_BUCKET", BUCKET),
+                    ("DRY_RUN", "false"),
+                    ("STALE_ACTION", "demote"),
+                ],
+            )
+            .await;
         let started = Instant::now();
         let out = function
             .invoke(&json!({"force": true}))
