@@ -156,7 +156,11 @@ pub async fn restore_users(
         options.progress.advance(1);
         installation.add_user(user);
     }
-    if let Some(content) = directory.content() {
+    // Dashboard owners matter only where the run moved dashboards.
+    if let Some(content) = directory
+        .content()
+        .filter(|_| rows.iter().any(plan::Record::moved_dashboards))
+    {
         let mut dashboards = content.dashboards();
         while let Some(dashboard) = dashboards.try_next().await? {
             installation.add_dashboard(dashboard);

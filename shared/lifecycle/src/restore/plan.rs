@@ -9,6 +9,7 @@ use sisense::{Dashboard, DashboardId, Directory, GroupId, NewUser, User, UserId,
 use crate::error::JobError;
 use crate::names::Names;
 use crate::stale::transfer::{Problem, hand_over};
+use crate::stale::{Action, Status};
 use crate::store::ObjectStore;
 
 /// The outcome of one restore row.
@@ -56,6 +57,21 @@ pub(crate) struct Record {
     dashboards_moved: String,
 }
 
+impl Record {
+    /// The action the run applied and verified on this user, read from its status (as [`Status::Done`] spells
+    /// it).
+    fn done(&self) -> Option<Action> {
+        [Action::Deactivate, Action::Demote, Action::Delete]
+            .into_iter()
+            .find(|a| Status::Done(*a).as_str() == self.status)
+    }
+
+    /// Whether the run handed dashboards of this user to the transfer target.
+    pub(crate) fn moved_dashboards(&self) -> bool {
+        !self.dashboards_moved.is_empty()
+    }
+}
+
 /// The rows of `report` a restore applies to: users acted on, and users whose dashboards were moved.
 pub(crate) fn candidates(key: &str, report: &[u8]) -> Result<Vec<Record>, JobError> {
     let not_a_report = |e: csv::Error| {
@@ -66,11 +82,7 @@ pub(crate) fn candidates(key: &str, report: &[u8]) -> Result<Vec<Record>, JobErr
     let mut rows = Vec::new();
     for record in csv::Reader::from_reader(report).deserialize::<Record>() {
         let record = record.map_err(not_a_report)?;
-        let acted = matches!(
-            record.status.as_str(),
-            "deactivated" | "demoted" | "deleted"
-        );
-        if acted || !record.dashboards_moved.is_empty() {
+        if record.done().is_some() || record.moved_dashboards() {
             rows.push(record);
         }
     }
@@ -231,15 +243,15 @@ pub(crate) async fn decide(
     let before = snapshot.user;
     let mut item = item;
     item.status = RestoreStatus::Planned;
-    match record.status.as_str() {
-        "demoted" | "deactivated" => {
+    match record.done() {
+        Some(action @ (Action::Demote | Action::Deactivate)) => {
             let Some(current) = now.users.get(&before.id) else {
                 return item.fail(format!(
                     "user {} no longer exists; its state before the run is in {}",
                     before.id, record.snapshot_key
                 ));
             };
-            let patch = if record.status == "demoted" {
+            let patch = if action == Action::Demote {
                 item.restore = "role and groups";
                 let back = current.role_id() == before.role_id()
                     && memberships(names, current) == memberships(names, &before);
@@ -265,7 +277,7 @@ pub(crate) async fn decide(
                 None => item.status = RestoreStatus::AlreadyRestored,
             }
         }
-        _ => {
+        Some(Action::Delete) | None => {
             let existing = now
                 .users
                 .get(&before.id)
