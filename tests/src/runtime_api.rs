@@ -45,7 +45,12 @@ pub struct Function {
     server: tokio::task::JoinHandle<()>,
     log: std::path::PathBuf,
     spawned: std::time::Instant,
+    /// Distinguishes this function's request ids from every other's in the process.
+    instance: String,
 }
+
+/// Functions started so far in this process.
+static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Drop for Function {
     fn drop(&mut self) {
@@ -156,12 +161,18 @@ impl Function {
             .kill_on_drop(true)
             .spawn()
             .expect("function binary starts");
+        let instance = format!(
+            "{:x}-{}",
+            std::process::id(),
+            INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         Function {
             shared,
             child,
             server,
             log,
             spawned,
+            instance,
         }
     }
 
@@ -189,7 +200,9 @@ impl Function {
         let id = {
             let mut queue = lock(&self.shared);
             queue.counter += 1;
-            let id = format!("req-{:04}", queue.counter);
+            // Unique across every Function of the test process, as Lambda's request ids are: a run keyed by its
+            // request id must never meet another function's run of the same id.
+            let id = format!("{}-req-{:04}", self.instance, queue.counter);
             queue.pending.push_back((
                 id.clone(),
                 serde_json::to_vec(event).expect("event encodes"),

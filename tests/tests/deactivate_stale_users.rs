@@ -429,34 +429,11 @@ async fn demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations
     let sim = sim(1_500).await;
     let expected = sim.stale_sets(&rule(&sim, &[], &[]));
     assert!(expected.pending.len() > 20, "{}", expected.pending.len());
-    let consumer = sim
-        .roles()
-        .iter()
-        .find(|r| r["name"] == "consumer")
-        .unwrap()["_id"]
-        .clone();
+    let consumer = viewer(&sim);
     let before = by_id(&sim);
-    let already: BTreeSet<String> = expected
-        .act
-        .iter()
-        .filter(|id| before[*id]["roleId"] == consumer && before[*id]["groups"] == json!([]))
-        .cloned()
-        .collect();
-    let mut f = function(
-        &world,
-        &sim,
-        family,
-        "sisense/demote",
-        &[
-            ("DRY_RUN", "false"),
-            ("MAX_ACTIONS", "100000"),
-            ("MAX_ACTION_PERCENT", "100"),
-            ("STALE_ACTION", "demote"),
-        ],
-    )
-    .await;
+    let demoted = to_demote(&sim);
+    let mut f = function(&world, &sim, family, "sisense/demote", &LIVE_DEMOTE).await;
     let summary = invoke(&mut f, json!({})).await;
-    let demoted: BTreeSet<String> = expected.act.difference(&already).cloned().collect();
     assert_eq!(summary["acted"], demoted.len(), "{summary}");
     let rows = report(&world, &summary).await;
     assert_eq!(with_status(&rows, "demoted"), demoted);
@@ -506,6 +483,118 @@ async fn demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations
         }
     }
     e2e_tests::assert_spoke(&sim, family);
+}
+
+/// The Viewer role's id.
+fn viewer(sim: &Simulator) -> Value {
+    sim.roles()
+        .iter()
+        .find(|r| r["name"] == "consumer")
+        .unwrap()["_id"]
+        .clone()
+}
+
+/// The stale activated users demote changes, by the simulator's oracle: those not already Viewers without groups.
+fn to_demote(sim: &Simulator) -> BTreeSet<String> {
+    let (consumer, users) = (viewer(sim), by_id(sim));
+    sim.stale_sets(&rule(sim, &[], &[]))
+        .act
+        .into_iter()
+        .filter(|id| !(users[id]["roleId"] == consumer && users[id]["groups"] == json!([])))
+        .collect()
+}
+
+/// Invokes `f` with `first`, then with each `continuation` until the run is done; returns the last summary and
+/// the number of invocations. Every unfinished hop must have settled at least `per_hop` more actions.
+async fn until_done(f: &mut Function, first: Value, per_hop: u64) -> (Value, u64) {
+    let mut summary = invoke(f, first).await;
+    let mut hops = 1;
+    while summary["done"] == false {
+        let continuation = summary["continuation"].clone();
+        assert_eq!(continuation["runId"], summary["runId"], "{summary}");
+        assert_eq!(summary["hops"], hops, "{summary}");
+        assert!(
+            summary["acted"].as_u64().unwrap() >= per_hop * hops,
+            "each hop makes progress: {summary}"
+        );
+        summary = invoke(f, continuation).await;
+        hops += 1;
+        assert!(hops <= 100, "a run that never ends");
+    }
+    assert!(summary.get("continuation").is_none(), "{summary}");
+    assert_eq!(summary["hops"], hops);
+    (summary, hops)
+}
+
+/// Checks a finished demote run: each user reported once, exactly `demoted` demoted, one PATCH per user.
+async fn demoted_once_each(
+    world: &World,
+    sim: &Simulator,
+    summary: &Value,
+    demoted: &BTreeSet<String>,
+) {
+    assert_eq!(summary["acted"], demoted.len(), "{summary}");
+    assert_eq!(
+        (summary["failed"].as_u64(), summary["notApplied"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let rows = report(world, summary).await;
+    let mut seen = BTreeMap::new();
+    for row in &rows {
+        *seen.entry(row["user_id"].clone()).or_insert(0) += 1;
+    }
+    assert!(seen.values().all(|&n| n == 1), "every row reported once");
+    assert_eq!(&with_status(&rows, "demoted"), demoted);
+    let (consumer, users) = (viewer(sim), by_id(sim));
+    assert!(demoted.iter().all(|id| users[id]["roleId"] == consumer));
+    let patches = sim.writes().iter().filter(|w| w.method == "PATCH").count();
+    assert_eq!(
+        patches,
+        demoted.len(),
+        "one write per user, across every hop"
+    );
+}
+
+const LIVE_DEMOTE: [(&str, &str); 4] = [
+    ("DRY_RUN", "false"),
+    ("MAX_ACTIONS", "100000"),
+    ("MAX_ACTION_PERCENT", "100"),
+    ("STALE_ACTION", "demote"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_actions_finish_across_continuations_with_every_row_reported_once() {
+    let world = World::new().await;
+    let sim = sim(26_000).await;
+    let demoted = to_demote(&sim);
+    assert!(demoted.len() >= 5_000, "{} to demote", demoted.len());
+    let mut env = LIVE_DEMOTE.to_vec();
+    env.push(("STALE_ACTIONS_PER_HOP", "1000"));
+    let mut f = function(&world, &sim, Family::Fusion, "sisense/hops", &env).await;
+    let (summary, hops) = until_done(&mut f, json!({}), 1_000).await;
+    assert_eq!(hops as usize, demoted.len().div_ceil(1_000));
+    demoted_once_each(&world, &sim, &summary, &demoted).await;
+    // A duplicate delivery of the last continuation answers the summary again and writes nothing.
+    sim.clear_requests();
+    let again = invoke(&mut f, json!({"runId": summary["runId"]})).await;
+    assert_eq!(again, summary);
+    assert!(sim.writes().iter().all(|w| w.method != "PATCH"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hop_at_its_lambda_deadline_returns_a_continuation_that_finishes_the_run() {
+    let world = World::new().await;
+    let sim = sim(1_500).await;
+    let demoted = to_demote(&sim);
+    assert!(demoted.len() > 200, "{} to demote", demoted.len());
+    // A margin as long as the invocation: every hop is at its deadline after one segment of 100, the way a
+    // run too big for 15 minutes is.
+    let mut env = LIVE_DEMOTE.to_vec();
+    env.push(("HOP_MARGIN_SECS", "900"));
+    let mut f = function(&world, &sim, Family::Fusion, "sisense/deadline", &env).await;
+    let (summary, hops) = until_done(&mut f, json!({}), 100).await;
+    assert_eq!(hops as usize, demoted.len().div_ceil(100));
+    demoted_once_each(&world, &sim, &summary, &demoted).await;
 }
 
 // ---- Offboarding that destroys nothing: the simulator has dashboards, and deleting a user deletes the

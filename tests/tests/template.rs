@@ -377,15 +377,22 @@ fn schedules_send_inputs_the_functions_accept_and_retry_into_the_queue() {
         );
         let input: Value =
             serde_json::from_str(target["Input"].as_str().expect("Input")).expect("JSON input");
-        let function = target["Arn"]["Ref"].as_str().expect("a function alias");
+        let function = target["Arn"]["Ref"]
+            .as_str()
+            .expect("a function alias or state machine");
         match function {
             "ExportUsersFunction.Alias" => {
                 export_users::parse_event(input)
                     .expect("export-users accepts its schedule's input");
             }
-            "DeactivateStaleUsersFunction.Alias" => {
-                let request = deactivate_stale_users::parse_event(input)
-                    .expect("deactivate accepts its schedule's input");
+            "DeactivateStateMachine" => {
+                // The machine's first hop passes the input with the execution name as runId.
+                let mut input = input;
+                input["runId"] = json!("execution-name");
+                let request = deactivate_stale_users::parse_event(input).expect(
+                    "deactivate accepts its schedule's input and the runId its state machine adds",
+                );
+                assert_eq!(request.run_id.as_deref(), Some("execution-name"));
                 assert_eq!(
                     request.dry_run, None,
                     "the schedule leaves DRY_RUN to the DryRun parameter"

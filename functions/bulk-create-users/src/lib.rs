@@ -1,7 +1,7 @@
 //! bulk-create-users: turns an S3 notification, an EventBridge "Object Created" event or a direct invocation
 //! into import requests and runs one hop of [`lifecycle::import::import_users`] for each.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::s3::S3Event;
 use lambda_runtime::LambdaEvent;
@@ -13,7 +13,7 @@ use lifecycle::import::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sl_aws::env::{flag, optional, parsed};
-use sl_aws::{Clients, ConfigError, S3Store};
+use sl_aws::{Clients, ConfigError, S3Store, hop_deadline};
 
 /// A direct invocation (and what a continuation carries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,15 +164,6 @@ pub fn check_report_prefix(prefix: &str) -> Result<(), ConfigError> {
         Some(problem) => Err(ConfigError::invalid("REPORT_PREFIX", prefix, problem)),
         None => Ok(()),
     }
-}
-
-/// The instant `margin` before a Lambda deadline given in epoch milliseconds.
-pub fn hop_deadline(deadline_ms: u64, margin: Duration) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(margin)
 }
 
 /// The function: clients built once per sandbox and reused across invocations.
@@ -359,20 +350,5 @@ mod tests {
             "imports/.state/b/imports/a.csv/etag/live/parts/000001.csv"
         ));
         assert!(!is_own_output("imports/new-hires.csv"));
-    }
-
-    #[test]
-    fn the_hop_deadline_keeps_the_margin() {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let deadline = hop_deadline(now_ms + 900_000, Duration::from_secs(120));
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            left <= Duration::from_secs(780) && left > Duration::from_secs(770),
-            "{left:?}"
-        );
-        assert!(hop_deadline(now_ms, Duration::from_secs(120)) <= Instant::now());
     }
 }

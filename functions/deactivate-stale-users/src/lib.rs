@@ -10,7 +10,11 @@ use lifecycle::{Clock, FixedClock, SystemClock};
 use serde::Deserialize;
 use serde_json::Value;
 use sl_aws::env::{flag, list, optional, parsed, parsed_if_set, required};
-use sl_aws::{Clients, ConfigError, S3Store};
+use sl_aws::{Clients, ConfigError, S3Store, hop_deadline};
+use std::time::Duration;
+
+/// `HOP_MARGIN_SECS` unless set: no segment of a live run starts later than this before the Lambda deadline.
+pub const DEFAULT_HOP_MARGIN_SECS: u64 = 120;
 
 /// A direct invocation or a schedule's `Input`: every key optional, each overriding its environment variable.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -44,6 +48,10 @@ pub struct StaleRequest {
     /// Undo the run whose report is at this key (in the report bucket) instead of looking for stale users; a
     /// dry run unless `dryRun` is `false` in the same payload.
     pub restore_from: Option<String>,
+    /// The run this invocation belongs to: a live run that exists is continued with the settings it was planned
+    /// with (what a `continuation` carries; the state machine's first hop sends its execution name), otherwise a
+    /// run of this id is planned. Defaults to the Lambda request id, which an asynchronous retry keeps.
+    pub run_id: Option<String>,
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
@@ -100,6 +108,11 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
         revoke_sessions: request
             .revoke_sessions
             .map_or_else(|| flag("REVOKE_SESSIONS", defaults.revoke_sessions), Ok)?,
+        run_id: request.run_id,
+        actions_per_hop: match parsed("STALE_ACTIONS_PER_HOP", 0usize)? {
+            0 => None,
+            n => Some(n),
+        },
         ..defaults
     };
     options.validate()?;
@@ -139,6 +152,11 @@ impl App {
         let clock = clock()?;
         let (restore_from, restore_dry_run) = (request.restore_from.clone(), request.dry_run);
         let mut options = options(request)?;
+        options
+            .run_id
+            .get_or_insert_with(|| event.context.request_id.clone());
+        let margin = Duration::from_secs(parsed("HOP_MARGIN_SECS", DEFAULT_HOP_MARGIN_SECS)?);
+        options.deadline = Some(hop_deadline(event.context.deadline, margin));
         let client = self.clients.sisense.client().await?;
         let store = S3Store::new(self.clients.s3.clone(), bucket);
         match restore_from {
@@ -174,7 +192,9 @@ impl App {
                         "some stale users were not handled; see the report"
                     );
                 }
-                json(&s)
+                let mut response = json(&s)?;
+                response["done"] = s.continuation.is_none().into();
+                Ok(response)
             }
         }
     }

@@ -1,6 +1,7 @@
 //! AWS adapters shared by the functions: environment configuration, the Sisense secret from Secrets Manager,
 //! and S3 as the jobs' [`lifecycle::ObjectStore`].
 
+pub mod deadline;
 pub mod env;
 pub mod event;
 pub mod function_error;
@@ -8,6 +9,7 @@ pub mod s3;
 pub mod secret;
 pub mod sisense_source;
 
+pub use deadline::hop_deadline;
 pub use env::ConfigError;
 pub use event::parse_invocation;
 pub use function_error::FunctionError;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::store::{ObjectStore, StoreError};
 
@@ -99,4 +100,31 @@ pub async fn put_json(
 /// Puts CSV bytes at `key`.
 pub async fn put_csv(store: &dyn ObjectStore, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
     store.put(key, body, "text/csv; charset=utf-8").await
+}
+
+/// `name` as a single key segment.
+pub fn segment(name: &str) -> String {
+    let encoded = name.replace('%', "%25").replace('/', "%2F");
+    if !encoded.is_empty() && encoded.chars().all(|c| c == '.') {
+        encoded.replace('.', "%2E")
+    } else {
+        encoded
+    }
+}
+
+/// Reads JSON at `key`; `None` when absent. Undecodable state is a storage error, never ignored.
+pub async fn get_json<T: DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError {
+                operation: "decode state",
+                location: key.to_string(),
+                message: e.to_string(),
+            }),
+    }
 }

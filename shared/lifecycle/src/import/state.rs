@@ -4,11 +4,10 @@
 
 use std::collections::HashSet;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::outcome::ImportSummary;
-use crate::artefact::put_json;
+use crate::artefact::{get_json, put_json, segment};
 use crate::store::{ObjectStore, StoreError};
 
 /// Where reports and state go below the report prefix; inputs are watched under `imports/` too, so every key
@@ -80,16 +79,6 @@ pub struct Checkpoint {
     pub summary: Option<ImportSummary>,
 }
 
-/// `name` as a single key segment.
-fn segment(name: &str) -> String {
-    let encoded = name.replace('%', "%25").replace('/', "%2F");
-    if !encoded.is_empty() && encoded.chars().all(|c| c == '.') {
-        encoded.replace('.', "%2E")
-    } else {
-        encoded
-    }
-}
-
 /// The keys of one import's state.
 #[derive(Debug, Clone)]
 pub struct StateKeys {
@@ -126,23 +115,6 @@ impl StateKeys {
     /// Result segment `n`.
     pub fn part(&self, n: usize) -> String {
         format!("{}parts/{n:06}.csv", self.base)
-    }
-}
-
-/// Reads JSON at `key`; `None` when absent. Undecodable state is a storage error, never ignored.
-pub async fn get_json<T: DeserializeOwned>(
-    store: &dyn ObjectStore,
-    key: &str,
-) -> Result<Option<T>, StoreError> {
-    match store.get(key).await? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError {
-                operation: "decode state",
-                location: key.to_string(),
-                message: e.to_string(),
-            }),
     }
 }
 

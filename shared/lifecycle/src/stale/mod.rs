@@ -3,18 +3,22 @@
 
 mod apply;
 mod policy;
+mod run;
 mod sessions;
 pub(crate) mod transfer;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
-use serde::Serialize;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use sisense::{DashboardId, Directory, GroupResolver, RoleResolver, User, UserId, UserQuery};
 
 pub use apply::{Action, Status};
 pub use policy::{Protection, Standing, Thresholds, standing};
+pub use run::Continuation;
+
+use run::{Frozen, Planned, RunKeys};
 
 use crate::artefact::{
     REPORT_PREFIX, csv_bytes, instant, normalise_prefix, put_csv, put_json, stamp, timestamp,
@@ -87,6 +91,14 @@ pub struct StaleOptions {
     pub transfer_dashboards_to: Option<String>,
     /// Revoke the tokens of every user acted on, so the change takes effect now rather than at the next login.
     pub revoke_sessions: bool,
+    /// The run this invocation belongs to: an existing run is continued, a new one is planned under this id
+    /// (default `run-<timestamp>-<nanos>`).
+    pub run_id: Option<String>,
+    /// A live run starts no segment that would end after this instant (the Lambda deadline minus a margin); it
+    /// returns a [`Continuation`] instead.
+    pub deadline: Option<std::time::Instant>,
+    /// A live run settles at most this many actions per invocation (then returns a [`Continuation`]).
+    pub actions_per_hop: Option<usize>,
     /// Told of every user scanned and every action applied.
     pub progress: Progress,
 }
@@ -108,6 +120,9 @@ impl Default for StaleOptions {
             concurrency: 4,
             transfer_dashboards_to: None,
             revoke_sessions: true,
+            run_id: None,
+            deadline: None,
+            actions_per_hop: None,
             progress: Progress::default(),
         }
     }
@@ -156,7 +171,7 @@ impl StaleOptions {
 pub type StaleError = JobError;
 
 /// What a run did; also written as the `.summary.json` beside the report.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct StaleSummary {
     /// Users listed.
@@ -210,6 +225,13 @@ pub struct StaleSummary {
     pub summary_key: String,
     /// When the run started (also "now" for every age).
     pub started_at: String,
+    /// The run's id (its state is under `deactivations/.state/<runId>/` when it is live).
+    pub run_id: String,
+    /// Invocations the run took so far.
+    pub hops: u32,
+    /// Present while a live run is not finished: invoke again with it (the report is written by the last hop).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
 }
 
 /// One report row.
@@ -274,7 +296,44 @@ struct Plan {
     keep: Vec<Row>,
 }
 
-/// Runs the job once. Returns the summary; the report and summary are in `store`.
+/// What the run needs besides the plan, resolved on every hop: role and group names, the action's ids, the
+/// transfer target.
+struct Setup {
+    names: Names,
+    roles: RoleResolver,
+    groups: GroupResolver,
+    target: apply::Target,
+    custodian: Option<User>,
+}
+
+async fn setup(directory: &dyn Directory, options: &StaleOptions) -> Result<Setup, StaleError> {
+    let (roles, groups) = (directory.roles(None).await?, directory.groups(None).await?);
+    let names = Names::new(&roles, &groups);
+    let roles = RoleResolver::new(roles);
+    let target = apply::Target::new(options.action, &roles)?;
+    if options.action == Action::Delete && directory.content().is_none() {
+        return Err(JobError::Config(format!(
+            "delete needs to see who owns dashboards (Sisense deletes a user's dashboards with the user) and {} \
+             cannot list them; nothing was changed: use demote instead",
+            directory.capabilities().family
+        )));
+    }
+    let custodian = transfer::custodian(directory, options).await?;
+    Ok(Setup {
+        names,
+        roles,
+        groups: GroupResolver::new(groups),
+        target,
+        custodian,
+    })
+}
+
+/// Runs the job, or one hop of it. A dry run, or a run the caps abort, is planned and reported in one
+/// invocation. A live run freezes its plan under `{prefix}deactivations/.state/<runId>/` and applies it in
+/// segments until done or until the next segment would pass `options.deadline` (or `actionsPerHop`); then the
+/// summary carries a [`Continuation`], and calling again with that `runId` continues the same plan (the settings
+/// it was planned with win). A `runId` whose run exists is continued, never planned again; a finished one
+/// answers its summary again.
 #[tracing::instrument(skip_all, fields(
     family = directory.capabilities().family,
     action = options.action.as_str(),
@@ -301,6 +360,18 @@ pub async fn deactivate_stale_users(
     }
     let now = clock.now();
     let prefix = normalise_prefix(&options.report_prefix);
+    if let Some(run_id) = &options.run_id {
+        let keys = RunKeys::new(&prefix, run_id);
+        if let Some(checkpoint) = run::checkpoint(store, &keys).await? {
+            return resume(directory, store, options, run_id, &keys, checkpoint).await;
+        }
+    }
+    let run_id = options.run_id.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("run-{}-{nanos:09}", stamp(now))
+    });
     let stem = format!(
         "{prefix}deactivations/dt={}/run-{}",
         now.format("%Y-%m-%d"),
@@ -315,29 +386,20 @@ pub async fn deactivate_stale_users(
         report_key: format!("{stem}.csv"),
         summary_key: format!("{stem}.summary.json"),
         started_at: instant(now),
+        run_id: run_id.clone(),
+        hops: 1,
         ..StaleSummary::default()
     };
 
-    let (roles, groups) = (directory.roles(None).await?, directory.groups(None).await?);
-    let names = Names::new(&roles, &groups);
-    let roles = RoleResolver::new(roles);
+    let setup = setup(directory, options).await?;
     let protection = Protection::resolve(
-        &roles,
-        &GroupResolver::new(groups),
+        &setup.roles,
+        &setup.groups,
         &options.protected_roles,
         &options.all_protected_users(),
         &options.protected_groups,
     )?;
-    let target = apply::Target::new(options.action, &roles)?;
     let content = directory.content();
-    if options.action == Action::Delete && content.is_none() {
-        return Err(JobError::Config(format!(
-            "delete needs to see who owns dashboards (Sisense deletes a user's dashboards with the user) and {} \
-             cannot list them; nothing was changed: use demote instead",
-            capabilities.family
-        )));
-    }
-    let custodian = transfer::custodian(directory, options).await?;
     let owned = match content {
         Some(content) => Some(transfer::owners(content, &options.progress).await?),
         None => None,
@@ -351,10 +413,10 @@ pub async fn deactivate_stale_users(
         now,
         &Scan {
             protection: &protection,
-            target: &target,
-            names: &names,
+            target: &setup.target,
+            names: &setup.names,
             owned: owned.as_ref(),
-            transfer: custodian.is_some(),
+            transfer: setup.custodian.is_some(),
         },
         &mut summary,
     )
@@ -363,7 +425,6 @@ pub async fn deactivate_stale_users(
     summary.cap = u64::from(options.max_actions)
         .min(summary.active * u64::from(options.max_action_percent) / 100);
     let over = summary.stale > summary.cap;
-    let mut unsupported = None;
     if over && !options.force {
         summary.aborted = true;
         let message = format!(
@@ -391,44 +452,19 @@ pub async fn deactivate_stale_users(
                 "force passes the cap"
             );
         }
-        let context = apply::Context {
-            directory,
-            store,
-            target: &target,
+        let keys = RunKeys::new(&prefix, &run_id);
+        let frozen = Frozen {
+            action: options.action,
+            transfer_dashboards_to: options.transfer_dashboards_to.clone(),
+            revoke_sessions: options.revoke_sessions,
             snapshot_prefix: format!("{prefix}deactivations/snapshots/run-{}/", stamp(now)),
-            names: &names,
-            content,
-            custodian: custodian.as_ref(),
-            halted: Default::default(),
+            rows: plan.act.iter().map(Planned::new).collect(),
         };
-        options
-            .progress
-            .start("applying actions", Some(plan.act.len() as u64));
-        let (mut acted, probe_failed) = apply_all(&context, plan.act, options).await;
-        sessions::revoke(content, options.revoke_sessions, &mut acted, &mut summary).await;
-        plan.act = acted;
-        for row in &plan.act {
-            summary.dashboards_transferred += row.moved.len() as u64;
-            match row.status {
-                Status::Done(_) => summary.acted += 1,
-                Status::NotApplied => summary.not_applied += 1,
-                Status::Failed => summary.failed += 1,
-                Status::NotAttempted => summary.not_attempted += 1,
-                Status::Planned
-                | Status::Would(_)
-                | Status::Protected
-                | Status::ProtectedOwner
-                | Status::PendingInvitation
-                | Status::AbortedOverThreshold => {
-                    tracing::error!(
-                        status = row.status.as_str(),
-                        "an applied row kept a status applying never gives"
-                    );
-                    summary.failed += 1;
-                }
-            }
-        }
-        unsupported = probe_failed;
+        let checkpoint = run::freeze(store, &keys, &frozen, &plan.keep, summary).await?;
+        return hop(
+            directory, store, options, &setup, &keys, &frozen, checkpoint,
+        )
+        .await;
     }
 
     let mut rows = plan.act;
@@ -441,10 +477,80 @@ pub async fn deactivate_stale_users(
     )
     .await?;
     put_json(store, &summary.summary_key, &summary).await?;
+    finished(directory, summary, None)
+}
+
+/// Continues the run at `keys` with the settings it was planned with.
+async fn resume(
+    directory: &dyn Directory,
+    store: &dyn ObjectStore,
+    options: &StaleOptions,
+    run_id: &str,
+    keys: &RunKeys,
+    mut checkpoint: run::Checkpoint,
+) -> Result<StaleSummary, StaleError> {
+    if let Some((summary, unsupported)) = run::finished(&checkpoint) {
+        tracing::info!(
+            run_id,
+            "the run is already finished; answering its summary again"
+        );
+        return finished(directory, summary, unsupported);
+    }
+    let frozen = run::frozen(store, keys).await?;
+    let options = StaleOptions {
+        action: frozen.action,
+        dry_run: false,
+        transfer_dashboards_to: frozen.transfer_dashboards_to.clone(),
+        revoke_sessions: frozen.revoke_sessions,
+        ..options.clone()
+    };
+    run::next_hop(store, keys, &mut checkpoint).await?;
+    tracing::info!(run_id, hop = checkpoint.hop, "continuing the run");
+    let setup = setup(directory, &options).await?;
+    hop(
+        directory, store, &options, &setup, keys, &frozen, checkpoint,
+    )
+    .await
+}
+
+/// Applies the frozen plan from the checkpoint for as long as this invocation allows; finishes the run when done.
+async fn hop(
+    directory: &dyn Directory,
+    store: &dyn ObjectStore,
+    options: &StaleOptions,
+    setup: &Setup,
+    keys: &RunKeys,
+    frozen: &Frozen,
+    mut checkpoint: run::Checkpoint,
+) -> Result<StaleSummary, StaleError> {
+    let context = apply::Context {
+        directory,
+        store,
+        target: &setup.target,
+        snapshot_prefix: frozen.snapshot_prefix.clone(),
+        names: &setup.names,
+        content: directory.content(),
+        custodian: setup.custodian.as_ref(),
+        halted: Default::default(),
+    };
+    if !run::drive(&context, store, keys, frozen, &mut checkpoint, options).await? {
+        return Ok(run::unfinished(&checkpoint, &checkpoint.summary.run_id));
+    }
+    run::finish(store, keys, &mut checkpoint).await?;
+    let unsupported = run::finished(&checkpoint).and_then(|(_, u)| u);
+    finished(directory, checkpoint.summary, unsupported)
+}
+
+/// The run's end: its summary, or `DeactivationUnsupported` when the probe showed the action is not applied.
+fn finished(
+    directory: &dyn Directory,
+    summary: StaleSummary,
+    unsupported: Option<UserId>,
+) -> Result<StaleSummary, StaleError> {
     if let Some(user) = unsupported {
         tracing::error!(user_id = %user, not_attempted = summary.not_attempted, "deactivation is not applied by this installation; run stopped after one write");
         return Err(JobError::DeactivationUnsupported {
-            family: capabilities.family,
+            family: directory.capabilities().family,
             user: user.to_string(),
             not_attempted: summary.not_attempted,
             report: format!("{}/{}", summary.bucket, summary.report_key),
@@ -453,80 +559,14 @@ pub async fn deactivate_stale_users(
     tracing::info!(
         scanned = summary.scanned, stale = summary.stale, protected = summary.protected,
         acted = summary.acted, not_applied = summary.not_applied, failed = summary.failed,
-        dry_run = summary.dry_run, aborted = summary.aborted, report = %summary.report_key,
-        "stale-user run finished"
+        dry_run = summary.dry_run, aborted = summary.aborted, hops = summary.hops,
+        report = %summary.report_key, "stale-user run finished"
     );
     Ok(summary)
 }
 
-/// Users written between two read-back listings.
+/// Users written between two read-back listings (and rows per segment of a live run).
 const VERIFY_BATCH: usize = 100;
-
-/// Applies the plan. A live `deactivate` probes first: rows are applied one at a time until one is verified
-/// applied (then the rest go concurrently) or accepted-but-not-applied (then no other write is sent, the rest
-/// are `not_attempted`, and the user probed is returned). Writes are verified in batches of [`VERIFY_BATCH`] by
-/// one listing each.
-async fn apply_all(
-    context: &apply::Context<'_>,
-    rows: Vec<Row>,
-    options: &StaleOptions,
-) -> (Vec<Row>, Option<sisense::UserId>) {
-    let mut rows = rows.into_iter();
-    let mut applied = Vec::with_capacity(rows.len());
-    if options.action == Action::Deactivate {
-        for row in rows.by_ref() {
-            let row = context.apply(row).await;
-            options.progress.advance(1);
-            let status = row.status;
-            let id = row.user.id.clone();
-            applied.push(row);
-            match status {
-                Status::Done(_) => break,
-                Status::NotApplied => {
-                    let message = format!(
-                        "not attempted: Sisense did not apply the deactivation of {id}, so this installation does \
-                         not support it; use demote or delete"
-                    );
-                    applied.extend(rows.map(|mut row| {
-                        row.status = Status::NotAttempted;
-                        row.message = message.clone();
-                        row
-                    }));
-                    return (applied, Some(id));
-                }
-                Status::Failed
-                | Status::Planned
-                | Status::Would(_)
-                | Status::Protected
-                | Status::ProtectedOwner
-                | Status::PendingInvitation
-                | Status::NotAttempted
-                | Status::AbortedOverThreshold => {}
-            }
-        }
-    }
-    // The rest: writes concurrently, then one read-back listing per batch instead of one GET per user.
-    let rows: Vec<Row> = rows.collect();
-    for batch in rows.chunks(VERIFY_BATCH) {
-        let written: Vec<apply::Written> = futures::stream::iter(batch.iter().cloned())
-            .map(|row| context.write(row))
-            .buffered(options.concurrency.max(1))
-            .collect()
-            .await;
-        let mut to_verify = Vec::with_capacity(written.len());
-        for w in written {
-            match w {
-                apply::Written::Settled(row) => applied.push(row),
-                apply::Written::Verify(row) => to_verify.push(row),
-            }
-        }
-        if !to_verify.is_empty() {
-            applied.extend(context.verify(to_verify).await);
-        }
-        options.progress.advance(batch.len() as u64);
-    }
-    (applied, None)
-}
 
 /// What the scan judges each user by.
 struct Scan<'a> {

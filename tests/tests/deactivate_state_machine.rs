@@ -1,0 +1,112 @@
+//! The deactivation state machine (`infra/statemachine/deactivate.asl.json`) drives the loop the end-to-end tests
+//! play (`until_done` in deactivate_stale_users.rs): first hop with the execution's input and the execution name
+//! as `runId`, then the `continuation` while `done` is false. This checks the wiring against the function's
+//! contract, and that the schedule and IAM point at it.
+
+use e2e_tests::template::Template;
+use e2e_tests::workspace_root;
+use serde_json::{Value, json};
+
+fn machine() -> Value {
+    let text =
+        std::fs::read_to_string(workspace_root().join("infra/statemachine/deactivate.asl.json"))
+            .expect("state machine definition");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+#[test]
+fn the_loop_feeds_the_continuation_back_while_not_done() {
+    let m = machine();
+    assert_eq!(m["QueryLanguage"], "JSONata");
+    let states = &m["States"];
+    let first = &states[m["StartAt"].as_str().unwrap()];
+    assert_eq!(
+        first["Arguments"]["Payload"],
+        "{% $merge([$states.input, {'runId': $states.context.Execution.Name}]) %}",
+        "the input's options with the execution name as runId: a retried first hop resumes its run"
+    );
+    let choice = &states[first["Next"].as_str().unwrap()];
+    assert_eq!(choice["Type"], "Choice");
+    assert_eq!(
+        choice["Choices"][0]["Condition"],
+        "{% $states.input.done = false %}"
+    );
+    assert_eq!(
+        states[choice["Default"].as_str().unwrap()]["Type"],
+        "Succeed",
+        "done, or a response without done (a restore), ends the execution"
+    );
+    let next = &states[choice["Choices"][0]["Next"].as_str().unwrap()];
+    assert_eq!(
+        next["Arguments"]["Payload"],
+        "{% $states.input.continuation %}"
+    );
+    assert_eq!(next["Next"], first["Next"], "back to the same check");
+    for task in [first, next] {
+        assert_eq!(task["Resource"], "arn:aws:states:::lambda:invoke");
+        assert_eq!(
+            task["Arguments"]["FunctionName"],
+            "${DeactivateFunctionArn}"
+        );
+        assert_eq!(task["Output"], "{% $states.result.Payload %}");
+        let retried: Vec<&str> = task["Retry"]
+            .as_array()
+            .expect("Retry")
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().expect("ErrorEquals"))
+            .filter_map(Value::as_str)
+            .collect();
+        // Transient failures are retried (the run resumes at its checkpoint); refusals are not.
+        assert!(retried.contains(&"SisenseUnavailable") && retried.contains(&"StorageError"));
+        for refusal in [
+            "BadRequest",
+            "ConfigError",
+            "DeactivationUnsupported",
+            "States.ALL",
+        ] {
+            assert!(!retried.contains(&refusal), "{refusal} is not retried");
+        }
+    }
+    // What a hop answers is what the next hop accepts.
+    let continuation = json!({"runId": "exec-1"});
+    let request = deactivate_stale_users::parse_event(continuation).expect("a continuation parses");
+    assert_eq!(request.run_id.as_deref(), Some("exec-1"));
+}
+
+#[test]
+fn the_schedule_starts_the_machine_which_alone_invokes_the_function() {
+    let t = Template::load(&[("BucketName", "b")]);
+    let machine = t.resource("DeactivateStateMachine");
+    assert_eq!(
+        machine["Properties"]["DefinitionUri"],
+        "statemachine/deactivate.asl.json"
+    );
+    assert_eq!(
+        machine["Properties"]["DefinitionSubstitutions"]["DeactivateFunctionArn"],
+        json!({"Ref": "DeactivateStaleUsersFunction.Alias"})
+    );
+    let invokes: Vec<Value> = t
+        .statements("DeactivateStateMachine")
+        .into_iter()
+        .filter(|s| s["Action"] == "lambda:InvokeFunction")
+        .map(|s| s["Resource"].clone())
+        .collect();
+    assert_eq!(
+        invokes,
+        [json!({"Ref": "DeactivateStaleUsersFunction.Alias"})],
+        "the machine invokes the deactivation function only"
+    );
+    let schedule = t.resource("DeactivateStaleUsersSchedule");
+    assert_eq!(
+        schedule["Properties"]["Target"]["Arn"],
+        json!({"Ref": "DeactivateStateMachine"})
+    );
+    // The function's state is readable (a continuation reads its plan) and a missing key is a 404.
+    let readable = t.allowed("DeactivateStaleUsersFunction", "s3:GetObject");
+    assert_eq!(readable, ["arn:aws:s3:::b/reports/deactivations/*"]);
+    assert!(
+        !t.allowed("DeactivateStaleUsersFunction", "s3:ListBucket")
+            .is_empty(),
+        "ListBucket (prefix-limited) makes a missing state object a 404"
+    );
+}
