@@ -54,10 +54,10 @@ impl App {
                     .page_size
                     .map_or_else(|| parsed("EXPORT_PAGE_SIZE", 1000), Ok)?,
             ),
-            prefetch: Some(parsed("EXPORT_PREFETCH", 2)?),
+            prefetch: Some(parsed("EXPORT_PREFETCH", 4)?),
             ..ExportOptions::default()
         };
-        let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 8)?;
+        let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 5)?;
         let store = S3Store::new(self.clients.s3.clone(), bucket)
             .with_part_size(part_mib.saturating_mul(1024 * 1024));
         let client = self.clients.sisense.client().await?;

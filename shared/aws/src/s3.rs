@@ -9,8 +9,8 @@ use lifecycle::{ObjectStore, StoreError, Upload};
 
 /// S3's smallest part (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
-/// Default part size.
-pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Default part size: the minimum, since a streaming upload holds one part in memory.
+pub const DEFAULT_PART_SIZE: usize = MIN_PART_SIZE;
 
 /// One bucket.
 #[derive(Debug, Clone)]

@@ -256,8 +256,9 @@ pub struct ClientConfig {
 /// Default writes per second (Sisense's guidance is about 5-10 writes per second).
 pub const DEFAULT_RATE_LIMIT: u32 = 8;
 /// Default reads per second: high enough that a listing with a few pages in flight is bound by the server's
-/// latency, not by the client.
-pub const DEFAULT_READ_RATE_LIMIT: u32 = 50;
+/// latency, not by the client (4 pages in flight at 20 ms each are 200 requests per second); the pages in flight
+/// are what keeps a listing gentle.
+pub const DEFAULT_READ_RATE_LIMIT: u32 = 200;
 
 impl ClientConfig {
     /// A configuration with defaults for everything but the endpoint and credentials.

@@ -1,6 +1,7 @@
 //! Cold-start bench: each function binary spawned under the emulated Lambda runtime, timed from spawn to its
 //! first `next` request (what Lambda bills as init), against spawning `true` (the process-creation floor) in the
-//! same run; plus each binary's size.
+//! same run; plus each binary's size and its resident memory when it first asks for an event (the floor under
+//! every run's peak RSS).
 //!
 //! `cargo build --release --bins && cargo run --release -p e2e-tests --bin bench_bootstrap -- [STARTS]`
 //! (default 20 starts per binary; the profile is the one the bench runs in).
@@ -44,8 +45,8 @@ async fn main() {
     let floor = median(floor);
     println!("{starts} starts each; floor = spawning `true`: {floor:.2} ms (median)");
     println!(
-        "{:>24} | {:>9} | {:>11} {:>8} | {:>7}",
-        "binary", "size MB", "median ms", "max ms", "ratio"
+        "{:>24} | {:>9} | {:>11} {:>8} | {:>7} | {:>12}",
+        "binary", "size MB", "median ms", "max ms", "ratio", "idle RSS MiB"
     );
     for name in [
         "export-users",
@@ -55,6 +56,7 @@ async fn main() {
         let binary = function_binary(name);
         let size = std::fs::metadata(&binary).map_or(0, |m| m.len()) as f64 / 1e6;
         let mut times = Vec::with_capacity(starts);
+        let mut idle = Vec::with_capacity(starts);
         for _ in 0..starts {
             let function = Function::start(&binary, &env).await;
             let t = function
@@ -62,12 +64,14 @@ async fn main() {
                 .await
                 .unwrap_or_else(|| panic!("{name} never asked for an event\n{}", function.logs()));
             times.push(t.as_secs_f64() * 1000.0);
+            idle.push(function.peak_rss_kib().unwrap_or_default() as f64 / 1024.0);
         }
         let max = times.iter().copied().fold(0.0, f64::max);
         let med = median(times);
         println!(
-            "{name:>24} | {size:>9.1} | {med:>11.2} {max:>8.2} | {:>6.1}x",
-            med / floor
+            "{name:>24} | {size:>9.1} | {med:>11.2} {max:>8.2} | {:>6.1}x | {:>12.1}",
+            med / floor,
+            median(idle)
         );
     }
     println!("ratio = median time to the first `next` / median spawn of `true`");

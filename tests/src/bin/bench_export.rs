@@ -120,7 +120,15 @@ async fn main() {
                 "one budget (8 req/s reads too)",
                 vec![("SISENSE_READ_RATE_LIMIT", "8")],
             ),
-            ("defaults (50 reads/s, prefetch 2)", vec![]),
+            (
+                "before: 50 reads/s, prefetch 2",
+                vec![
+                    ("SISENSE_READ_RATE_LIMIT", "50"),
+                    ("EXPORT_PREFETCH", "2"),
+                    ("EXPORT_PART_SIZE_MIB", "8"),
+                ],
+            ),
+            ("defaults (200 reads/s, prefetch 4)", vec![]),
         ];
         for (label, extra) in runs {
             let run = rust_export(&moto, &sim, &arn, &extra).await;

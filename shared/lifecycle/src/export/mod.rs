@@ -44,7 +44,7 @@ impl Default for ExportOptions {
             prefix: DEFAULT_PREFIX.into(),
             page_size: None,
             prefetch: None,
-            flush_bytes: 1 << 20,
+            flush_bytes: 256 << 10,
             progress: Progress::default(),
         }
     }
