@@ -536,9 +536,8 @@ async fn hop(
     if !run::drive(&context, store, keys, frozen, &mut checkpoint, options).await? {
         return Ok(run::unfinished(&checkpoint, &checkpoint.summary.run_id));
     }
-    run::finish(store, keys, &mut checkpoint).await?;
-    let unsupported = run::finished(&checkpoint).and_then(|(_, u)| u);
-    finished(directory, checkpoint.summary, unsupported)
+    let (summary, unsupported) = run::finish(store, keys, checkpoint).await?;
+    finished(directory, summary, unsupported)
 }
 
 /// The run's end: its summary, or `DeactivationUnsupported` when the probe showed the action is not applied.

@@ -246,11 +246,7 @@ pub(crate) async fn drive(
             })
         };
         if let Some(id) = unsupported {
-            let message = format!(
-                "not attempted: Sisense did not apply the deactivation of {id}, so this installation does not \
-                 support it; use demote or delete"
-            );
-            settled.extend(rest(Status::NotAttempted, message));
+            settled.extend(rest(Status::NotAttempted, unsupported_message(&id)));
             checkpoint.unsupported = Some(id);
             settled_to = total;
         } else if halted {
@@ -319,10 +315,7 @@ async fn apply_segment(
                     break;
                 }
                 Status::NotApplied => {
-                    let message = format!(
-                        "not attempted: Sisense did not apply the deactivation of {id}, so this installation does \
-                         not support it; use demote or delete"
-                    );
+                    let message = unsupported_message(&id);
                     applied.extend(rows.map(|mut row| {
                         row.status = Status::NotAttempted;
                         row.message = message.clone();
@@ -359,6 +352,14 @@ async fn apply_segment(
     (applied, None)
 }
 
+/// Why a planned row was not attempted after the probe of `id` showed deactivation is not applied.
+fn unsupported_message(id: &UserId) -> String {
+    format!(
+        "not attempted: Sisense did not apply the deactivation of {id}, so this installation does not support \
+         it; use demote or delete"
+    )
+}
+
 /// Adds a segment's settled rows to the summary.
 fn count(rows: &[Row], summary: &mut StaleSummary) {
     for row in rows {
@@ -385,12 +386,12 @@ fn count(rows: &[Row], summary: &mut StaleSummary) {
 }
 
 /// Assembles the report (the rows left alone and every segment, sorted by user id), writes it and the summary,
-/// and marks the run finished.
+/// and marks the run finished; returns its outcome as [`finished`] does.
 pub(crate) async fn finish(
     store: &dyn ObjectStore,
     keys: &RunKeys,
-    checkpoint: &mut Checkpoint,
-) -> Result<(), JobError> {
+    mut checkpoint: Checkpoint,
+) -> Result<(StaleSummary, Option<UserId>), JobError> {
     let mut records = Vec::new();
     let sources = std::iter::once(keys.keep()).chain((1..=checkpoint.parts).map(|n| keys.part(n)));
     for key in sources {
@@ -418,8 +419,8 @@ pub(crate) async fn finish(
     put_csv(store, &checkpoint.summary.report_key, body).await?;
     put_json(store, &checkpoint.summary.summary_key, &checkpoint.summary).await?;
     checkpoint.finished = true;
-    put_json(store, &keys.checkpoint(), checkpoint).await?;
-    Ok(())
+    put_json(store, &keys.checkpoint(), &checkpoint).await?;
+    Ok((checkpoint.summary, checkpoint.unsupported))
 }
 
 /// The summary of a hop that stops before the plan is done.
