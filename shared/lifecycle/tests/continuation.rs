@@ -33,12 +33,7 @@ fn live(sim: &Simulator) -> StaleOptions {
 
 /// The users demote acts on, by the simulator's own rule, minus those already Viewers without groups.
 fn to_demote(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
-    let consumer = sim
-        .roles()
-        .iter()
-        .find(|r| r["name"] == "consumer")
-        .unwrap()["_id"]
-        .clone();
+    let consumer = common::role_id(sim, "consumer");
     let users = by_id(sim);
     sim.stale_sets(&StaleRule {
         now: now(),
@@ -79,12 +74,13 @@ async fn hops(
     }
 }
 
-fn counts(rows: &[BTreeMap<String, String>]) -> BTreeMap<String, usize> {
+/// Whether every user of the report has exactly one row.
+fn each_once(rows: &[BTreeMap<String, String>]) -> bool {
     let mut seen = BTreeMap::new();
     for row in rows {
-        *seen.entry(row["user_id"].clone()).or_insert(0) += 1;
+        *seen.entry(row["user_id"].as_str()).or_insert(0) += 1;
     }
-    seen
+    seen.values().all(|&n| n == 1)
 }
 
 #[tokio::test]
@@ -130,10 +126,7 @@ async fn a_hop_near_its_deadline_hands_back_a_continuation_and_the_run_finishes_
     );
 
     let rows = report(&store, &last.report_key);
-    assert!(
-        counts(&rows).values().all(|&n| n == 1),
-        "every row reported once"
-    );
+    assert!(each_once(&rows), "every row reported once");
     assert_eq!(ids_with(&rows, "demoted"), expected);
     assert_eq!(
         rows.iter().filter(|r| r["sessions"] == "revoked").count(),
@@ -142,12 +135,7 @@ async fn a_hop_near_its_deadline_hands_back_a_continuation_and_the_run_finishes_
     let ids: Vec<&String> = rows.iter().map(|r| &r["user_id"]).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted by user id");
     let after = by_id(&sim);
-    let consumer = sim
-        .roles()
-        .iter()
-        .find(|r| r["name"] == "consumer")
-        .unwrap()["_id"]
-        .clone();
+    let consumer = common::role_id(&sim, "consumer");
     for id in &expected {
         assert_eq!(after[id]["roleId"], consumer, "{id} demoted");
     }
@@ -208,7 +196,7 @@ async fn the_caps_and_settings_are_the_plans_a_continuation_never_plans_again_an
     );
     let rows = report(&store, &last.report_key);
     assert_eq!(ids_with(&rows, "demoted"), expected);
-    assert!(counts(&rows).values().all(|&n| n == 1));
+    assert!(each_once(&rows));
     let stored: StaleSummary = serde_json::from_slice(&store.objects()[&last.summary_key]).unwrap();
     assert_eq!(&stored, last);
 
@@ -258,9 +246,6 @@ async fn a_hop_cut_off_after_its_writes_is_retried_from_the_checkpoint_and_repor
         "only the cut segment was written twice"
     );
     let rows = report(&store, &last.report_key);
-    assert!(
-        counts(&rows).values().all(|&n| n == 1),
-        "every row reported once"
-    );
+    assert!(each_once(&rows), "every row reported once");
     assert_eq!(ids_with(&rows, "demoted"), expected);
 }

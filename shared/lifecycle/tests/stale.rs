@@ -153,12 +153,7 @@ async fn demote_sets_viewer_and_clears_groups_and_skips_those_already_demoted() 
     let sim = sim(1_500).await;
     let options = live(&sim, Action::Demote);
     let (candidates, _) = expected(&sim, &options);
-    let consumer = sim
-        .roles()
-        .iter()
-        .find(|r| r["name"] == "consumer")
-        .unwrap()["_id"]
-        .clone();
+    let consumer = common::role_id(&sim, "consumer");
     let before = by_id(&sim);
     let already: BTreeSet<String> = candidates
         .iter()

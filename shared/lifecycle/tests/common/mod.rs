@@ -67,6 +67,15 @@ pub fn ids_with(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<Str
         .collect()
 }
 
+/// The `_id` of the simulator's role named `name` (API name, e.g. `consumer`).
+pub fn role_id(sim: &Simulator, name: &str) -> Value {
+    sim.roles()
+        .into_iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no role {name}"))["_id"]
+        .clone()
+}
+
 /// The simulator's stored users by id.
 pub fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
     sim.users()
