@@ -171,6 +171,11 @@ pub struct DeactivateArgs {
     /// Do not revoke the tokens of users acted on (by default they are, so the change takes effect now).
     #[arg(long)]
     pub no_revoke_sessions: bool,
+    /// Notice before action: warn stale users first (recorded in the notice ledger beside the reports) and act
+    /// only on those warned at least this many days ago who are still stale; 0 turns notice off. Dry runs
+    /// write no ledger.
+    #[arg(long, default_value_t = 0)]
+    pub notice_days: u32,
     /// Where the report goes: a folder, or s3://bucket/prefix/.
     #[arg(long, default_value = "reports")]
     pub reports: Location,

@@ -112,4 +112,80 @@ impl World {
             .filter_map(|o| o.key().map(str::to_string))
             .collect()
     }
+
+    /// An SNS topic with an SQS queue subscribed to it (raw delivery off: each message is SNS's JSON envelope);
+    /// returns the topic's ARN and the queue's URL.
+    pub async fn topic_with_queue(&self, name: &str) -> (String, String) {
+        let config = self.moto.sdk_config().await;
+        let (sns, sqs) = (
+            aws_sdk_sns::Client::new(&config),
+            aws_sdk_sqs::Client::new(&config),
+        );
+        let topic = sns.create_topic().name(name).send().await.expect("topic");
+        let topic_arn = topic.topic_arn().expect("topic arn").to_string();
+        let queue = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("queue");
+        let queue_url = queue.queue_url().expect("queue url").to_string();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes");
+        let queue_arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("queue arn")
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe");
+        (topic_arn, queue_url)
+    }
+
+    /// The SNS envelopes (`Subject`, `Message`, ...) waiting in the queue at `queue_url`, removed from it.
+    pub async fn received(&self, queue_url: &str) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.moto.sdk_config().await);
+        let mut envelopes = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            if out.messages().is_empty() {
+                return envelopes;
+            }
+            for message in out.messages() {
+                envelopes.push(
+                    serde_json::from_str(message.body().unwrap_or("{}")).expect("SNS envelope"),
+                );
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+}
+
+/// The Embedded Metric Format lines a function printed (one per invocation), parsed.
+pub fn emf_lines(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\":"))
+        .map(|l| serde_json::from_str(l).expect("an EMF line is JSON"))
+        .collect()
 }

@@ -49,6 +49,45 @@ fn chromium_on(page: &Path, profile: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// Runs the CLI in `dir` against `sim`; returns its stdout (panics when it fails).
+fn cli(dir: &Path, sim: &Simulator, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(function_binary("sisense-lifecycle"))
+        .current_dir(dir)
+        .args(args)
+        .env("SISENSE_URL", sim.base_url())
+        .env("SISENSE_TOKEN", TOKEN)
+        .env("SISENSE_RATE_LIMIT", "0")
+        .env_remove("SISENSE_SECRET_ID")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The pixels of a PNG screenshot, as RGB.
+fn rgb(png_path: &Path) -> Vec<[u8; 3]> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    pixels[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
+/// Whether two colours are within 8 of each other on every channel.
+fn near(c: [u8; 3], want: [u8; 3]) -> bool {
+    c.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8)
+}
+
 /// The text of the element whose opening tag contains `marker`.
 fn element_text<'a>(dom: &'a str, marker: &str) -> &'a str {
     let at = dom
@@ -80,22 +119,7 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("access-review");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(function_binary("sisense-lifecycle"))
-            .current_dir(&dir)
-            .args(args)
-            .env("SISENSE_URL", sim.base_url())
-            .env("SISENSE_TOKEN", TOKEN)
-            .env("SISENSE_RATE_LIMIT", "0")
-            .env_remove("SISENSE_SECRET_ID")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| cli(&dir, &sim, args);
     tokio::task::block_in_place(|| {
         run(&["export", "--out", "users.csv"]);
         run(&["report", "users.csv", "--now", NOW, "--out", "review.html"]);
@@ -169,16 +193,7 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
             &format!("--screenshot={}", shot.display()),
         ],
     );
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let channels = info.color_type.samples();
-    let rgb: Vec<[u8; 3]> = pixels[..info.buffer_size()]
-        .chunks(channels)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    let near = |c: [u8; 3], want: [u8; 3]| c.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8);
+    let rgb = rgb(&shot);
     let white = rgb.iter().filter(|c| near(**c, [255, 255, 255])).count();
     let blue = rgb.iter().filter(|c| near(**c, [0x25, 0x63, 0xeb])).count();
     let amber = rgb.iter().filter(|c| near(**c, [0xf5, 0x9e, 0x0b])).count();
@@ -195,4 +210,131 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
         amber > 500,
         "the never-logged-in column is drawn ({amber} pixels)"
     );
+}
+
+/// With three dated summaries stored beside the export, `report` draws active users and seats per tier over
+/// time and lists the newest export's changes; Chromium shows the lines in their colours.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_review_draws_the_history_of_three_stored_summaries() {
+    let sim = Simulator::start(SimConfig {
+        users: 300,
+        now: now(),
+        api_token: Some(TOKEN.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("access-review-history");
+    let _ = std::fs::remove_dir_all(&dir);
+    let exports = dir.join("exports");
+    let history = [
+        ("2026-09-22", 210, 40, 12, 150),
+        ("2026-10-22", 230, 55, 14, 160),
+        ("2026-11-22", 260, 70, 15, 175),
+    ];
+    for (day, active, designers, admins, viewers) in history {
+        let stamp = format!("{}T060000Z", day.replace('-', ""));
+        let folder = exports.join(format!("dt={day}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let changes_key = format!("dt={day}/changes-{stamp}.csv");
+        let summary = serde_json::json!({
+            "users": active + 10, "active": active,
+            "seats": {"administrators": {"total": admins}, "designers": {"total": designers}, "viewers": {"total": viewers}},
+            "timing": {"startedAt": format!("{day}T06:00:00.000Z")},
+            "changes": {"key": changes_key, "joined": 2, "left": 1, "roleChanged": 0, "groupsChanged": 0, "activated": 0, "deactivated": 0},
+        });
+        std::fs::write(
+            folder.join(format!("users-{stamp}.summary.json")),
+            summary.to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            exports.join(&changes_key),
+            format!("user_id,email,change,before,after\n1,new-{day}@x.io,joined,,consumer\n2,other-{day}@x.io,joined,,viewer\n3,<b>gone</b>@x.io,left,consumer,\n"),
+        )
+        .unwrap();
+    }
+    tokio::task::block_in_place(|| {
+        cli(&dir, &sim, &["export", "--out", "exports/latest.csv"]);
+        let out = cli(
+            &dir,
+            &sim,
+            &[
+                "report",
+                "exports/latest.csv",
+                "--now",
+                NOW,
+                "--out",
+                "review.html",
+                "--json",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["historyPoints"], 3, "{json}");
+    });
+    let page = dir.join("review.html");
+    let profile = dir.join("profile");
+    let dom = String::from_utf8(chromium_on(&page, &profile, &["--dump-dom"])).unwrap();
+    assert!(
+        dom.contains("id=\"chart-history\""),
+        "the history chart is drawn"
+    );
+    assert_eq!(
+        dom.matches("class=\"series\"").count(),
+        4,
+        "active users and three tiers"
+    );
+    let points: Vec<&str> = dom
+        .match_indices("<tr class=\"point\">")
+        .map(|(i, _)| &dom[i..])
+        .collect();
+    assert_eq!(points.len(), 3);
+    for ((day, active, designers, admins, viewers), row) in history.iter().zip(&points) {
+        let cells: Vec<&str> = row
+            .split("</tr>")
+            .next()
+            .unwrap()
+            .split("<td")
+            .skip(1)
+            .map(|c| &c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()])
+            .collect();
+        assert!(cells[0].starts_with(day), "{cells:?}");
+        assert_eq!(
+            cells[2..],
+            [
+                active.to_string(),
+                admins.to_string(),
+                designers.to_string(),
+                viewers.to_string()
+            ],
+            "{day}"
+        );
+    }
+    assert_eq!(number(&dom, "id=\"changes-joined\""), 2);
+    assert_eq!(
+        dom.matches("<tr class=\"change\">").count(),
+        3,
+        "the newest export's changes"
+    );
+    assert!(dom.contains("new-2026-11-22@x.io") && !dom.contains("new-2026-10-22@x.io"));
+    assert!(dom.contains("&lt;b&gt;gone&lt;/b&gt;"), "cells are escaped");
+
+    let shot = dir.join("review.png");
+    chromium_on(
+        &page,
+        &profile,
+        &[
+            "--window-size=1000,1800",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let pixels = rgb(&shot);
+    for (name, colour) in [
+        ("administrators", [0xdc, 0x26, 0x26]),
+        ("designers", [0x16, 0xa3, 0x4a]),
+        ("viewers", [0x93, 0x33, 0xea]),
+    ] {
+        let n = pixels.iter().filter(|c| near(**c, colour)).count();
+        assert!(n > 300, "the {name} line is drawn ({n} pixels)");
+    }
 }

@@ -777,3 +777,173 @@ async fn delete_with_a_target_then_restore_brings_every_user_back_with_their_das
     let rows = report(&world, &again).await;
     assert!(rows.iter().all(|r| r["status"] == "already_restored"));
 }
+
+/// The ledger of warnings, by user id.
+async fn ledger(world: &World) -> BTreeMap<String, Value> {
+    let bytes = world.get("reports/deactivations/notice/ledger.json").await;
+    let ledger: Value = serde_json::from_slice(&bytes).unwrap();
+    ledger["users"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Notice before action: a notice run warns (ledger, report, one SNS message; no write to Sisense), a run
+/// before the notice elapses acts on nobody, a warned user who logged in meanwhile is cleared, and a run after
+/// the notice acts on exactly the warned users still stale. Dry runs write no ledger; the EMF line of every run
+/// carries its numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_warns_first_then_acts_only_on_warned_users_still_stale_after_the_notice() {
+    let world = World::new().await;
+    let sim = sim(1_500).await;
+    let (topic, queue) = world.topic_with_queue("stale-notice").await;
+    let warned_now = to_demote(&sim);
+    assert!(warned_now.len() > 50, "{}", warned_now.len());
+    let notice: Env = [("NOTICE_DAYS", "14"), ("NOTIFY_TOPIC_ARN", topic.as_str())]
+        .into_iter()
+        .chain(LIVE_DEMOTE)
+        .collect();
+    let mut at_now = function(&world, &sim, Family::Fusion, "sisense/notice", &notice).await;
+
+    let dry = invoke(&mut at_now, json!({"dryRun": true})).await;
+    assert_eq!(dry["warned"], warned_now.len(), "{dry}");
+    assert_eq!(
+        (dry["acted"].as_u64(), dry["stale"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        with_status(&report(&world, &dry).await, "would_warn"),
+        warned_now
+    );
+    assert!(
+        world.keys("reports/deactivations/notice/").await.is_empty(),
+        "a dry run writes no ledger"
+    );
+    assert!(
+        world.received(&queue).await.is_empty(),
+        "a dry run notifies nobody"
+    );
+
+    let first = invoke(&mut at_now, json!({})).await;
+    assert_eq!(first["warned"], warned_now.len(), "{first}");
+    assert_eq!(
+        (first["acted"].as_u64(), first["notified"].as_bool()),
+        (Some(0), Some(true))
+    );
+    assert!(sim.writes().is_empty(), "warning writes nothing to Sisense");
+    assert_eq!(
+        with_status(&report(&world, &first).await, "warned"),
+        warned_now
+    );
+    let warned: BTreeSet<String> = ledger(&world).await.into_keys().collect();
+    assert_eq!(warned, warned_now);
+    let messages = world.received(&queue).await;
+    assert_eq!(messages.len(), 1, "one message per run: {messages:?}");
+    let text = messages[0]["Message"].as_str().unwrap();
+    assert!(
+        messages[0]["Subject"].as_str().unwrap().contains(&format!(
+            "{} inactive user(s) will be demoted on or after 2026-12-06",
+            warned_now.len()
+        )),
+        "{}",
+        messages[0]
+    );
+    let users = by_id(&sim);
+    for id in warned_now.iter().take(20) {
+        let email = users[id]["email"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("- {email} (from 2026-12-06)")),
+            "{email} is named"
+        );
+    }
+    let metrics = e2e_tests::world::emf_lines(&at_now.logs());
+    let last = metrics.last().expect("an EMF line per run");
+    assert_eq!(
+        (last["warned"].as_f64(), last["acted"].as_f64()),
+        (Some(warned_now.len() as f64), Some(0.0))
+    );
+    assert_eq!(
+        (last["function"].as_str(), last["family"].as_str()),
+        (Some("deactivate-stale-users"), Some("fusion"))
+    );
+
+    // One warned user logs in before the notice elapses.
+    let returning = warned_now.iter().next().unwrap().clone();
+    let mut user = users[&returning].clone();
+    user["lastLogin"] = json!("2026-11-27T09:00:00.000Z");
+    sim.put_user(user);
+    let week = "2026-11-29T06:00:00Z";
+    let mut at_week = function(
+        &world,
+        &sim,
+        Family::Fusion,
+        "sisense/notice-week",
+        &[notice.clone(), vec![("CLOCK_FIXED_AT", week)]].concat(),
+    )
+    .await;
+    let waiting = invoke(&mut at_week, json!({})).await;
+    assert_eq!(waiting["acted"], 0, "{waiting}");
+    assert!(
+        sim.writes().is_empty(),
+        "nobody is acted on before the notice elapses"
+    );
+    assert_eq!(waiting["cleared"], 1, "{waiting}");
+    assert_eq!(waiting["awaitingNotice"], warned_now.len() - 1, "{waiting}");
+    let rows = report(&world, &waiting).await;
+    assert_eq!(
+        with_status(&rows, "cleared"),
+        BTreeSet::from([returning.clone()])
+    );
+    assert!(
+        !ledger(&world).await.contains_key(&returning),
+        "cleared from the ledger"
+    );
+    let warned_at_week = with_status(&rows, "warned");
+    assert!(warned_at_week.is_disjoint(&warned_now));
+
+    // After the notice: exactly the users warned at the first run and still stale are acted on; those warned a
+    // week later wait for their own notice.
+    let later = now() + Duration::days(15);
+    let expected: BTreeSet<String> = warned_now
+        .iter()
+        .filter(|id| **id != returning)
+        .cloned()
+        .collect();
+    let mut at_later = function(
+        &world,
+        &sim,
+        Family::Fusion,
+        "sisense/notice-later",
+        &[
+            notice.clone(),
+            vec![("CLOCK_FIXED_AT", &later.to_rfc3339())],
+        ]
+        .concat(),
+    )
+    .await;
+    let acted = invoke(&mut at_later, json!({})).await;
+    assert_eq!(acted["acted"], expected.len(), "{acted}");
+    let rows = report(&world, &acted).await;
+    assert_eq!(with_status(&rows, "demoted"), expected);
+    assert!(with_status(&rows, "awaiting_notice").is_superset(&warned_at_week));
+    let patched: BTreeSet<String> = sim
+        .writes()
+        .iter()
+        .filter(|w| w.method == "PATCH")
+        .map(|w| w.path.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        patched, expected,
+        "one write per warned user still stale, no other"
+    );
+    let after = ledger(&world).await;
+    assert!(
+        expected.iter().all(|id| !after.contains_key(id)),
+        "acted users leave the ledger"
+    );
+    assert!(warned_at_week.iter().all(|id| after.contains_key(id)));
+    let last = e2e_tests::world::emf_lines(&at_later.logs()).pop().unwrap();
+    assert_eq!(last["acted"].as_f64(), Some(expected.len() as f64));
+}

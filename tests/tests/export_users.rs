@@ -428,3 +428,258 @@ async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest()
         "latest.csv untouched"
     );
 }
+
+/// Licence tier of an API role name, as the simulator stores it (the oracle's own table).
+fn tier(role: &str) -> &'static str {
+    match role {
+        "super" | "admin" | "dataAdmin" => "administrators",
+        "contributor" | "dataDesigner" => "designers",
+        "consumer" => "viewers",
+        _ => "unclassified",
+    }
+}
+
+/// The seats per tier by the simulator's truth at `at`: stale = the oracle's stale activated users.
+fn seats_truth(sim: &Simulator, at: chrono::DateTime<chrono::Utc>) -> Value {
+    let stale = sim
+        .stale_sets(&sisense_sim::StaleRule {
+            now: at,
+            inactive_days: 90,
+            grace_days: 90,
+            roles: vec![],
+            users: vec![],
+            groups: vec![],
+        })
+        .act;
+    let names = sim.role_names();
+    let mut seats = json!({});
+    for t in ["administrators", "designers", "viewers", "unclassified"] {
+        seats[t] = json!({"total": 0, "active": 0, "stale": 0, "pendingInvitations": 0});
+    }
+    for u in sim.users() {
+        let t = tier(&names[u["roleId"].as_str().unwrap()]);
+        let standing = if u["active"] == false {
+            "pendingInvitations"
+        } else if stale.contains(u["_id"].as_str().unwrap()) {
+            "stale"
+        } else {
+            "active"
+        };
+        for field in ["total", standing] {
+            seats[t][field] = json!(seats[t][field].as_u64().unwrap() + 1);
+        }
+    }
+    seats
+}
+
+/// The changes CSV's rows as (user_id, change) pairs, with their before/after.
+fn changes(csv: &[u8]) -> Vec<(String, String, String, String)> {
+    let mut reader = csv::Reader::from_reader(csv);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["user_id", "email", "change", "before", "after"]
+    );
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[0].to_string(),
+                r[2].to_string(),
+                r[3].to_string(),
+                r[4].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Two exports around an import and a demote: the second reports exactly the imported users as joiners and the
+/// demoted users as movers (role and groups, before and after), nobody else; the first says it had nothing to
+/// compare with. The summary's seats match the simulator's truth, and the EMF line carries the numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_exports_around_an_import_and_a_demote_report_exactly_those_joiners_and_movers() {
+    let world = World::new().await;
+    let sim = Simulator::start(SimConfig {
+        users: 1_200,
+        now: e2e_tests::now(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let secret = world
+        .sim_secret("sisense/changes", &sim, Family::Fusion)
+        .await;
+    let env = |at: &'static str| -> Vec<(&str, String)> {
+        vec![
+            ("SISENSE_SECRET_ID", secret.clone()),
+            ("EXPORT_BUCKET", BUCKET.to_string()),
+            ("REPORT_BUCKET", BUCKET.to_string()),
+            ("SISENSE_RATE_LIMIT", "0".to_string()),
+            ("CLOCK_FIXED_AT", at.to_string()),
+        ]
+    };
+    let start =
+        |name: &'static str, at: &'static str, extra: &'static [(&'static str, &'static str)]| {
+            let mut all: Vec<(&str, String)> = env(at);
+            all.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            let world = &world;
+            async move {
+                let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                world.function(name, &refs).await
+            }
+        };
+    let ok = |f: &mut e2e_tests::runtime_api::Function, out: Result<Value, Value>| {
+        out.unwrap_or_else(|e| panic!("{e}\n{}", f.logs()))
+    };
+
+    let mut export = start("export-users", e2e_tests::NOW, &[]).await;
+    let out = export.invoke(&json!({})).await;
+    let first = ok(&mut export, out);
+    assert_eq!(first["changesKey"], Value::Null, "{first}");
+    let summary: Value =
+        serde_json::from_slice(&world.get(first["summaryKey"].as_str().unwrap()).await).unwrap();
+    assert!(
+        summary["changes"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("first export"),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["seats"],
+        seats_truth(&sim, e2e_tests::now()),
+        "seats match the simulator"
+    );
+    let reclaimable = &summary["reclaimable"];
+    assert_eq!(reclaimable["viewers"], summary["seats"]["viewers"]["stale"]);
+    assert!(summary["stale"].as_u64().unwrap() > 50, "{summary}");
+    let emf = e2e_tests::world::emf_lines(&export.logs())
+        .pop()
+        .expect("an EMF line");
+    assert_eq!(emf["users"].as_f64(), Some(1_200.0));
+    assert_eq!(
+        emf["seats.viewers"].as_f64(),
+        summary["seats"]["viewers"]["total"].as_f64()
+    );
+    assert_eq!(
+        emf["reclaimable.designers"].as_f64(),
+        reclaimable["designers"].as_f64()
+    );
+    assert_eq!(
+        (emf["function"].as_str(), emf["family"].as_str()),
+        (Some("export-users"), Some("fusion"))
+    );
+
+    // Between the exports: three hires imported, the stale users demoted.
+    let before: std::collections::BTreeMap<String, Value> = sim
+        .users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect();
+    world
+        .put(
+            "imports/hires.csv",
+            b"email,role\nhire-a@newco.example,consumer\nhire-b@newco.example,contributor\nhire-c@newco.example,\n"
+                .to_vec(),
+        )
+        .await;
+    let mut import = start("bulk-create-users", e2e_tests::NOW, &[]).await;
+    let out = import
+        .invoke(&json!({"bucket": BUCKET, "key": "imports/hires.csv"}))
+        .await;
+    let imported = ok(&mut import, out);
+    assert_eq!(imported["created"], 3, "{imported}");
+    let mut demote = start(
+        "deactivate-stale-users",
+        e2e_tests::NOW,
+        &[
+            ("DRY_RUN", "false"),
+            ("STALE_ACTION", "demote"),
+            ("MAX_ACTIONS", "100000"),
+            ("MAX_ACTION_PERCENT", "100"),
+        ],
+    )
+    .await;
+    let out = demote.invoke(&json!({})).await;
+    let demoted = ok(&mut demote, out);
+    assert!(demoted["acted"].as_u64().unwrap() > 20, "{demoted}");
+    let after: std::collections::BTreeMap<String, Value> = sim
+        .users()
+        .into_iter()
+        .map(|u| (u["_id"].as_str().unwrap().to_string(), u))
+        .collect();
+    let joined: std::collections::BTreeSet<String> = after
+        .keys()
+        .filter(|id| !before.contains_key(*id))
+        .cloned()
+        .collect();
+    assert_eq!(joined.len(), 3);
+    let role_moved: std::collections::BTreeSet<String> = before
+        .iter()
+        .filter(|(id, u)| after[*id]["roleId"] != u["roleId"])
+        .map(|(id, _)| id.clone())
+        .collect();
+    let group_moved: std::collections::BTreeSet<String> = before
+        .iter()
+        .filter(|(id, u)| after[*id]["groups"] != u["groups"])
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(!role_moved.is_empty() && !group_moved.is_empty());
+
+    let mut second_export = start("export-users", "2026-11-22T07:00:00Z", &[]).await;
+    let out = second_export.invoke(&json!({})).await;
+    let second = ok(&mut second_export, out);
+    let key = second["changesKey"]
+        .as_str()
+        .expect("a changes CSV")
+        .to_string();
+    assert!(
+        key.starts_with("exports/users/dt=2026-11-22/changes-20261122T070000Z"),
+        "{key}"
+    );
+    let rows = changes(&world.get(&key).await);
+    let of = |kind: &str| -> std::collections::BTreeSet<String> {
+        rows.iter()
+            .filter(|r| r.1 == kind)
+            .map(|r| r.0.clone())
+            .collect()
+    };
+    assert_eq!(of("joined"), joined);
+    assert_eq!(of("role_changed"), role_moved);
+    assert_eq!(of("groups_changed"), group_moved);
+    assert!(of("left").is_empty() && of("activated").is_empty() && of("deactivated").is_empty());
+    assert_eq!(
+        rows.len(),
+        joined.len() + role_moved.len() + group_moved.len(),
+        "nothing else"
+    );
+    let names = sim.role_names();
+    for (id, change, before_cell, after_cell) in &rows {
+        if change == "role_changed" {
+            assert_eq!(before_cell, &names[before[id]["roleId"].as_str().unwrap()]);
+            assert_eq!(after_cell, "consumer");
+        }
+    }
+    let summary: Value =
+        serde_json::from_slice(&world.get(second["summaryKey"].as_str().unwrap()).await).unwrap();
+    let counts = &summary["changes"];
+    assert_eq!(counts["comparedWith"], "exports/users/latest.csv");
+    assert_eq!(
+        (
+            counts["joined"].as_u64(),
+            counts["roleChanged"].as_u64(),
+            counts["groupsChanged"].as_u64(),
+            counts["left"].as_u64()
+        ),
+        (
+            Some(3),
+            Some(role_moved.len() as u64),
+            Some(group_moved.len() as u64),
+            Some(0)
+        )
+    );
+    assert_eq!(
+        summary["seats"],
+        seats_truth(&sim, "2026-11-22T07:00:00Z".parse().unwrap())
+    );
+}

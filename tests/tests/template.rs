@@ -560,3 +560,81 @@ async fn the_binaries_run_with_the_templates_defaults_and_write_only_where_iam_a
         }
     }
 }
+
+#[test]
+fn notices_publish_only_to_the_given_topic_and_the_failed_metric_is_alarmed_and_dashboarded() {
+    let topic = "arn:aws:sns:eu-west-1:123456789012:stale-notice";
+    let plain = Template::load(&[("BucketName", BUCKET)]);
+    let notifying = Template::load(&[("BucketName", BUCKET), ("NotifyTopicArn", topic)]);
+    for (id, _) in FUNCTIONS {
+        assert!(plain.allowed(id, "sns:Publish").is_empty(), "{id}");
+    }
+    assert_eq!(
+        notifying.allowed("DeactivateStaleUsersFunction", "sns:Publish"),
+        vec![topic.to_string()]
+    );
+    assert!(
+        notifying
+            .allowed("ExportUsersFunction", "sns:Publish")
+            .is_empty()
+    );
+    let env = notifying.env("DeactivateStaleUsersFunction");
+    assert_eq!(env["NOTIFY_TOPIC_ARN"], topic);
+    assert_eq!(env["NOTICE_DAYS"], "0", "notice is off unless asked for");
+    let export_env = plain.env("ExportUsersFunction");
+    assert_eq!(
+        export_env["INACTIVE_DAYS"],
+        plain.env("DeactivateStaleUsersFunction")["INACTIVE_DAYS"],
+        "seats use the job's threshold"
+    );
+
+    // An alarm on the EMF `failed` metric per function, by the name the function reports itself under.
+    for (function, kind) in [
+        ("ExportUsersFunction", "export-users"),
+        ("BulkCreateUsersFunction", "bulk-create-users"),
+        ("DeactivateStaleUsersFunction", "deactivate-stale-users"),
+    ] {
+        let name = plain
+            .eval(&plain.resource(function)["Properties"]["FunctionName"])
+            .unwrap();
+        assert!(name.ends_with(kind), "{name}");
+        let alarm = plain
+            .resources_of("AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|(_, a)| a["Properties"].clone())
+            .find(|p| {
+                p["Namespace"] == "SisenseLifecycle"
+                    && plain.eval(&p["Dimensions"][0]["Value"]).as_deref() == Some(name.as_str())
+            })
+            .unwrap_or_else(|| panic!("no failed alarm for {name}"));
+        assert_eq!(alarm["MetricName"], "failed");
+        assert_eq!(alarm["Dimensions"][0]["Name"], "function");
+    }
+    let dashboard = plain.resource("LifecycleDashboard");
+    let body = plain
+        .eval(&dashboard["Properties"]["DashboardBody"])
+        .expect("the body evaluates");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let metrics: Vec<String> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().clone())
+        .map(|m| m[1].as_str().unwrap().to_string())
+        .collect();
+    for name in [
+        "users",
+        "active",
+        "stale",
+        "warned",
+        "acted",
+        "failed",
+        "seats.viewers",
+        "reclaimable.designers",
+    ] {
+        assert!(
+            metrics.iter().any(|m| m == name),
+            "{name} is on the dashboard"
+        );
+    }
+}

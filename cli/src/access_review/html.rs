@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use chrono::SecondsFormat;
 use lifecycle::export::BUCKETS;
+use lifecycle::seats::Tier;
 
 use super::Review;
+use super::history::History;
 
 /// Colour of active users (also the last-login columns).
 pub const ACTIVE: &str = "#2563eb";
@@ -90,11 +92,172 @@ pub fn render(review: &Review, source: &str) -> String {
     }
     page.push_str("</dl>");
     active_inactive(&mut page, s.active, s.pending_invitations);
+    seats(&mut page, review);
+    if let Some(h) = &review.history {
+        history(&mut page, h);
+    }
     roles(&mut page, review);
     last_login(&mut page, review);
     candidates(&mut page, review);
     page.push_str("</body></html>\n");
     page
+}
+
+/// Licence seats per tier, with the stale (reclaimable) ones.
+fn seats(page: &mut String, review: &Review) {
+    let s = &review.summary;
+    page.push_str(
+        "<h2>Licence seats</h2><table id=\"seats\"><tr><th>Tier</th><th>Seats</th><th>Active</th>\
+         <th>Stale (reclaimable)</th><th>Pending invitations</th></tr>",
+    );
+    for tier in Tier::ALL {
+        let t = s.seats.tier(tier);
+        let _ = write!(
+            page,
+            "<tr id=\"seats-{name}\"><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            t.total,
+            t.active,
+            t.stale,
+            t.pending_invitations,
+            name = tier.as_str(),
+        );
+    }
+    page.push_str("</table>");
+}
+
+/// Colours of the history's lines: active users, then the tiers.
+const LINES: [(&str, &str); 4] = [
+    ("active users", "#2563eb"),
+    ("administrators", "#dc2626"),
+    ("designers", "#16a34a"),
+    ("viewers", "#9333ea"),
+];
+
+/// Active users and seats per tier over the stored exports, and the newest export's changes.
+fn history(page: &mut String, h: &History) {
+    page.push_str("<h2>History</h2>");
+    if h.points.is_empty() {
+        page.push_str(
+            "<p id=\"history-empty\">No stored export summaries under this prefix yet.</p>",
+        );
+        return;
+    }
+    let series: Vec<Vec<u64>> = vec![
+        h.points.iter().map(|p| p.active).collect(),
+        tier_series(h, Tier::Administrators),
+        tier_series(h, Tier::Designers),
+        tier_series(h, Tier::Viewers),
+    ];
+    let max = series.iter().flatten().copied().max().unwrap_or(0).max(1);
+    let (left, top, w, ht) = (60.0, 20.0, 680.0, 200.0);
+    let x = |i: usize| {
+        if h.points.len() < 2 {
+            left + w / 2.0
+        } else {
+            left + w * i as f64 / (h.points.len() - 1) as f64
+        }
+    };
+    let y = |v: u64| top + ht - ht * v as f64 / max as f64;
+    let _ = write!(
+        page,
+        "<svg id=\"chart-history\" width=\"820\" height=\"280\" role=\"img\">\
+         <line x1=\"{left}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#94a3b8\"/>\
+         <text x=\"4\" y=\"{t}\">{max}</text><text x=\"4\" y=\"{b}\">0</text>",
+        b = top + ht,
+        r = left + w,
+        t = top + 4.0,
+    );
+    for ((label, colour), values) in LINES.iter().zip(&series) {
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+            .collect();
+        let _ = write!(
+            page,
+            "<polyline class=\"series\" data-series=\"{label}\" fill=\"none\" stroke=\"{colour}\" \
+             stroke-width=\"3\" points=\"{}\"/>",
+            points.join(" ")
+        );
+        for (i, v) in values.iter().enumerate() {
+            let _ = write!(
+                page,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"/>",
+                x(i),
+                y(*v)
+            );
+        }
+    }
+    for (i, (label, colour)) in LINES.iter().enumerate() {
+        let lx = left + 170.0 * i as f64;
+        let _ = write!(
+            page,
+            "<rect x=\"{lx}\" y=\"250\" width=\"14\" height=\"14\" fill=\"{colour}\"/>\
+             <text x=\"{}\" y=\"262\">{label}</text>",
+            lx + 20.0
+        );
+    }
+    page.push_str(
+        "</svg><table id=\"history\"><tr><th>Export</th><th>Users</th><th>Active</th>\
+         <th>Administrators</th><th>Designers</th><th>Viewers</th></tr>",
+    );
+    for (i, p) in h.points.iter().enumerate() {
+        let _ = write!(
+            page,
+            "<tr class=\"point\"><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&p.at),
+            p.users,
+            p.active,
+            series[1][i],
+            series[2][i],
+            series[3][i]
+        );
+    }
+    page.push_str("</table>");
+    if h.counts.is_empty() {
+        return;
+    }
+    page.push_str("<h2>Latest changes</h2><dl class=\"kpis\">");
+    for (name, n) in &h.counts {
+        let _ = write!(
+            page,
+            "<div class=\"kpi\"><dt>{name}</dt><dd id=\"changes-{name}\">{n}</dd></div>"
+        );
+    }
+    page.push_str(
+        "</dl><table id=\"changes\"><tr><th>User</th><th>Email</th><th>Change</th><th>Before</th>\
+         <th>After</th></tr>",
+    );
+    for row in &h.changes {
+        page.push_str("<tr class=\"change\">");
+        for cell in row {
+            let _ = write!(page, "<td>{}</td>", escape(cell));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table>");
+    if h.changes_left_out > 0 {
+        let _ = write!(
+            page,
+            "<p>... and {} more in the changes CSV.</p>",
+            h.changes_left_out
+        );
+    }
+}
+
+/// A tier's seats per point (0 where a summary predates seats).
+fn tier_series(h: &History, tier: Tier) -> Vec<u64> {
+    h.points
+        .iter()
+        .map(|p| {
+            p.seats
+                .iter()
+                .find(|(t, _)| *t == tier)
+                .map_or(0, |(_, n)| *n)
+        })
+        .collect()
 }
 
 fn width(count: u64, max: u64, full: f64) -> f64 {

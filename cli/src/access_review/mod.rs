@@ -2,6 +2,7 @@
 //! self-contained HTML page ([`html::render`]). The counts use the export's own [`Summary`], so the page and
 //! the export's `.summary.json` always agree; stale candidates use the deactivation job's [`standing`] rule.
 
+pub mod history;
 pub mod html;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ pub struct Review {
     pub now: DateTime<Utc>,
     /// The thresholds used.
     pub thresholds: Thresholds,
+    /// The stored summaries over time and the latest changes, when the export's prefix holds them.
+    pub history: Option<history::History>,
 }
 
 /// Undoes the export's formula neutralisation (`'=...` was `=...`).
@@ -87,11 +90,12 @@ impl Review {
             id?, email?, active?, created?, login?, activity?, role?, groups?,
         );
         let mut review = Review {
-            summary: Summary::new(),
+            summary: Summary::with_thresholds(thresholds),
             roles: BTreeMap::new(),
             candidates: Vec::new(),
             now,
             thresholds,
+            history: None,
         };
         for (n, record) in reader.records().enumerate() {
             let line = n + 2;

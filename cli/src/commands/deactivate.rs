@@ -37,6 +37,7 @@ pub fn options(args: &DeactivateArgs) -> StaleOptions {
         force: args.force,
         transfer_dashboards_to: args.transfer_dashboards_to.clone(),
         revoke_sessions: !args.no_revoke_sessions,
+        notice_days: args.notice_days,
         ..StaleOptions::default()
     }
 }
@@ -79,10 +80,24 @@ fn exit(summary: &StaleSummary) -> Exit {
 }
 
 fn headline(s: &StaleSummary) -> String {
-    let scanned = format!(
+    let mut scanned = format!(
         "scanned {} users: {} active; stale: {} to act on, {} protected, {} already done",
         s.scanned, s.active, s.stale, s.protected, s.already_done
     );
+    if s.notice_days > 0 {
+        scanned.push_str(&format!(
+            "\nnotice of {} days: {} warned{}, {} awaiting their notice, {} cleared (seen since)",
+            s.notice_days,
+            s.warned,
+            if s.dry_run {
+                " (dry run: not recorded)"
+            } else {
+                ""
+            },
+            s.awaiting_notice,
+            s.cleared
+        ));
+    }
     let action = s.action.as_str();
     if s.aborted {
         format!(

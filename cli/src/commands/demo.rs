@@ -122,6 +122,9 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
         chrono::Utc::now(),
         StaleOptions::default().thresholds,
         plan.as_deref(),
+        crate::access_review::history::load(&lifecycle::LocalStore::new(out), "exports/users/")
+            .await
+            .ok(),
     )?;
     text.push_str(&report.text);
     text.push_str(&format!("\nEverything is under {}/\n", out.display()));

@@ -8,11 +8,14 @@ use lifecycle::stale::Thresholds;
 use serde_json::json;
 
 use super::Context;
+use crate::access_review::history::{self, History};
 use crate::access_review::{Review, html};
 use crate::args::ReportArgs;
 use crate::error::{CliError, Exit};
 use crate::location::Location;
+use crate::location::folder_and_name;
 use crate::output::Outcome;
+use lifecycle::LocalStore;
 
 /// Reads the export (and the deactivation plan, if given) and writes the page.
 pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliError> {
@@ -28,11 +31,16 @@ pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliErr
             })?)
         }
     };
-    let (bytes, source) = match &args.input {
-        Location::Local(path) => (
-            std::fs::read(path).map_err(|e| CliError::io("reading", path, e))?,
-            path.display().to_string(),
-        ),
+    let (bytes, source, history) = match &args.input {
+        Location::Local(path) => {
+            let (folder, name) = folder_and_name(path)?;
+            let history = history::load(&LocalStore::new(folder), &history::prefix_of(&name)).await;
+            (
+                std::fs::read(path).map_err(|e| CliError::io("reading", path, e))?,
+                path.display().to_string(),
+                history,
+            )
+        }
         Location::S3 { bucket, key } => {
             let key = if key.is_empty() || key.ends_with('/') {
                 format!("{}latest.csv", normalise_prefix(key))
@@ -45,9 +53,16 @@ pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliErr
                 .get(&key)
                 .await?
                 .ok_or_else(|| CliError::BadExport(format!("no export at {source}")))?;
-            (bytes, source)
+            let history = history::load(store.as_ref(), &history::prefix_of(&key)).await;
+            (bytes, source, history)
         }
     };
+    // The history is an addition to the review: a prefix without readable summaries still gets its page.
+    let history = history
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "no history: the stored summaries could not be read"),
+        )
+        .ok();
     write(
         &bytes,
         &source,
@@ -55,6 +70,7 @@ pub async fn run(ctx: &Context<'_>, args: &ReportArgs) -> Result<Outcome, CliErr
         args.now.unwrap_or_else(Utc::now),
         Thresholds::new(args.inactive_days, args.grace_days),
         plan.as_deref(),
+        history,
     )
 }
 
@@ -67,9 +83,11 @@ pub fn write(
     now: DateTime<Utc>,
     thresholds: Thresholds,
     plan: Option<&[u8]>,
+    history: Option<History>,
 ) -> Result<Outcome, CliError> {
     let mut review = Review::from_csv(bytes, now, thresholds)
         .map_err(|e| CliError::BadExport(format!("{source}: {e}")))?;
+    review.history = history;
     if let Some(plan) = plan {
         review
             .with_dashboards(plan)
@@ -91,6 +109,9 @@ pub fn write(
             "pendingInvitations": s.pending_invitations,
             "neverLoggedIn": s.never_logged_in,
             "staleCandidates": review.candidates.len(),
+            "seats": s.seats,
+            "reclaimable": s.reclaimable,
+            "historyPoints": review.history.as_ref().map_or(0, |h| h.points.len()),
         }),
         text: format!(
             "access review of {} users ({} activated, {} pending invitations, {} stale candidates)\n  page: {}\n",

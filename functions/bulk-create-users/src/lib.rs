@@ -13,7 +13,7 @@ use lifecycle::import::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sl_aws::env::{flag, optional, parsed};
-use sl_aws::{Clients, ConfigError, S3Store, hop_deadline};
+use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, hop_deadline};
 
 /// A direct invocation (and what a continuation carries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,12 +179,25 @@ impl App {
         }
     }
 
-    /// Handles one invocation: one hop per request in the event.
+    /// Handles one invocation and emits its metrics (one EMF line).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let mut metrics = RunMetrics::start("bulk-create-users");
+        let result = self.hops(event, &mut metrics).await;
+        metrics.settle(&result, record);
+        result
+    }
+
+    /// One hop per request in the event.
+    async fn hops(
+        &self,
+        event: LambdaEvent<Value>,
+        metrics: &mut RunMetrics,
+    ) -> Result<Value, FunctionError> {
         let requests = parse_event(event.payload)?;
         let mut settings = Settings::from_env()?;
         settings.options.deadline = Some(hop_deadline(event.context.deadline, settings.margin));
         let client = self.clients.sisense.client().await?;
+        metrics.family(client.family().as_str());
         let mut results = Vec::with_capacity(requests.len());
         for direct in requests {
             let result = self
@@ -259,6 +272,31 @@ impl App {
         }
         Ok(response)
     }
+}
+
+/// The finished imports' counts as metrics (a hop that continues reports nothing: its counts are partial).
+fn record(metrics: &mut RunMetrics, response: &Value) {
+    let finished: Vec<&Value> = match response["results"].as_array() {
+        Some(many) => many.iter().collect(),
+        None => vec![response],
+    };
+    let finished = finished.into_iter().filter(|r| r["done"] == true);
+    let mut totals = [
+        ("rows", 0),
+        ("created", 0),
+        ("updated", 0),
+        ("invalid", 0),
+        ("failed", 0),
+    ];
+    for r in finished {
+        for (name, total) in &mut totals {
+            *total += r[*name].as_u64().unwrap_or(0);
+        }
+    }
+    for (name, total) in totals {
+        metrics.count(name, total);
+    }
+    metrics.count("runFailed", 0);
 }
 
 #[cfg(test)]

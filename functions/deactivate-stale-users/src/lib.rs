@@ -2,15 +2,14 @@
 //! [`lifecycle::stale::deactivate_stale_users`] against Sisense and S3, or, when the event names a report in
 //! `restoreFrom`, [`lifecycle::restore::restore_users`] to undo that run.
 
-use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifecycle::restore::{RestoreOptions, restore_users};
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
-use lifecycle::{Clock, FixedClock, SystemClock};
 use serde::Deserialize;
 use serde_json::Value;
-use sl_aws::env::{flag, list, optional, parsed, parsed_if_set, required};
-use sl_aws::{Clients, ConfigError, S3Store, hop_deadline};
+use sl_aws::env::{clock, flag, list, optional, parsed, parsed_if_set, required};
+use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, SnsNotifier, hop_deadline};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `HOP_MARGIN_SECS` unless set: no segment of a live run starts later than this before the Lambda deadline.
@@ -48,6 +47,8 @@ pub struct StaleRequest {
     /// Undo the run whose report is at this key (in the report bucket) instead of looking for stale users; a
     /// dry run unless `dryRun` is `false` in the same payload.
     pub restore_from: Option<String>,
+    /// `NOTICE_DAYS`: warn stale users first and act only on those warned at least this many days ago (0: off).
+    pub notice_days: Option<u32>,
     /// The run this invocation belongs to: a live run that exists is continued with the settings it was planned
     /// with (what a `continuation` carries; the state machine's first hop sends its execution name), otherwise a
     /// run of this id is planned. Defaults to the Lambda request id, which an asynchronous retry keeps.
@@ -109,6 +110,9 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
             .revoke_sessions
             .map_or_else(|| flag("REVOKE_SESSIONS", defaults.revoke_sessions), Ok)?,
         run_id: request.run_id,
+        notice_days: request
+            .notice_days
+            .map_or_else(|| parsed("NOTICE_DAYS", defaults.notice_days), Ok)?,
         actions_per_hop: match parsed("STALE_ACTIONS_PER_HOP", 0usize)? {
             0 => None,
             n => Some(n),
@@ -119,34 +123,36 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
     Ok(options)
 }
 
-/// The clock: the system's, or `CLOCK_FIXED_AT` (RFC 3339) for tests and replays.
-pub fn clock() -> Result<Box<dyn Clock>, ConfigError> {
-    match optional("CLOCK_FIXED_AT") {
-        None => Ok(Box::new(SystemClock)),
-        Some(at) => {
-            let at: DateTime<Utc> = at.parse().map_err(|e: chrono::ParseError| {
-                ConfigError::invalid("CLOCK_FIXED_AT", &at, e.to_string())
-            })?;
-            Ok(Box::new(FixedClock(at)))
-        }
-    }
-}
-
 /// The function: clients built once per sandbox and reused across invocations.
 pub struct App {
     clients: Clients,
+    sns: sl_aws::aws_sdk_sns::Client,
 }
 
 impl App {
     /// Builds the AWS clients from the SDK's standard configuration.
     pub async fn from_env() -> Self {
+        let clients = Clients::from_env().await;
         App {
-            clients: Clients::from_env().await,
+            sns: sl_aws::aws_sdk_sns::Client::new(&clients.sdk),
+            clients,
         }
     }
 
-    /// Handles one invocation.
+    /// Handles one invocation and emits its metrics (one EMF line).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let mut metrics = RunMetrics::start("deactivate-stale-users");
+        let result = self.run(event, &mut metrics).await;
+        // The counts were recorded by the run, which knows whether it restored or deactivated.
+        metrics.settle(&result, |_, _| {});
+        result
+    }
+
+    async fn run(
+        &self,
+        event: LambdaEvent<Value>,
+        metrics: &mut RunMetrics,
+    ) -> Result<Value, FunctionError> {
         let request = parse_event(event.payload)?;
         let bucket = required("REPORT_BUCKET")?;
         let clock = clock()?;
@@ -157,7 +163,11 @@ impl App {
             .get_or_insert_with(|| event.context.request_id.clone());
         let margin = Duration::from_secs(parsed("HOP_MARGIN_SECS", DEFAULT_HOP_MARGIN_SECS)?);
         options.deadline = Some(hop_deadline(event.context.deadline, margin));
+        options.notifier = optional("NOTIFY_TOPIC_ARN").map(|arn| {
+            Arc::new(SnsNotifier::new(self.sns.clone(), arn)) as Arc<dyn lifecycle::Notifier>
+        });
         let client = self.clients.sisense.client().await?;
+        metrics.family(client.family().as_str());
         let store = S3Store::new(self.clients.s3.clone(), bucket);
         match restore_from {
             Some(report_key) => {
@@ -172,6 +182,10 @@ impl App {
                 };
                 let result = restore_users(&client, &store, clock.as_ref(), &restore).await;
                 let s = self.settled(result).await?;
+                metrics
+                    .count("restored", s.restored)
+                    .count("failed", s.failed + s.not_applied)
+                    .count("runFailed", 0);
                 if s.failed > 0 || s.not_applied > 0 {
                     tracing::error!(
                         failed = s.failed, not_applied = s.not_applied, report = %s.report_key,
@@ -186,6 +200,18 @@ impl App {
                 let result =
                     deactivate_stale_users(&client, &store, clock.as_ref(), &options).await;
                 let s = self.settled(result).await?;
+                // A run's counts are cumulative over its hops: only its last hop reports them.
+                if s.continuation.is_none() {
+                    metrics
+                        .count("users", s.scanned)
+                        .count("active", s.active)
+                        .count("stale", s.stale)
+                        .count("warned", s.warned)
+                        .count("cleared", s.cleared)
+                        .count("acted", s.acted)
+                        .count("failed", s.failed + s.not_applied)
+                        .count("runFailed", 0);
+                }
                 if s.failed > 0 || s.not_applied > 0 {
                     tracing::error!(
                         failed = s.failed, not_applied = s.not_applied, report = %s.report_key,

@@ -1,12 +1,13 @@
 //! export-users: parses the event, runs [`lifecycle::export::export_users`] against Sisense and S3.
 
 use lambda_runtime::LambdaEvent;
-use lifecycle::SystemClock;
-use lifecycle::export::{DEFAULT_PREFIX, ExportOptions, export_users};
+use lifecycle::export::{DEFAULT_PREFIX, ExportOptions, ExportOutcome, export_users};
+use lifecycle::seats::Tier;
+use lifecycle::stale::{DEFAULT_INACTIVE_DAYS, Thresholds};
 use serde::Deserialize;
 use serde_json::Value;
-use sl_aws::env::{optional, parsed, required};
-use sl_aws::{Clients, S3Store};
+use sl_aws::env::{clock, optional, parsed, parsed_if_set, required};
+use sl_aws::{Clients, RunMetrics, S3Store};
 
 /// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -16,6 +17,8 @@ pub struct ExportRequest {
     pub prefix: Option<String>,
     /// Users per page.
     pub page_size: Option<u32>,
+    /// Overrides `INACTIVE_DAYS`: days without a login after which a seat counts as stale (reclaimable).
+    pub inactive_days: Option<u32>,
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
@@ -39,8 +42,19 @@ impl App {
         }
     }
 
-    /// Handles one invocation.
+    /// Handles one invocation and emits its metrics (one EMF line).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let mut metrics = RunMetrics::start("export-users");
+        let result = self.export(event, &mut metrics).await;
+        metrics.settle(&result, record);
+        Ok(result?.response())
+    }
+
+    async fn export(
+        &self,
+        event: LambdaEvent<Value>,
+        metrics: &mut RunMetrics,
+    ) -> Result<ExportOutcome, FunctionError> {
         let request = parse_event(event.payload)?;
         let bucket = required("EXPORT_BUCKET")?;
         let prefix = request
@@ -55,17 +69,45 @@ impl App {
                     .map_or_else(|| parsed("EXPORT_PAGE_SIZE", 1000), Ok)?,
             ),
             prefetch: Some(parsed("EXPORT_PREFETCH", 4)?),
+            thresholds: Thresholds::new(
+                request
+                    .inactive_days
+                    .map_or_else(|| parsed("INACTIVE_DAYS", DEFAULT_INACTIVE_DAYS), Ok)?,
+                parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS")?,
+            ),
             ..ExportOptions::default()
         };
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 5)?;
         let store = S3Store::new(self.clients.s3.clone(), bucket)
             .with_part_size(part_mib.saturating_mul(1024 * 1024));
         let client = self.clients.sisense.client().await?;
-        let result = export_users(&client, &store, &SystemClock, &options)
+        metrics.family(client.family().as_str());
+        let clock = clock()?;
+        let result = export_users(&client, &store, clock.as_ref(), &options)
             .await
             .map_err(FunctionError::Job);
         self.clients.sisense.forget_if_unauthorized(&result).await;
-        Ok(result?.response())
+        result
+    }
+}
+
+/// The run's numbers as metrics: users, active, stale, seats and reclaimable seats per tier, changes.
+fn record(metrics: &mut RunMetrics, outcome: &ExportOutcome) {
+    let s = &outcome.summary;
+    metrics
+        .count("users", s.users)
+        .count("active", s.active)
+        .count("stale", s.stale)
+        .count("pendingInvitations", s.pending_invitations)
+        .count("failed", 0)
+        .count("runFailed", 0)
+        .count("joined", outcome.changes.joined)
+        .count("left", outcome.changes.left);
+    for tier in Tier::ALL {
+        let seats = s.seats.tier(tier);
+        metrics
+            .count(&format!("seats.{}", tier.as_str()), seats.total)
+            .count(&format!("reclaimable.{}", tier.as_str()), seats.stale);
     }
 }
 
@@ -82,7 +124,8 @@ mod tests {
             parse_event(json!({"prefix": "x/", "pageSize": 500})).unwrap(),
             ExportRequest {
                 prefix: Some("x/".into()),
-                page_size: Some(500)
+                page_size: Some(500),
+                inactive_days: None,
             }
         );
         let scheduled: Value =

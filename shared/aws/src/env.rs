@@ -105,6 +105,20 @@ pub fn list(name: &'static str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The clock: the system's, or `CLOCK_FIXED_AT` (RFC 3339) for tests and replays.
+pub fn clock() -> Result<Box<dyn lifecycle::Clock>, ConfigError> {
+    match optional("CLOCK_FIXED_AT") {
+        None => Ok(Box::new(lifecycle::SystemClock)),
+        Some(at) => {
+            let at: chrono::DateTime<chrono::Utc> =
+                at.parse().map_err(|e: chrono::ParseError| {
+                    ConfigError::invalid("CLOCK_FIXED_AT", &at, e.to_string())
+                })?;
+            Ok(Box::new(lifecycle::FixedClock(at)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@ impl FunctionError {
                 JobError::DeactivationUnsupported { .. } => "DeactivationUnsupported",
                 JobError::Incomplete { .. } => "ListingIncomplete",
                 JobError::InputMissing(_) => "InputMissing",
+                JobError::Notify(_) => "NotifyError",
                 JobError::Store(_) | JobError::Csv(_) => "StorageError",
             },
         }

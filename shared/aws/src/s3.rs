@@ -5,7 +5,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use lifecycle::{ObjectStore, StoreError, Upload};
+use lifecycle::{ObjectStore, Reader, StoreError, Upload};
 
 /// S3's smallest part (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -45,6 +45,23 @@ impl S3Store {
             operation,
             location: self.location(key),
             message: DisplayErrorContext(e).to_string(),
+        }
+    }
+
+    /// `GetObject`, with a missing key as `None`.
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StoreError> {
+        match (self.client.get_object())
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(output)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(self.error("get", key, e)),
         }
     }
 }
@@ -229,35 +246,32 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    async fn open(&self, key: &str) -> Result<Option<Reader>, StoreError> {
+        Ok(self
+            .get_object(key)
+            .await?
+            .map(|output| Box::pin(output.body.into_async_read()) as Reader))
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.get_tagged(key).await?.map(|(body, _)| body))
     }
 
     async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        let Some(output) = self.get_object(key).await? else {
+            return Ok(None);
+        };
+        let tag = output
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
+        let bytes = output
+            .body
+            .collect()
             .await
-        {
-            Ok(output) => {
-                let tag = output
-                    .e_tag()
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .to_string();
-                let bytes = output
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| self.error("read", key, e))?;
-                Ok(Some((bytes.into_bytes().to_vec(), tag)))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(self.error("get", key, e)),
-        }
+            .map_err(|e| self.error("read", key, e))?;
+        Ok(Some((bytes.into_bytes().to_vec(), tag)))
     }
 
     async fn put_if_absent(
@@ -287,6 +301,27 @@ impl ObjectStore for S3Store {
             }
             Err(e) => Err(self.error("put if absent", key, e)),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("list", prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     fn container(&self) -> String {

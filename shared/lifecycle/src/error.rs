@@ -21,6 +21,9 @@ pub enum JobError {
     /// Writing a CSV failed.
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
+    /// The notice of a run could not be sent; nobody was warned and nothing was changed.
+    #[error("{0}; nobody was warned and nothing was changed")]
+    Notify(#[from] crate::notify::NotifyError),
     /// The input object does not exist.
     #[error("input {0} does not exist")]
     InputMissing(String),
@@ -79,6 +82,7 @@ impl JobError {
             JobError::Config(_)
             | JobError::Store(_)
             | JobError::Csv(_)
+            | JobError::Notify(_)
             | JobError::InputMissing(_)
             | JobError::CannotJudgeStaleness { .. }
             | JobError::DeactivationUnsupported { .. }

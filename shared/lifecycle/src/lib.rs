@@ -7,13 +7,16 @@ pub mod error;
 pub mod export;
 pub mod import;
 pub mod names;
+pub mod notify;
 pub mod progress;
 pub mod restore;
+pub mod seats;
 pub mod stale;
 pub mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{InvalidOption, JobError};
 pub use names::Names;
+pub use notify::{MemoryNotifier, Notifier, NotifyError};
 pub use progress::{Progress, Tick};
-pub use store::{LocalStore, MemoryStore, ObjectStore, StoreError, Upload};
+pub use store::{LocalStore, MemoryStore, ObjectStore, Reader, StoreError, Upload};

@@ -6,6 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+/// An object opened for streaming reads.
+pub type Reader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
 /// A storage failure, with the location it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} {location}: {message}")]
@@ -44,6 +47,14 @@ pub trait ObjectStore: Send + Sync {
     async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError>;
     /// Reads an object; `None` when it does not exist.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Opens an object for reading as a stream (memory bounded by the backend's buffer, not the object's size);
+    /// `None` when it does not exist. The default reads it whole.
+    async fn open(&self, key: &str) -> Result<Option<Reader>, StoreError> {
+        Ok(self
+            .get(key)
+            .await?
+            .map(|body| Box::pin(std::io::Cursor::new(body)) as Reader))
+    }
     /// Reads an object with its entity tag (S3's `ETag`, unquoted; a content hash by default); `None` when it
     /// does not exist.
     async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
@@ -59,6 +70,8 @@ pub trait ObjectStore: Send + Sync {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<bool, StoreError>;
+    /// The keys under `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// The container the keys live in (bucket name or folder), for reports.
     fn container(&self) -> String;
 }
@@ -205,6 +218,17 @@ impl ObjectStore for MemoryStore {
         Ok(true)
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
     fn container(&self) -> String {
         "memory".into()
     }
@@ -336,6 +360,15 @@ impl ObjectStore for LocalStore {
             .map(|_| ())
     }
 
+    async fn open(&self, key: &str) -> Result<Option<Reader>, StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Some(Box::pin(file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::io("open", &path, e)),
+        }
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(key)?;
         match tokio::fs::read(&path).await {
@@ -363,6 +396,39 @@ impl ObjectStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(Self::io("link", &target, e)),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut folders = vec![self.root.clone()];
+        while let Some(folder) = folders.pop() {
+            let mut entries = match tokio::fs::read_dir(&folder).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Self::io("list", &folder, e)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| Self::io("list", &folder, e))?
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&self.root) {
+                    let key = relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if key.starts_with(prefix) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     fn container(&self) -> String {

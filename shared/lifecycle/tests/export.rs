@@ -259,3 +259,53 @@ async fn a_listing_shorter_than_the_count_fails_and_keeps_the_previous_latest() 
         "nothing of the failed run is kept"
     );
 }
+
+/// A previous `latest.csv` that cannot be compared with (malformed, or not an export) never fails the export: the
+/// summary says why nothing was compared, no changes CSV is written, and `latest.csv` is replaced. An unchanged
+/// installation exported twice reports no change at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_previous_export_is_noted_and_an_unchanged_one_reports_no_change() {
+    use lifecycle::ObjectStore;
+    let sim = sim(600, Faults::default()).await;
+    let store = MemoryStore::default();
+    let latest = "exports/users/latest.csv";
+    store
+        .put(
+            latest,
+            b"user_id,email,role_name,group_names,is_active\n1,a@x\n".to_vec(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let outcome = export_users(&common::client(&sim), &store, &clock(), &options())
+        .await
+        .unwrap();
+    assert_eq!(outcome.users, 600);
+    let note = outcome.changes.note.clone().unwrap_or_default();
+    assert!(note.contains("could not be read"), "{note}");
+    assert!(outcome.changes.key.is_none());
+    assert!(!store.objects().keys().any(|k| k.contains("/changes-")));
+    assert_eq!(store.objects()[latest], store.objects()[&outcome.key]);
+
+    let later = FixedClock(clock().0 + chrono::Duration::hours(1));
+    let again = export_users(&common::client(&sim), &store, &later, &options())
+        .await
+        .unwrap();
+    let changes = &again.changes;
+    assert_eq!(changes.compared_with.as_deref(), Some(latest));
+    assert_eq!(
+        (
+            changes.joined,
+            changes.left,
+            changes.role_changed,
+            changes.groups_changed,
+            changes.activated
+        ),
+        (0, 0, 0, 0, 0)
+    );
+    let key = changes.key.clone().expect("a changes CSV, header only");
+    assert_eq!(
+        store.objects()[&key],
+        b"user_id,email,change,before,after\n"
+    );
+}

@@ -7,7 +7,7 @@ use common::{by_id, ids_with, report};
 use chrono::{DateTime, TimeZone, Utc};
 use lifecycle::JobError;
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
-use lifecycle::{FixedClock, MemoryStore};
+use lifecycle::{FixedClock, MemoryStore, ObjectStore};
 use serde_json::Value;
 use sisense_sim::{Faults, Release, Simulator, StaleRule};
 use std::collections::{BTreeMap, BTreeSet};
@@ -514,5 +514,69 @@ async fn a_run_cut_off_midway_is_finished_by_the_next_without_acting_twice() {
     assert!(
         applied.values().all(|n| *n == 1),
         "no user was changed twice"
+    );
+}
+
+/// A notifier that always fails, as SNS does without permission.
+#[derive(Debug)]
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl lifecycle::Notifier for Unreachable {
+    async fn notify(&self, _: &str, _: &str) -> Result<(), lifecycle::NotifyError> {
+        Err(lifecycle::NotifyError {
+            target: "arn:aws:sns:us-east-1:123456789012:stale".into(),
+            message: "AuthorizationError".into(),
+        })
+    }
+}
+
+const LEDGER: &str = "reports/deactivations/notice/ledger.json";
+
+#[tokio::test]
+async fn a_notice_that_cannot_be_sent_warns_nobody_and_an_unreadable_ledger_stops_the_run() {
+    let sim = sim(400).await;
+    let client = common::client(&sim);
+    let store = MemoryStore::default();
+    let options = StaleOptions {
+        notice_days: 7,
+        notifier: Some(std::sync::Arc::new(Unreachable)),
+        ..live(&sim, Action::Demote)
+    };
+    let err = deactivate_stale_users(&client, &store, &FixedClock(now()), &options)
+        .await
+        .expect_err("the notification failed");
+    assert!(matches!(err, JobError::Notify(_)), "{err}");
+    assert!(err.to_string().contains("nobody was warned"), "{err}");
+    assert!(
+        !store.objects().contains_key(LEDGER),
+        "no ledger without the notice"
+    );
+    assert!(sim.writes().is_empty());
+
+    // With a working notifier the run warns; a corrupted ledger then stops the next run before any write.
+    let sent = std::sync::Arc::new(lifecycle::MemoryNotifier::default());
+    let options = StaleOptions {
+        notifier: Some(sent.clone()),
+        ..options
+    };
+    let warned = deactivate_stale_users(&client, &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    assert!(warned.warned > 0 && warned.acted == 0, "{warned:?}");
+    assert_eq!(sent.sent().len(), 1);
+    store
+        .put(LEDGER, b"{not json".to_vec(), "application/json")
+        .await
+        .unwrap();
+    let later = FixedClock(now() + chrono::Duration::days(8));
+    let err = deactivate_stale_users(&client, &store, &later, &options)
+        .await
+        .expect_err("an unreadable ledger");
+    assert!(matches!(err, JobError::Config(_)), "{err}");
+    assert!(err.to_string().contains("notice ledger"), "{err}");
+    assert!(
+        sim.writes().is_empty(),
+        "nothing acted on without knowing who was warned"
     );
 }

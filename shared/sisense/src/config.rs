@@ -112,6 +112,17 @@ pub enum Family {
     Periscope,
 }
 
+impl Family {
+    /// The secret's `kind` for this family (`fusion`, `legacy`, `periscope`), also the metrics' dimension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Fusion => "fusion",
+            Family::Legacy => "legacy",
+            Family::Periscope => "periscope",
+        }
+    }
+}
+
 /// Why the parts given do not make [`Credentials`] (the caller words the message for its own inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialsProblem {

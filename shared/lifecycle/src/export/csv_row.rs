@@ -22,6 +22,15 @@ pub const HEADER: [&str; 13] = [
     "group_names",
 ];
 
+/// Positions in [`HEADER`] of the cells the comparison with the previous export reads.
+pub(crate) mod column {
+    pub(crate) const USER_ID: usize = 0;
+    pub(crate) const IS_ACTIVE: usize = 4;
+    pub(crate) const EMAIL: usize = 10;
+    pub(crate) const ROLE_NAME: usize = 11;
+    pub(crate) const GROUP_NAMES: usize = 12;
+}
+
 /// The column added after [`HEADER`] when users belong to Periscope sites.
 pub const SITE_COLUMN: &str = "site";
 
@@ -52,6 +61,15 @@ mod tests {
 
     fn user(v: serde_json::Value) -> User {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_compared_columns_are_where_the_header_says() {
+        assert_eq!(HEADER[column::USER_ID], "user_id");
+        assert_eq!(HEADER[column::IS_ACTIVE], "is_active");
+        assert_eq!(HEADER[column::EMAIL], "email");
+        assert_eq!(HEADER[column::ROLE_NAME], "role_name");
+        assert_eq!(HEADER[column::GROUP_NAMES], "group_names");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The export job: every user to a CSV streamed into the object store, plus a summary.
 
+mod changes;
 mod csv_row;
 mod summary;
 
@@ -10,6 +11,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sisense::{Directory, UserQuery};
 
+pub use changes::{CHANGES_HEADER, Change, ChangeCounts};
 pub use csv_row::{HEADER, SITE_COLUMN, row};
 pub use summary::{BUCKETS, Summary};
 
@@ -18,7 +20,10 @@ use crate::clock::Clock;
 use crate::error::JobError;
 use crate::names::Names;
 use crate::progress::Progress;
+use crate::stale::{DEFAULT_INACTIVE_DAYS, Thresholds};
 use crate::store::{ObjectStore, Upload};
+use changes::{ChangeLog, Compared, Previous};
+use csv_row::column;
 
 /// Default key prefix of exports.
 pub const DEFAULT_PREFIX: &str = "exports/users/";
@@ -34,6 +39,8 @@ pub struct ExportOptions {
     pub prefetch: Option<usize>,
     /// CSV bytes buffered before they are handed to the upload.
     pub flush_bytes: usize,
+    /// Staleness thresholds for the summary's seat counts (the deactivation job's defaults unless set).
+    pub thresholds: Thresholds,
     /// Told of every user written.
     pub progress: Progress,
 }
@@ -45,6 +52,7 @@ impl Default for ExportOptions {
             page_size: None,
             prefetch: None,
             flush_bytes: 256 << 10,
+            thresholds: Thresholds::new(DEFAULT_INACTIVE_DAYS, None),
             progress: Progress::default(),
         }
     }
@@ -69,6 +77,10 @@ pub struct ExportOutcome {
     pub latest_key: String,
     /// Size of the CSV in bytes.
     pub bytes: u64,
+    /// Joiners, leavers and movers since the previous export, and the key of their CSV.
+    pub changes: ChangeCounts,
+    /// The summary written beside the CSV.
+    pub summary: Summary,
 }
 
 impl ExportOutcome {
@@ -79,6 +91,7 @@ impl ExportOutcome {
             "bucket": self.bucket,
             "key": self.key,
             "summaryKey": self.summary_key,
+            "changesKey": self.changes.key,
         })
     }
 }
@@ -89,6 +102,7 @@ struct SummaryFile<'a> {
     #[serde(flatten)]
     summary: &'a Summary,
     csv_key: &'a str,
+    changes: &'a ChangeCounts,
     timing: Timing,
 }
 
@@ -127,11 +141,34 @@ pub async fn export_users(
         &directory.roles(None).await?,
         &directory.groups(None).await?,
     );
+    let changes_key = format!(
+        "{prefix}dt={}/changes-{}.csv",
+        started.format("%Y-%m-%d"),
+        stamp(started)
+    );
+    let mut diff = Diff::start(store, &latest_key, &changes_key).await?;
     let mut upload = store.start_upload(&key, "text/csv; charset=utf-8").await?;
-    let summary = match write_csv(directory, upload.as_mut(), &names, started, options).await {
+    let written = write_csv(
+        directory,
+        upload.as_mut(),
+        &names,
+        started,
+        options,
+        &mut diff,
+    )
+    .await;
+    let summary = match written {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!(key = %key, error = %e, "export failed; aborting the upload");
+            upload.abort().await;
+            diff.abort().await;
+            return Err(e);
+        }
+    };
+    let changes = match diff.finish(store).await {
+        Ok(changes) => changes,
+        Err(e) => {
             upload.abort().await;
             return Err(e);
         }
@@ -142,6 +179,7 @@ pub async fn export_users(
     let file = SummaryFile {
         summary: &summary,
         csv_key: &key,
+        changes: &changes,
         timing: Timing {
             started_at: instant(started),
             finished_at: instant(finished),
@@ -149,7 +187,7 @@ pub async fn export_users(
         },
     };
     put_json(store, &summary_key, &file).await?;
-    tracing::info!(users = summary.users, bytes, key = %key, "export written");
+    tracing::info!(users = summary.users, bytes, key = %key, joined = changes.joined, left = changes.left, "export written");
     Ok(ExportOutcome {
         users: summary.users,
         bucket: store.container(),
@@ -157,7 +195,126 @@ pub async fn export_users(
         summary_key,
         latest_key,
         bytes,
+        changes,
+        summary,
     })
+}
+
+/// The comparison with the previous export while this one is written: nothing, or the previous export's
+/// digest with the changes CSV being uploaded.
+enum Diff {
+    Nothing(ChangeCounts),
+    Comparing {
+        previous: Box<Previous>,
+        log: Box<ChangeLog>,
+        upload: Box<dyn Upload>,
+    },
+}
+
+impl Diff {
+    /// Reads the previous export (first pass) and starts the changes upload; an unreadable previous export is
+    /// noted, never fatal.
+    async fn start(
+        store: &dyn ObjectStore,
+        latest_key: &str,
+        changes_key: &str,
+    ) -> Result<Diff, ExportError> {
+        let previous = match Previous::load(store, latest_key).await {
+            Ok(Some(previous)) => previous,
+            Ok(None) => {
+                return Ok(Diff::Nothing(ChangeCounts::none(format!(
+                    "first export: there is no previous {latest_key} to compare with"
+                ))));
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, "not comparing with the previous export");
+                return Ok(Diff::Nothing(ChangeCounts::none(reason)));
+            }
+        };
+        let log = Box::new(ChangeLog::new(&previous, changes_key)?);
+        let upload = store
+            .start_upload(changes_key, "text/csv; charset=utf-8")
+            .await?;
+        Ok(Diff::Comparing {
+            previous: Box::new(previous),
+            log,
+            upload,
+        })
+    }
+
+    /// Compares one user of the new export.
+    async fn compare(
+        &mut self,
+        cells: &[String; 13],
+        flush_bytes: usize,
+    ) -> Result<(), ExportError> {
+        let Diff::Comparing {
+            previous,
+            log,
+            upload,
+        } = self
+        else {
+            return Ok(());
+        };
+        let who = Compared {
+            id: &cells[column::USER_ID],
+            active: &cells[column::IS_ACTIVE],
+            email: &cells[column::EMAIL],
+            role: &cells[column::ROLE_NAME],
+            groups: &cells[column::GROUP_NAMES],
+        };
+        for (change, before, after) in previous.compare(who) {
+            log.record(who, change, &before, &after)?;
+        }
+        if log.pending() >= flush_bytes {
+            upload.write(&log.take()?).await?;
+        }
+        Ok(())
+    }
+
+    /// Lists the leavers (second pass over the previous export) and publishes the changes CSV. A previous
+    /// export that cannot be read again drops the comparison (noted), not the export.
+    async fn finish(self, store: &dyn ObjectStore) -> Result<ChangeCounts, ExportError> {
+        let (previous, mut log, mut upload) = match self {
+            Diff::Nothing(counts) => return Ok(counts),
+            Diff::Comparing {
+                previous,
+                log,
+                upload,
+            } => (previous, log, upload),
+        };
+        let leavers = previous
+            .leavers(store, |who| log.record(who, Change::Left, who.role, ""))
+            .await;
+        match leavers {
+            Ok(()) => {}
+            Err(changes::LeaversError::Write(e)) => {
+                upload.abort().await;
+                return Err(e.into());
+            }
+            Err(changes::LeaversError::Read(reason)) => {
+                tracing::warn!(%reason, "not comparing with the previous export");
+                upload.abort().await;
+                return Ok(ChangeCounts::none(reason));
+            }
+        }
+        let written = match log.take() {
+            Ok(rest) => upload.write(&rest).await.map_err(ExportError::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = written {
+            upload.abort().await;
+            return Err(e);
+        }
+        upload.finish().await?;
+        Ok(log.counts)
+    }
+
+    async fn abort(self) {
+        if let Diff::Comparing { upload, .. } = self {
+            upload.abort().await;
+        }
+    }
 }
 
 fn into_bytes(csv: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
@@ -171,6 +328,7 @@ async fn write_csv(
     names: &Names,
     now: DateTime<Utc>,
     options: &ExportOptions,
+    diff: &mut Diff,
 ) -> Result<Summary, ExportError> {
     let new_writer = || csv::Writer::from_writer(Vec::with_capacity(options.flush_bytes + 4096));
     let mut csv = new_writer();
@@ -181,7 +339,7 @@ async fn write_csv(
     } else {
         csv.write_record(HEADER)?;
     }
-    let mut summary = Summary::new();
+    let mut summary = Summary::with_thresholds(options.thresholds);
     summary.last_login_available = capabilities.last_login;
     let query = UserQuery {
         page_size: options.page_size,
@@ -196,6 +354,7 @@ async fn write_csv(
         options.progress.advance(1);
         let cells = row(&user, names);
         summary.add(&user, names.role(&user), now);
+        diff.compare(&cells, options.flush_bytes).await?;
         if with_site {
             let site = neutralise(user.scope.as_deref().unwrap_or_default());
             csv.write_record(cells.iter().map(String::as_str).chain([site.as_ref()]))?;

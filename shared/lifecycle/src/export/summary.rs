@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sisense::User;
 
+use crate::seats::{Seats, Tier};
+use crate::stale::{DEFAULT_INACTIVE_DAYS, Standing, Thresholds, standing};
+
 /// Last-login buckets, in days since the last login, each exclusive of the previous one.
 pub const BUCKETS: [(&str, i64); 5] = [
     ("0-7d", 7),
@@ -39,11 +42,26 @@ pub struct Summary {
     /// Users per Periscope site (absent for Sisense installations).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub per_site: BTreeMap<String, u64>,
+    /// Days without a login after which an activated user counts as stale (the deactivation job's threshold).
+    pub stale_days: u32,
+    /// Activated users not seen for `stale_days` (0 where last logins are not available).
+    pub stale: u64,
+    /// Licence seats per tier: total, active, stale, pending invitations.
+    pub seats: Seats,
+    /// Stale seats per tier: what offboarding the stale users would free.
+    pub reclaimable: BTreeMap<Tier, u64>,
+    #[serde(skip)]
+    thresholds: Thresholds,
 }
 
 impl Summary {
-    /// An empty summary with every bucket present.
+    /// An empty summary with every bucket present, judging staleness by the deactivation job's default.
     pub fn new() -> Self {
+        Self::with_thresholds(Thresholds::new(DEFAULT_INACTIVE_DAYS, None))
+    }
+
+    /// An empty summary judging staleness by `thresholds`.
+    pub fn with_thresholds(thresholds: Thresholds) -> Self {
         let mut last_login: BTreeMap<String, u64> = BUCKETS
             .iter()
             .map(|(name, _)| (name.to_string(), 0))
@@ -60,6 +78,11 @@ impl Summary {
             latest_login: None,
             last_login_available: true,
             per_site: BTreeMap::new(),
+            stale_days: thresholds.inactive_days,
+            stale: 0,
+            seats: Seats::new(),
+            reclaimable: Tier::ALL.iter().map(|t| (*t, 0)).collect(),
+            thresholds,
         }
     }
 
@@ -89,6 +112,19 @@ impl Summary {
         *self.per_role.entry(role.to_string()).or_default() += 1;
         if let Some(site) = &user.scope {
             *self.per_site.entry(site.clone()).or_default() += 1;
+        }
+        // Without last logins nobody can be judged stale: activated users count as active seats.
+        let standing = match standing(user, now, self.thresholds) {
+            Standing::Stale { .. } if !self.last_login_available => Standing::Current,
+            judged => judged,
+        };
+        self.seats.add(role_name, &standing);
+        if let Standing::Stale { .. } = standing {
+            self.stale += 1;
+            *self
+                .reclaimable
+                .entry(Tier::of_role(role_name))
+                .or_default() += 1;
         }
         if !self.last_login_available {
             return;
@@ -156,5 +192,27 @@ mod tests {
         assert_eq!(s.last_login["0-7d"], 1);
         assert_eq!(s.last_login["never"], 1);
         assert_eq!(s.last_login.values().sum::<u64>(), 2);
+        let viewers = s.seats.tier(Tier::Viewers);
+        assert_eq!((viewers.total, viewers.active), (1, 1));
+        assert_eq!(s.seats.tier(Tier::Unclassified).pending_invitations, 1);
+    }
+
+    #[test]
+    fn stale_seats_are_reclaimable_only_where_last_logins_are_known() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let old = serde_json::json!({"_id": "1", "active": true, "lastLogin": "2026-01-01T00:00:00Z",
+            "created": "2025-01-01T00:00:00Z"});
+        let user = serde_json::from_value::<User>(old).unwrap();
+        let mut s = Summary::with_thresholds(Thresholds::new(30, None));
+        s.add(&user, "contributor", now);
+        assert_eq!((s.stale, s.reclaimable[&Tier::Designers]), (1, 1));
+        assert_eq!(s.seats.tier(Tier::Designers).stale, 1);
+        let mut blind = Summary::new();
+        blind.last_login_available = false;
+        blind.add(&user, "contributor", now);
+        assert_eq!(
+            (blind.stale, blind.seats.tier(Tier::Designers).active),
+            (0, 1)
+        );
     }
 }

@@ -34,6 +34,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// What a user is once the action is done (`deactivated`, `demoted`, `deleted`).
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Action::Deactivate => "deactivated",
+            Action::Demote => "demoted",
+            Action::Delete => "deleted",
+        }
+    }
+
     /// The name used in configuration and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,6 +91,15 @@ pub enum Status {
     NotAttempted,
     /// The plan exceeded a cap: nothing was changed.
     AbortedOverThreshold,
+    /// Notice before action: stale for the first time, recorded in the notice ledger; acted on by a live run
+    /// once the notice has elapsed and the user is still stale.
+    Warned,
+    /// Dry run with notice: would be warned (no ledger is written).
+    WouldWarn,
+    /// Warned earlier; the notice has not elapsed yet.
+    AwaitingNotice,
+    /// Warned earlier and seen since (or no longer to be acted on): removed from the notice ledger.
+    Cleared,
 }
 
 impl Status {
@@ -102,6 +120,10 @@ impl Status {
             Status::PendingInvitation => "pending_invitation",
             Status::NotAttempted => "not_attempted",
             Status::AbortedOverThreshold => "aborted_over_threshold",
+            Status::Warned => "warned",
+            Status::WouldWarn => "would_warn",
+            Status::AwaitingNotice => "awaiting_notice",
+            Status::Cleared => "cleared",
         }
     }
 }
@@ -306,7 +328,11 @@ impl Context<'_> {
             | Status::ProtectedOwner
             | Status::PendingInvitation
             | Status::NotAttempted
-            | Status::AbortedOverThreshold => {
+            | Status::AbortedOverThreshold
+            | Status::Warned
+            | Status::WouldWarn
+            | Status::AwaitingNotice
+            | Status::Cleared => {
                 tracing::warn!(user_id = %id, status = row.status.as_str(), message = %row.message, "action not done")
             }
         }

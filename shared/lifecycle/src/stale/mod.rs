@@ -2,6 +2,7 @@
 //! them, under caps, dry run by default, verifying every write by reading the user back, with an audit report.
 
 mod apply;
+mod notice;
 mod policy;
 mod run;
 mod sessions;
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sisense::{DashboardId, Directory, GroupResolver, RoleResolver, User, UserId, UserQuery};
 
@@ -18,6 +20,7 @@ pub use apply::{Action, Status};
 pub use policy::{Protection, Standing, Thresholds, standing};
 pub use run::Continuation;
 
+use notice::Ledger;
 use run::{Frozen, Planned, RunKeys};
 
 use crate::artefact::{
@@ -26,6 +29,7 @@ use crate::artefact::{
 use crate::clock::Clock;
 use crate::error::{InvalidOption, JobError};
 use crate::names::Names;
+use crate::notify::Notifier;
 use crate::progress::Progress;
 use crate::store::ObjectStore;
 
@@ -99,6 +103,12 @@ pub struct StaleOptions {
     pub deadline: Option<std::time::Instant>,
     /// A live run settles at most this many actions per invocation (then returns a [`Continuation`]).
     pub actions_per_hop: Option<usize>,
+    /// Notice before action, in days (0: off). When on, a stale user is first warned (recorded in the notice
+    /// ledger under `{prefix}deactivations/notice/`), and only a live run at least this many days later acts on
+    /// it, if it is still stale.
+    pub notice_days: u32,
+    /// Told of the users a live run warns (one message per run).
+    pub notifier: Option<Arc<dyn Notifier>>,
     /// Told of every user scanned and every action applied.
     pub progress: Progress,
 }
@@ -123,6 +133,8 @@ impl Default for StaleOptions {
             run_id: None,
             deadline: None,
             actions_per_hop: None,
+            notice_days: 0,
+            notifier: None,
             progress: Progress::default(),
         }
     }
@@ -232,6 +244,21 @@ pub struct StaleSummary {
     /// Present while a live run is not finished: invoke again with it (the report is written by the last hop).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continuation: Option<Continuation>,
+    /// Notice before action, in days (0: off).
+    #[serde(default)]
+    pub notice_days: u32,
+    /// Stale users warned by this run (not acted on; `would_warn` in a dry run).
+    #[serde(default)]
+    pub warned: u64,
+    /// Users warned earlier whose notice has not elapsed (not acted on).
+    #[serde(default)]
+    pub awaiting_notice: u64,
+    /// Users removed from the notice ledger: seen since their warning, or no longer to be acted on.
+    #[serde(default)]
+    pub cleared: u64,
+    /// Whether the warned users were notified (`NOTIFY_TOPIC_ARN`).
+    #[serde(default)]
+    pub notified: bool,
 }
 
 /// One report row.
@@ -255,6 +282,29 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// A row not yet judged: no action, status `planned`.
+    fn new(
+        user: User,
+        role_name: String,
+        last_seen: Option<DateTime<Utc>>,
+        days_inactive: i64,
+    ) -> Self {
+        Row {
+            role_name,
+            user,
+            last_seen,
+            days_inactive,
+            dashboards: None,
+            action: None,
+            status: Status::Planned,
+            message: String::new(),
+            previous: None,
+            snapshot_key: String::new(),
+            moved: Vec::new(),
+            sessions: String::new(),
+        }
+    }
+
     fn cells(&self) -> [String; 15] {
         let ids = |ids: &[DashboardId]| {
             ids.iter()
@@ -399,6 +449,12 @@ pub async fn deactivate_stale_users(
         &options.all_protected_users(),
         &options.protected_groups,
     )?;
+    let ledger_key = notice::ledger_key(&prefix);
+    let ledger = match options.notice_days {
+        0 => None,
+        _ => Some(Ledger::load(store, &ledger_key).await?),
+    };
+    summary.notice_days = options.notice_days;
     let content = directory.content();
     let owned = match content {
         Some(content) => Some(transfer::owners(content, &options.progress).await?),
@@ -417,10 +473,21 @@ pub async fn deactivate_stale_users(
             names: &setup.names,
             owned: owned.as_ref(),
             transfer: setup.custodian.is_some(),
+            warned: ledger.as_ref(),
         },
         &mut summary,
     )
     .await?;
+    let decision = ledger.as_ref().map(|ledger| {
+        notice::judge(
+            &mut plan,
+            ledger,
+            now,
+            options.notice_days,
+            options.dry_run,
+            &mut summary,
+        )
+    });
 
     summary.cap = u64::from(options.max_actions)
         .min(summary.active * u64::from(options.max_action_percent) / 100);
@@ -451,6 +518,20 @@ pub async fn deactivate_stale_users(
                 cap = summary.cap,
                 "force passes the cap"
             );
+        }
+        if let Some(mut decision) = decision {
+            if let (Some(notifier), false) = (&options.notifier, decision.warned.is_empty()) {
+                let report = format!("{}/{}", summary.bucket, summary.report_key);
+                let (subject, message) =
+                    notice::notification(&decision, options.action.past_tense(), &report);
+                notifier.notify(&subject, &message).await?;
+                summary.notified = true;
+            }
+            // The users acted on now leave the ledger: a restored user who goes stale again is warned again.
+            for row in &plan.act {
+                decision.ledger.users.remove(row.user.id.as_str());
+            }
+            decision.ledger.save(store, &ledger_key).await?;
         }
         let keys = RunKeys::new(&prefix, &run_id);
         let frozen = Frozen {
@@ -576,6 +657,8 @@ struct Scan<'a> {
     owned: Option<&'a HashMap<UserId, Vec<DashboardId>>>,
     /// Whether a transfer target takes the dashboards of users `delete` removes.
     transfer: bool,
+    /// The notice ledger, when notice is on.
+    warned: Option<&'a Ledger>,
 }
 
 /// Lists every user once and sorts the stale ones into "act" and "keep".
@@ -601,7 +684,23 @@ async fn plan(
     while let Some(user) = users.try_next().await? {
         summary.scanned += 1;
         options.progress.advance(1);
+        let was_warned = scan.warned.is_some_and(|l| l.contains(user.id.as_str()));
+        let role_name = names.role(&user).to_string();
         let (last_seen, days_inactive, pending) = match standing(&user, now, options.thresholds) {
+            Standing::Current if was_warned => {
+                summary.active += 1;
+                let last_seen = user.last_seen();
+                let mut row = Row::new(
+                    user,
+                    role_name,
+                    last_seen,
+                    last_seen.map_or(0, |t| (now - t).num_days()),
+                );
+                row.action = None;
+                notice::clear(&mut row, "seen since the warning");
+                plan.keep.push(row);
+                continue;
+            }
             Standing::Current => {
                 summary.active += 1;
                 continue;
@@ -625,20 +724,8 @@ async fn plan(
                 (last_seen, days_inactive, false)
             }
         };
-        let mut row = Row {
-            role_name: names.role(&user).to_string(),
-            user,
-            last_seen,
-            days_inactive,
-            dashboards: None,
-            action: Some(options.action),
-            status: Status::Planned,
-            message: String::new(),
-            previous: None,
-            snapshot_key: String::new(),
-            moved: Vec::new(),
-            sessions: String::new(),
-        };
+        let mut row = Row::new(user, role_name, last_seen, days_inactive);
+        row.action = Some(options.action);
         row.dashboards = scan
             .owned
             .map(|owned| owned.get(&row.user.id).cloned().unwrap_or_default());
@@ -647,6 +734,10 @@ async fn plan(
             row.action = None;
             row.status = Status::Protected;
             row.message = reason;
+            if was_warned {
+                row.message
+                    .push_str("; warned earlier: removed from the notice ledger");
+            }
             plan.keep.push(row);
         } else if pending && target.action() != Action::Delete {
             row.action = None;
@@ -655,6 +746,10 @@ async fn plan(
                 "invitation never accepted (created {days_inactive} days ago); only the delete action removes \
                  invitations"
             );
+            if was_warned {
+                row.message
+                    .push_str("; warned earlier: removed from the notice ledger");
+            }
             plan.keep.push(row);
         } else if target.action() == Action::Delete && row.owned() > 0 && !scan.transfer {
             summary.protected_owners += 1;
@@ -665,10 +760,15 @@ async fn plan(
                  to hand them to another user first)",
                 row.owned()
             );
+            if was_warned {
+                row.message
+                    .push_str("; warned earlier: removed from the notice ledger");
+            }
             plan.keep.push(row);
         } else if target.is_done(&row.user, names) {
             summary.already_done += 1;
         } else {
+            // Only a user still to be acted on keeps its warning.
             summary.stale += 1;
             plan.act.push(row);
         }

@@ -91,20 +91,15 @@ impl Planned {
     }
 
     fn row(&self, action: Action) -> Row {
-        Row {
-            user: self.user.clone(),
-            role_name: self.role_name.clone(),
-            last_seen: self.last_seen,
-            days_inactive: self.days_inactive,
-            dashboards: self.dashboards.clone(),
-            action: Some(action),
-            status: Status::Planned,
-            message: String::new(),
-            previous: None,
-            snapshot_key: String::new(),
-            moved: Vec::new(),
-            sessions: String::new(),
-        }
+        let mut row = Row::new(
+            self.user.clone(),
+            self.role_name.clone(),
+            self.last_seen,
+            self.days_inactive,
+        );
+        row.dashboards = self.dashboards.clone();
+        row.action = Some(action);
+        row
     }
 }
 
@@ -330,7 +325,11 @@ async fn apply_segment(
                 | Status::ProtectedOwner
                 | Status::PendingInvitation
                 | Status::NotAttempted
-                | Status::AbortedOverThreshold => {}
+                | Status::AbortedOverThreshold
+                | Status::Warned
+                | Status::WouldWarn
+                | Status::AwaitingNotice
+                | Status::Cleared => {}
             }
         }
     }
@@ -374,7 +373,11 @@ fn count(rows: &[Row], summary: &mut StaleSummary) {
             | Status::Protected
             | Status::ProtectedOwner
             | Status::PendingInvitation
-            | Status::AbortedOverThreshold => {
+            | Status::AbortedOverThreshold
+            | Status::Warned
+            | Status::WouldWarn
+            | Status::AwaitingNotice
+            | Status::Cleared => {
                 tracing::error!(
                     status = row.status.as_str(),
                     "an applied row kept a status applying never gives"

@@ -1,0 +1,465 @@
+//! Joiners, leavers and movers: an export compared with the previous one (`latest.csv` before it is replaced).
+//!
+//! The previous CSV is streamed twice and never held: the first pass keeps, per user, a 64-bit hash of the id
+//! and the indexes of its role and group names (each distinct name stored once); the new export is compared
+//! user by user as it is written; the second pass names the users the new listing did not return (leavers).
+//! Cells are compared as both exports wrote them (neutralised the same way).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use csv_async::{AsyncReaderBuilder, StringRecord};
+use serde::Serialize;
+
+use crate::store::{ObjectStore, Reader};
+
+/// The changes CSV's header, exactly.
+pub const CHANGES_HEADER: [&str; 5] = ["user_id", "email", "change", "before", "after"];
+
+/// One kind of change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// In this export, not in the previous one.
+    Joined,
+    /// In the previous export, not in this one.
+    Left,
+    /// Another role name.
+    RoleChanged,
+    /// Other group names.
+    GroupsChanged,
+    /// `is_active` went from false to true (an invitation accepted).
+    Activated,
+    /// `is_active` went from true to false (deactivated, where the release applies it).
+    Deactivated,
+}
+
+impl Change {
+    /// The CSV's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Joined => "joined",
+            Change::Left => "left",
+            Change::RoleChanged => "role_changed",
+            Change::GroupsChanged => "groups_changed",
+            Change::Activated => "activated",
+            Change::Deactivated => "deactivated",
+        }
+    }
+}
+
+/// The counts the summary carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeCounts {
+    /// What this export was compared with (`None`: nothing, see `note`).
+    pub compared_with: Option<String>,
+    /// Why nothing was compared (the first export, an unreadable previous file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Key of the changes CSV (`None` when nothing was compared).
+    pub key: Option<String>,
+    /// Users new since the previous export.
+    pub joined: u64,
+    /// Users gone since the previous export.
+    pub left: u64,
+    /// Users whose role changed.
+    pub role_changed: u64,
+    /// Users whose groups changed.
+    pub groups_changed: u64,
+    /// Users activated since the previous export.
+    pub activated: u64,
+    /// Users deactivated since the previous export.
+    pub deactivated: u64,
+}
+
+impl ChangeCounts {
+    /// Nothing compared, and why.
+    pub fn none(note: impl Into<String>) -> Self {
+        ChangeCounts {
+            note: Some(note.into()),
+            ..ChangeCounts::default()
+        }
+    }
+
+    fn count(&mut self, change: Change) {
+        let n = match change {
+            Change::Joined => &mut self.joined,
+            Change::Left => &mut self.left,
+            Change::RoleChanged => &mut self.role_changed,
+            Change::GroupsChanged => &mut self.groups_changed,
+            Change::Activated => &mut self.activated,
+            Change::Deactivated => &mut self.deactivated,
+        };
+        *n += 1;
+    }
+}
+
+/// The cells of one user that are compared, as an export CSV holds them.
+#[derive(Debug, Clone, Copy)]
+pub struct Compared<'a> {
+    /// `user_id`.
+    pub id: &'a str,
+    /// `email`.
+    pub email: &'a str,
+    /// `role_name`.
+    pub role: &'a str,
+    /// `group_names`.
+    pub groups: &'a str,
+    /// `is_active`.
+    pub active: &'a str,
+}
+
+/// Column positions in a previous export.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    id: usize,
+    email: usize,
+    role: usize,
+    groups: usize,
+    active: usize,
+}
+
+impl Columns {
+    fn of(header: &StringRecord) -> Result<Self, String> {
+        let find = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| format!("the previous export has no column {name}"))
+        };
+        Ok(Columns {
+            id: find("user_id")?,
+            email: find("email")?,
+            role: find("role_name")?,
+            groups: find("group_names")?,
+            active: find("is_active")?,
+        })
+    }
+
+    fn read<'r>(&self, record: &'r StringRecord) -> Compared<'r> {
+        let cell = |i: usize| record.get(i).unwrap_or_default();
+        Compared {
+            id: cell(self.id),
+            email: cell(self.email),
+            role: cell(self.role),
+            groups: cell(self.groups),
+            active: cell(self.active),
+        }
+    }
+}
+
+/// Each distinct string once, by index.
+#[derive(Debug, Default)]
+struct Interner {
+    strings: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+
+    fn get(&self, i: u32) -> &str {
+        self.strings.get(i as usize).map_or("", String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    role: u32,
+    groups: u32,
+    active: bool,
+    seen: bool,
+}
+
+fn id_hash(id: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The previous export, as much of it as the comparison needs.
+#[derive(Debug)]
+pub struct Previous {
+    key: String,
+    columns: Columns,
+    users: HashMap<u64, Entry>,
+    roles: Interner,
+    groups: Interner,
+}
+
+/// Why the previous export cannot be compared with.
+pub type Unavailable = String;
+
+async fn reader(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Option<csv_async::AsyncReader<Reader>>, Unavailable> {
+    let opened = store
+        .open(key)
+        .await
+        .map_err(|e| format!("the previous export could not be read: {e}"))?;
+    Ok(opened.map(|stream| AsyncReaderBuilder::new().create_reader(stream)))
+}
+
+impl Previous {
+    /// Reads the previous export at `key` (first pass); `Ok(None)` when there is none.
+    pub async fn load(store: &dyn ObjectStore, key: &str) -> Result<Option<Previous>, Unavailable> {
+        let unreadable =
+            |e: csv_async::Error| format!("the previous export {key} could not be read: {e}");
+        let Some(mut reader) = reader(store, key).await? else {
+            return Ok(None);
+        };
+        let columns = Columns::of(reader.headers().await.map_err(unreadable)?)?;
+        let mut previous = Previous {
+            key: key.to_string(),
+            columns,
+            users: HashMap::new(),
+            roles: Interner::default(),
+            groups: Interner::default(),
+        };
+        let mut record = StringRecord::new();
+        while reader.read_record(&mut record).await.map_err(unreadable)? {
+            let cells = columns.read(&record);
+            let entry = Entry {
+                role: previous.roles.intern(cells.role),
+                groups: previous.groups.intern(cells.groups),
+                active: cells.active == "true",
+                seen: false,
+            };
+            previous.users.insert(id_hash(cells.id), entry);
+        }
+        Ok(Some(previous))
+    }
+
+    /// The changes of one user of the new export (and marks it seen).
+    pub fn compare(&mut self, now: Compared<'_>) -> Vec<(Change, String, String)> {
+        let Some(entry) = self.users.get_mut(&id_hash(now.id)) else {
+            return vec![(Change::Joined, String::new(), now.role.to_string())];
+        };
+        entry.seen = true;
+        let entry = *entry;
+        let mut changes = Vec::new();
+        let role = self.roles.get(entry.role);
+        if role != now.role {
+            changes.push((Change::RoleChanged, role.to_string(), now.role.to_string()));
+        }
+        let groups = self.groups.get(entry.groups);
+        if groups != now.groups {
+            changes.push((
+                Change::GroupsChanged,
+                groups.to_string(),
+                now.groups.to_string(),
+            ));
+        }
+        match (entry.active, now.active == "true") {
+            (false, true) => changes.push((Change::Activated, "false".into(), "true".into())),
+            (true, false) => changes.push((Change::Deactivated, "true".into(), "false".into())),
+            (true, true) | (false, false) => {}
+        }
+        changes
+    }
+
+    /// The previous export's users the new one did not return (second pass), each with its cells.
+    pub async fn leavers(
+        &self,
+        store: &dyn ObjectStore,
+        mut each: impl FnMut(Compared<'_>) -> Result<(), csv::Error>,
+    ) -> Result<(), LeaversError> {
+        let unreadable = |e: csv_async::Error| {
+            format!(
+                "the previous export {} could not be read again: {e}",
+                self.key
+            )
+        };
+        if self.users.values().all(|e| e.seen) {
+            return Ok(());
+        }
+        let mut reader = reader(store, &self.key).await?.ok_or_else(|| {
+            format!(
+                "the previous export {} disappeared during the export",
+                self.key
+            )
+        })?;
+        reader.headers().await.map_err(unreadable)?;
+        let mut record = StringRecord::new();
+        while reader.read_record(&mut record).await.map_err(unreadable)? {
+            let cells = self.columns.read(&record);
+            if self.users.get(&id_hash(cells.id)).is_some_and(|e| !e.seen) {
+                each(cells).map_err(LeaversError::Write)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the previous export was read from.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Why the leavers could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaversError {
+    /// The previous export could not be read again.
+    #[error("{0}")]
+    Read(Unavailable),
+    /// Writing the changes CSV failed.
+    #[error("writing the changes CSV: {0}")]
+    Write(csv::Error),
+}
+
+impl From<Unavailable> for LeaversError {
+    fn from(e: Unavailable) -> Self {
+        LeaversError::Read(e)
+    }
+}
+
+/// The changes CSV being written, with its counts.
+pub struct ChangeLog {
+    csv: csv::Writer<Vec<u8>>,
+    /// The counts so far.
+    pub counts: ChangeCounts,
+}
+
+impl ChangeLog {
+    /// A log comparing with `previous` (its key is recorded as `comparedWith`), writing to `key`.
+    pub fn new(previous: &Previous, key: &str) -> Result<Self, csv::Error> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record(CHANGES_HEADER)?;
+        Ok(ChangeLog {
+            csv,
+            counts: ChangeCounts {
+                compared_with: Some(previous.key().to_string()),
+                key: Some(key.to_string()),
+                ..ChangeCounts::default()
+            },
+        })
+    }
+
+    /// Records one change.
+    pub fn record(
+        &mut self,
+        who: Compared<'_>,
+        change: Change,
+        before: &str,
+        after: &str,
+    ) -> Result<(), csv::Error> {
+        self.counts.count(change);
+        self.csv
+            .write_record([who.id, who.email, change.as_str(), before, after])
+    }
+
+    /// The bytes written since the last call (to hand to an upload).
+    pub fn take(&mut self) -> Result<Vec<u8>, csv::Error> {
+        let full = std::mem::replace(&mut self.csv, csv::Writer::from_writer(Vec::new()));
+        full.into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    }
+
+    /// Bytes waiting to be taken.
+    pub fn pending(&self) -> usize {
+        self.csv.get_ref().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn csv(rows: &[&str]) -> Vec<u8> {
+        let mut s = String::from("user_id,is_active,email,role_name,group_names\n");
+        for r in rows {
+            s.push_str(r);
+            s.push('\n');
+        }
+        s.into_bytes()
+    }
+
+    #[tokio::test]
+    async fn joiners_leavers_and_movers_are_found_in_both_passes() {
+        let store = MemoryStore::default();
+        store
+            .put(
+                "latest.csv",
+                csv(&[
+                    "1,true,a@x,consumer,",
+                    "2,true,b@x,consumer,Sales",
+                    "3,false,c@x,consumer,",
+                    "4,true,d@x,admin,",
+                ]),
+                "text/csv",
+            )
+            .await
+            .unwrap();
+        let mut previous = Previous::load(&store, "latest.csv").await.unwrap().unwrap();
+        assert_eq!(previous.users.len(), 4);
+        let user = |id, email, role, groups, active| Compared {
+            id,
+            email,
+            role,
+            groups,
+            active,
+        };
+        assert!(
+            previous
+                .compare(user("1", "a@x", "consumer", "", "true"))
+                .is_empty()
+        );
+        let moved = previous.compare(user("2", "b@x", "contributor", "Sales;EU", "true"));
+        let kinds: Vec<_> = moved.iter().map(|c| c.0).collect();
+        assert_eq!(kinds, [Change::RoleChanged, Change::GroupsChanged]);
+        assert_eq!(
+            (moved[0].1.as_str(), moved[0].2.as_str()),
+            ("consumer", "contributor")
+        );
+        let activated = previous.compare(user("3", "c@x", "consumer", "", "true"));
+        assert_eq!(activated[0].0, Change::Activated);
+        let joined = previous.compare(user("5", "e@x", "consumer", "", "true"));
+        assert_eq!(joined[0].0, Change::Joined);
+        let mut left = Vec::new();
+        previous
+            .leavers(&store, |c| {
+                left.push(c.email.to_string());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, ["d@x"]);
+    }
+
+    #[tokio::test]
+    async fn a_previous_export_without_the_compared_columns_is_not_compared() {
+        let store = MemoryStore::default();
+        store
+            .put("latest.csv", b"user_id,email\n1,a@x\n".to_vec(), "text/csv")
+            .await
+            .unwrap();
+        let err = Previous::load(&store, "latest.csv").await.unwrap_err();
+        assert!(err.contains("no column role_name"), "{err}");
+        assert!(
+            Previous::load(&store, "missing.csv")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_previous_export_is_reported_not_half_compared() {
+        let store = MemoryStore::default();
+        let mut body = csv(&["1,true,a@x,consumer,"]);
+        body.extend_from_slice(b"2,true\n");
+        store.put("latest.csv", body, "text/csv").await.unwrap();
+        let err = Previous::load(&store, "latest.csv").await.unwrap_err();
+        assert!(err.contains("could not be read"), "{err}");
+    }
+}
