@@ -177,6 +177,23 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
             .unwrap_or_else(|| panic!("{role} has no row"));
         assert_eq!(number(&dom[at..], "class=\"n total\""), *count, "{role}");
     }
+    // Licence seats per tier, from the same users.
+    let tier_total =
+        |roles: &[&str]| -> u64 { roles.iter().filter_map(|r| per_role.get(*r)).sum() };
+    for (tier, roles) in [
+        ("administrators", &["super", "admin", "dataAdmin"][..]),
+        ("designers", &["contributor", "dataDesigner"][..]),
+        ("viewers", &["consumer"][..]),
+    ] {
+        let at = dom
+            .find(&format!("id=\"seats-{tier}\""))
+            .unwrap_or_else(|| panic!("{tier} has no seats row"));
+        assert_eq!(
+            number(&dom[at..], "class=\"n\""),
+            tier_total(roles),
+            "{tier}"
+        );
+    }
     let listed = dom.matches("<tr><td>").count() as u64;
     assert_eq!(
         listed,

@@ -565,6 +565,27 @@ async fn s3_locations_and_the_secret_work_through_moto(family: Family) {
     .await;
     assert_eq!(report.code, 0, "{}", report.stderr);
     assert_eq!(report.json()["users"], 120);
+    assert_eq!(
+        report.json()["historyPoints"],
+        1,
+        "the export's dated summary, listed in S3"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &world
+            .get(export.json()["summaryKey"].as_str().unwrap())
+            .await,
+    )
+    .unwrap();
+    // The page judges staleness at --now, the export at the time it ran: the seats per tier and pending
+    // invitations agree; the split between active and stale depends on the instant.
+    for tier in ["administrators", "designers", "viewers", "unclassified"] {
+        let (page, export) = (&report.json()["seats"][tier], &summary["seats"][tier]);
+        assert_eq!(page["total"], export["total"], "{tier}");
+        assert_eq!(
+            page["pendingInvitations"], export["pendingInvitations"],
+            "{tier}"
+        );
+    }
     assert!(dir.join("access-review.html").is_file());
 
     world
