@@ -147,14 +147,17 @@ impl S3Upload {
 impl Upload for S3Upload {
     async fn write(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
         self.written += bytes.len() as u64;
-        // Fill parts to exactly `part_size`: the buffer never reallocates beyond one part.
+        // Fill parts to exactly `part_size`: the buffer never reallocates beyond one part, and the next part's
+        // buffer is allocated only once the previous part is sent (one part in memory, not two).
         while !bytes.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(self.store.part_size);
+            }
             let take = (self.store.part_size - self.buffer.len()).min(bytes.len());
             self.buffer.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.buffer.len() == self.store.part_size {
-                let part =
-                    std::mem::replace(&mut self.buffer, Vec::with_capacity(self.store.part_size));
+                let part = std::mem::take(&mut self.buffer);
                 self.send_part(part).await?;
             }
         }
@@ -228,7 +231,7 @@ impl ObjectStore for S3Store {
             store: self.clone(),
             key: key.to_string(),
             content_type: content_type.to_string(),
-            buffer: Vec::with_capacity(self.part_size),
+            buffer: Vec::new(),
             upload_id: None,
             parts: Vec::new(),
             written: 0,
