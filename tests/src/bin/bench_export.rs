@@ -129,6 +129,11 @@ async fn main() {
                 ],
             ),
             ("defaults (200 reads/s, prefetch 4)", vec![]),
+            ("prefetch 8", vec![("EXPORT_PREFETCH", "8")]),
+            (
+                "pages of 2000, prefetch 8",
+                vec![("EXPORT_PREFETCH", "8"), ("EXPORT_PAGE_SIZE", "2000")],
+            ),
         ];
         for (label, extra) in runs {
             let run = rust_export(&moto, &sim, &arn, &extra).await;
