@@ -110,7 +110,7 @@ pub fn write(
             "neverLoggedIn": s.never_logged_in,
             "staleCandidates": review.candidates.len(),
             "seats": s.seats,
-            "reclaimable": s.reclaimable,
+            "reclaimable": s.seats.reclaimable(),
             "historyPoints": review.history.as_ref().map_or(0, |h| h.points.len()),
         }),
         text: format!(

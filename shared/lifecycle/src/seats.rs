@@ -34,19 +34,13 @@ impl Tier {
         Tier::Unclassified,
     ];
 
-    /// The tier of a role name (API, display or UI name; case, spaces and punctuation ignored).
+    /// The tier of a role name (API, display or UI name, as the role resolver reads them), or Periscope's
+    /// `Editor`.
     pub fn of_role(role_name: &str) -> Tier {
-        let key: String = role_name
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect();
-        match key.as_str() {
-            "super" | "sysadmin" | "systemadmin" | "admin" | "dataadmin" | "dataadministrator" => {
-                Tier::Administrators
-            }
-            "contributor" | "designer" | "datadesigner" | "editor" => Tier::Designers,
-            "consumer" | "viewer" => Tier::Viewers,
+        match sisense::canonical_role(role_name).as_str() {
+            "super" | "admin" | "dataadmin" => Tier::Administrators,
+            "contributor" | "datadesigner" | "editor" => Tier::Designers,
+            "consumer" => Tier::Viewers,
             _ => Tier::Unclassified,
         }
     }
@@ -101,6 +95,11 @@ impl Seats {
             Standing::Stale { .. } => seats.stale += 1,
             Standing::Pending { .. } => seats.pending_invitations += 1,
         }
+    }
+
+    /// Stale seats in every tier.
+    pub fn stale(&self) -> u64 {
+        self.0.values().map(|s| s.stale).sum()
     }
 
     /// Stale seats per tier: what reclaiming them would free.

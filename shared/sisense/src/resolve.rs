@@ -55,6 +55,16 @@ fn role_key(name: &str) -> String {
         .collect()
 }
 
+/// A role name as the resolver compares it: lower-case without spaces and punctuation, a UI name mapped to the
+/// API name it stands for (`Viewer` -> `consumer`, `Sys. Admin` -> `super`, `Data Designer` -> `datadesigner`).
+pub fn canonical_role(name: &str) -> String {
+    let key = role_key(name);
+    ROLE_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, target)| target.to_string())
+}
+
 fn group_key(name: &str) -> String {
     name.split_whitespace()
         .collect::<Vec<_>>()

@@ -101,6 +101,10 @@ impl ExportOutcome {
 struct SummaryFile<'a> {
     #[serde(flatten)]
     summary: &'a Summary,
+    /// Activated users not seen for `staleDays` (0 where last logins are not available).
+    stale: u64,
+    /// Stale seats per tier: what offboarding the stale users would free.
+    reclaimable: std::collections::BTreeMap<crate::seats::Tier, u64>,
     csv_key: &'a str,
     changes: &'a ChangeCounts,
     timing: Timing,
@@ -178,6 +182,8 @@ pub async fn export_users(
     let finished = clock.now();
     let file = SummaryFile {
         summary: &summary,
+        stale: summary.seats.stale(),
+        reclaimable: summary.seats.reclaimable(),
         csv_key: &key,
         changes: &changes,
         timing: Timing {

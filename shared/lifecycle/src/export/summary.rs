@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sisense::User;
 
-use crate::seats::{Seats, Tier};
+use crate::seats::Seats;
 use crate::stale::{DEFAULT_INACTIVE_DAYS, Standing, Thresholds, standing};
 
 /// Last-login buckets, in days since the last login, each exclusive of the previous one.
@@ -44,12 +44,8 @@ pub struct Summary {
     pub per_site: BTreeMap<String, u64>,
     /// Days without a login after which an activated user counts as stale (the deactivation job's threshold).
     pub stale_days: u32,
-    /// Activated users not seen for `stale_days` (0 where last logins are not available).
-    pub stale: u64,
     /// Licence seats per tier: total, active, stale, pending invitations.
     pub seats: Seats,
-    /// Stale seats per tier: what offboarding the stale users would free.
-    pub reclaimable: BTreeMap<Tier, u64>,
     #[serde(skip)]
     thresholds: Thresholds,
 }
@@ -79,9 +75,7 @@ impl Summary {
             last_login_available: true,
             per_site: BTreeMap::new(),
             stale_days: thresholds.inactive_days,
-            stale: 0,
             seats: Seats::new(),
-            reclaimable: Tier::ALL.iter().map(|t| (*t, 0)).collect(),
             thresholds,
         }
     }
@@ -119,13 +113,6 @@ impl Summary {
             judged => judged,
         };
         self.seats.add(role_name, &standing);
-        if let Standing::Stale { .. } = standing {
-            self.stale += 1;
-            *self
-                .reclaimable
-                .entry(Tier::of_role(role_name))
-                .or_default() += 1;
-        }
         if !self.last_login_available {
             return;
         }
@@ -149,6 +136,7 @@ impl Default for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seats::Tier;
     use chrono::{Duration, TimeZone};
 
     #[test]
@@ -205,13 +193,19 @@ mod tests {
         let user = serde_json::from_value::<User>(old).unwrap();
         let mut s = Summary::with_thresholds(Thresholds::new(30, None));
         s.add(&user, "contributor", now);
-        assert_eq!((s.stale, s.reclaimable[&Tier::Designers]), (1, 1));
+        assert_eq!(
+            (s.seats.stale(), s.seats.reclaimable()[&Tier::Designers]),
+            (1, 1)
+        );
         assert_eq!(s.seats.tier(Tier::Designers).stale, 1);
         let mut blind = Summary::new();
         blind.last_login_available = false;
         blind.add(&user, "contributor", now);
         assert_eq!(
-            (blind.stale, blind.seats.tier(Tier::Designers).active),
+            (
+                blind.seats.stale(),
+                blind.seats.tier(Tier::Designers).active
+            ),
             (0, 1)
         );
     }
