@@ -346,6 +346,18 @@ struct Plan {
     keep: Vec<Row>,
 }
 
+impl Plan {
+    /// Reports `row` without acting on it; a user warned earlier is no longer to be acted on, so its warning
+    /// goes (the ledger drops every user not acted on).
+    fn keep(&mut self, mut row: Row, was_warned: bool) {
+        if was_warned {
+            row.message
+                .push_str("; warned earlier: removed from the notice ledger");
+        }
+        self.keep.push(row);
+    }
+}
+
 /// What the run needs besides the plan, resolved on every hop: role and group names, the action's ids, the
 /// transfer target.
 struct Setup {
@@ -734,11 +746,7 @@ async fn plan(
             row.action = None;
             row.status = Status::Protected;
             row.message = reason;
-            if was_warned {
-                row.message
-                    .push_str("; warned earlier: removed from the notice ledger");
-            }
-            plan.keep.push(row);
+            plan.keep(row, was_warned);
         } else if pending && target.action() != Action::Delete {
             row.action = None;
             row.status = Status::PendingInvitation;
@@ -746,11 +754,7 @@ async fn plan(
                 "invitation never accepted (created {days_inactive} days ago); only the delete action removes \
                  invitations"
             );
-            if was_warned {
-                row.message
-                    .push_str("; warned earlier: removed from the notice ledger");
-            }
-            plan.keep.push(row);
+            plan.keep(row, was_warned);
         } else if target.action() == Action::Delete && row.owned() > 0 && !scan.transfer {
             summary.protected_owners += 1;
             row.action = None;
@@ -760,11 +764,7 @@ async fn plan(
                  to hand them to another user first)",
                 row.owned()
             );
-            if was_warned {
-                row.message
-                    .push_str("; warned earlier: removed from the notice ledger");
-            }
-            plan.keep.push(row);
+            plan.keep(row, was_warned);
         } else if target.is_done(&row.user, names) {
             summary.already_done += 1;
         } else {
