@@ -296,7 +296,6 @@ fn record(metrics: &mut RunMetrics, response: &Value) {
     for (name, total) in totals {
         metrics.count(name, total);
     }
-    metrics.count("runFailed", 0);
 }
 
 #[cfg(test)]

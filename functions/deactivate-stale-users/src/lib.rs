@@ -4,10 +4,10 @@
 
 use lambda_runtime::LambdaEvent;
 use lifecycle::restore::{RestoreOptions, restore_users};
-use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
+use lifecycle::stale::{Action, StaleOptions, deactivate_stale_users};
 use serde::Deserialize;
 use serde_json::Value;
-use sl_aws::env::{clock, flag, list, optional, parsed, parsed_if_set, required};
+use sl_aws::env::{clock, flag, list, optional, parsed, required, thresholds};
 use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, SnsNotifier, hop_deadline};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,16 +67,8 @@ pub fn parse_event(event: Value) -> Result<StaleRequest, FunctionError> {
 /// read; every default is the job's.
 pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
     let defaults = StaleOptions::default();
-    let inactive_days = request.inactive_days.map_or_else(
-        || parsed("INACTIVE_DAYS", defaults.thresholds.inactive_days),
-        Ok,
-    )?;
-    let grace = request.never_logged_in_grace_days.map_or_else(
-        || parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS"),
-        |d| Ok(Some(d)),
-    )?;
     let options = StaleOptions {
-        thresholds: Thresholds::new(inactive_days, grace),
+        thresholds: thresholds(request.inactive_days, request.never_logged_in_grace_days)?,
         action: request
             .stale_action
             .map_or_else(|| parsed("STALE_ACTION", defaults.action), Ok)?,
@@ -184,8 +176,7 @@ impl App {
                 let s = self.settled(result).await?;
                 metrics
                     .count("restored", s.restored)
-                    .count("failed", s.failed + s.not_applied)
-                    .count("runFailed", 0);
+                    .count("failed", s.failed + s.not_applied);
                 if s.failed > 0 || s.not_applied > 0 {
                     tracing::error!(
                         failed = s.failed, not_applied = s.not_applied, report = %s.report_key,
@@ -209,8 +200,7 @@ impl App {
                         .count("warned", s.warned)
                         .count("cleared", s.cleared)
                         .count("acted", s.acted)
-                        .count("failed", s.failed + s.not_applied)
-                        .count("runFailed", 0);
+                        .count("failed", s.failed + s.not_applied);
                 }
                 if s.failed > 0 || s.not_applied > 0 {
                     tracing::error!(

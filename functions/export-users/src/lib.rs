@@ -3,10 +3,9 @@
 use lambda_runtime::LambdaEvent;
 use lifecycle::export::{DEFAULT_PREFIX, ExportOptions, ExportOutcome, export_users};
 use lifecycle::seats::Tier;
-use lifecycle::stale::{DEFAULT_INACTIVE_DAYS, Thresholds};
 use serde::Deserialize;
 use serde_json::Value;
-use sl_aws::env::{clock, optional, parsed, parsed_if_set, required};
+use sl_aws::env::{clock, optional, parsed, required, thresholds};
 use sl_aws::{Clients, RunMetrics, S3Store};
 
 /// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
@@ -69,12 +68,7 @@ impl App {
                     .map_or_else(|| parsed("EXPORT_PAGE_SIZE", 1000), Ok)?,
             ),
             prefetch: Some(parsed("EXPORT_PREFETCH", 4)?),
-            thresholds: Thresholds::new(
-                request
-                    .inactive_days
-                    .map_or_else(|| parsed("INACTIVE_DAYS", DEFAULT_INACTIVE_DAYS), Ok)?,
-                parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS")?,
-            ),
+            thresholds: thresholds(request.inactive_days, None)?,
             ..ExportOptions::default()
         };
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 5)?;
@@ -97,10 +91,9 @@ fn record(metrics: &mut RunMetrics, outcome: &ExportOutcome) {
     metrics
         .count("users", s.users)
         .count("active", s.active)
-        .count("stale", s.stale)
+        .count("stale", s.seats.stale())
         .count("pendingInvitations", s.pending_invitations)
         .count("failed", 0)
-        .count("runFailed", 0)
         .count("joined", outcome.changes.joined)
         .count("left", outcome.changes.left);
     for tier in Tier::ALL {

@@ -84,11 +84,14 @@ impl RunMetrics {
         Value::Object(line).to_string()
     }
 
-    /// Ends the run: `record` its numbers when it succeeded, `failed` and `runFailed` of 1 when it did not;
-    /// then prints the line.
+    /// Ends the run: `record` its numbers and `runFailed` 0 when it succeeded, `failed` and `runFailed` of 1
+    /// when it did not; then prints the line.
     pub fn settle<T, E>(mut self, result: &Result<T, E>, record: impl FnOnce(&mut Self, &T)) {
         match result {
-            Ok(value) => record(&mut self, value),
+            Ok(value) => {
+                record(&mut self, value);
+                self.count("runFailed", 0);
+            }
             Err(_) => {
                 self.count("runFailed", 1).count("failed", 1);
             }
