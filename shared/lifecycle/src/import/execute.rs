@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use sisense::{
     Capabilities, Directory, GroupResolver, NewUser, RoleResolver, ServerDryRun, User, UserQuery,
 };
@@ -40,22 +40,22 @@ pub(super) async fn names_by_scope(
 
 /// The dry run's rows with every create and update validated by the server without applying it
 /// (Periscope's `test_mode=true`); a refusal makes the row invalid with the server's reason.
-pub(super) async fn server_checked(
-    server: &dyn ServerDryRun,
-    planned: &[Planned],
+pub(super) fn server_checked<'a>(
+    server: &'a dyn ServerDryRun,
+    planned: impl Iterator<Item = Planned> + 'a,
     concurrency: usize,
-) -> Vec<RowResult> {
+) -> impl Stream<Item = RowResult> + 'a {
     futures::stream::iter(planned)
-        .map(|p| async move {
+        .map(move |p| async move {
             let checked = match &p.step {
                 Step::Create(new) => server.check_create(new).await,
                 Step::Update { id, patch } => server.check_update(id, patch).await,
                 Step::Invalid(_) | Step::Skip { .. } | Step::AlreadyCreated { .. } => Ok(()),
             };
             match checked {
-                Ok(()) => dry_result(p),
+                Ok(()) => dry_result(&p),
                 Err(e) => result(
-                    p,
+                    &p,
                     RowStatus::Invalid,
                     "",
                     format!("the server's test mode refused it: {e}"),
@@ -63,8 +63,6 @@ pub(super) async fn server_checked(
             }
         })
         .buffered(concurrency.max(1))
-        .collect()
-        .await
 }
 
 /// Every user by [`scope_key`] (one listing).

@@ -2,8 +2,6 @@
 //! quoted fields, and headers matched by alias. Whole-file problems are [`FileError`]s (an empty file, one that
 //! is not text, a quote never closed); row problems are left to validation.
 
-use std::collections::BTreeMap;
-
 /// A column the importer understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Column {
@@ -28,6 +26,19 @@ pub enum Column {
 }
 
 impl Column {
+    /// Every column, in order.
+    pub const ALL: [Column; COLUMNS] = [
+        Column::Email,
+        Column::UserName,
+        Column::FirstName,
+        Column::LastName,
+        Column::Name,
+        Column::Role,
+        Column::Groups,
+        Column::Password,
+        Column::Site,
+    ];
+
     /// The column's name in messages.
     pub fn label(self) -> &'static str {
         match self {
@@ -142,22 +153,79 @@ pub enum FileError {
     },
 }
 
+/// How many [`Column`]s there are.
+const COLUMNS: usize = Column::Site as usize + 1;
+
 /// One data row: the line it starts on (the header is line 1; equal to the spreadsheet row unless an earlier
 /// cell holds a line break) and its cells by column.
+///
+/// A file of 100,000 rows is held whole while it is planned, so a row keeps its cells' text in one allocation,
+/// indexed in place, not in a map of strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputRow {
     /// The line the row starts on (the header is line 1).
     pub row: usize,
-    /// Cells by column, trimmed; missing columns are absent.
-    pub cells: BTreeMap<Column, String>,
+    /// The trimmed cells' text, end to end, in column order.
+    text: Box<str>,
+    /// Where each column's text ends in `text` (an absent column's text is empty).
+    ends: [u32; COLUMNS],
+    /// The columns present, a bit per column.
+    present: u16,
     /// Set when the row has a different number of fields than the header.
-    pub shape_error: Option<String>,
+    pub shape_error: Option<Box<str>>,
 }
 
 impl InputRow {
+    /// A row of `cells` (trimmed here); a column given twice keeps its first cell.
+    pub fn new<'a>(
+        row: usize,
+        cells: impl IntoIterator<Item = (Column, &'a str)>,
+        shape_error: Option<String>,
+    ) -> Self {
+        let mut by_column: [Option<&str>; COLUMNS] = [None; COLUMNS];
+        for (column, cell) in cells {
+            by_column[column as usize].get_or_insert(cell.trim());
+        }
+        let mut text = String::with_capacity(by_column.iter().flatten().map(|c| c.len()).sum());
+        let mut ends = [0; COLUMNS];
+        let mut present = 0;
+        for (i, cell) in by_column.iter().enumerate() {
+            if let Some(cell) = cell {
+                text.push_str(cell);
+                present |= 1 << i;
+            }
+            // A row is at most a few kilobytes of text (the file's limits).
+            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        InputRow {
+            row,
+            text: text.into_boxed_str(),
+            ends,
+            present,
+            shape_error: shape_error.map(String::into_boxed_str),
+        }
+    }
+
+    /// The present cells, in column order.
+    pub fn cells(&self) -> impl Iterator<Item = (Column, &str)> {
+        Column::ALL
+            .into_iter()
+            .filter(|column| self.has(*column))
+            .map(|column| (column, self.get(column)))
+    }
+
+    /// Whether the file has `column` (its cell may be empty).
+    pub fn has(&self, column: Column) -> bool {
+        self.present & (1 << column as usize) != 0
+    }
+
     /// The trimmed cell, or `""`.
     pub fn get(&self, column: Column) -> &str {
-        self.cells.get(&column).map_or("", String::as_str)
+        let i = column as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text
+            .get(start as usize..self.ends[i] as usize)
+            .unwrap_or("")
     }
 }
 
@@ -336,8 +404,10 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
             found: found.join(", "),
         });
     }
-    let mut rows = Vec::new();
     let body = text.as_bytes();
+    // At most one row per line: sized once, never doubled and copied while a large file is read.
+    let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
+    let mut rows = Vec::with_capacity(lines.min(max_rows));
     let (mut seen_bytes, mut seen_lines) = (0, 0);
     for record in reader.records() {
         let record = record.map_err(|e| FileError::NotCsv(e.to_string()))?;
@@ -368,13 +438,8 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
         });
         let cells = columns
             .iter()
-            .filter_map(|(i, col)| record.get(*i).map(|v| (*col, v.trim().to_string())))
-            .collect();
-        rows.push(InputRow {
-            row: line,
-            cells,
-            shape_error,
-        });
+            .filter_map(|(i, col)| record.get(*i).map(|v| (*col, v)));
+        rows.push(InputRow::new(line, cells, shape_error));
     }
     if rows.is_empty() {
         return Err(FileError::HeaderOnly);
@@ -390,6 +455,38 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_keeps_each_cell_trimmed_under_its_column_whatever_the_order() {
+        let row = InputRow::new(
+            7,
+            [
+                (Column::Site, " east "),
+                (Column::Email, "a@x.io"),
+                (Column::Groups, ""),
+                (Column::Email, "second@x.io"),
+                (Column::Name, " Ann  Lee "),
+            ],
+            None,
+        );
+        assert_eq!(
+            row.cells().collect::<Vec<_>>(),
+            [
+                (Column::Email, "a@x.io"),
+                (Column::Name, "Ann  Lee"),
+                (Column::Groups, ""),
+                (Column::Site, "east"),
+            ]
+        );
+        assert!(row.has(Column::Groups), "an empty cell is present");
+        assert!(!row.has(Column::Role));
+        assert_eq!(row.get(Column::Role), "");
+        assert_eq!(row.get(Column::Site), "east");
+        assert_eq!(Column::ALL.len(), COLUMNS);
+        for (i, column) in Column::ALL.into_iter().enumerate() {
+            assert_eq!(column as usize, i, "{column:?}");
+        }
+    }
 
     #[test]
     fn headers_fold_and_alias() {

@@ -16,6 +16,8 @@ mod state;
 
 use std::time::Instant;
 
+use futures::StreamExt;
+
 use sisense::Directory;
 
 pub use input::{
@@ -25,8 +27,8 @@ pub use input::{
 pub use options::{DEFAULT_MAX_HOPS, DEFAULT_MAX_ROWS, DEFAULT_ROLE, ImportOptions, ImportRequest};
 pub use outcome::{HEADER, ImportOutcome, ImportSummary, RowResult, RowStatus};
 pub use plan::{
-    Context as PlanContext, OnExisting, Planned, Resolvers, Step, cell_problem, plan, scope_key,
-    split_name, valid_email,
+    Context as PlanContext, OnExisting, Plan, Planned, Resolvers, Step, cell_problem, plan,
+    scope_key, split_name, valid_email,
 };
 pub use state::{Checkpoint, Claim, StateKeys, is_own_output, report_prefix_problem};
 
@@ -35,7 +37,7 @@ use crate::clock::Clock;
 use crate::error::JobError;
 use crate::store::ObjectStore;
 use execute::{dry_result, existing_users, names_by_scope, run_segment, server_checked};
-use report::{finish, finish_from_parts, write_part};
+use report::{Report, finish, finish_from_parts, write_part};
 use state::Claimed;
 
 /// Why a hop could not run. Row problems and whole-file problems are not errors: they are in the report.
@@ -118,6 +120,8 @@ pub async fn import_users(
             return finish(reports, &keys, checkpoint, summary, vec![row]).await;
         }
     };
+    // The rows own their cells: the file's bytes are not needed again.
+    drop(bytes);
     summary.rows = file.rows.len() as u64;
     let (ignored, left_out) = bounded_list(file.ignored_headers.iter().map(String::as_str));
     summary.ignored_headers = ignored;
@@ -135,31 +139,36 @@ pub async fn import_users(
     .await?;
     let capabilities = directory.capabilities();
     let names = names_by_scope(directory, &capabilities).await?;
-    let planned = plan::plan(
-        &file,
-        &plan::Context {
-            capabilities: &capabilities,
-            names: &names,
-            default_role: &options.default_role,
-            existing: &existing,
-            existing_at_start: &existing_at_start,
-            on_existing: request.on_existing,
-        },
-    );
+    let context = plan::Context {
+        capabilities: &capabilities,
+        names: &names,
+        default_role: &options.default_role,
+        existing: &existing,
+        existing_at_start: &existing_at_start,
+        on_existing: request.on_existing,
+    };
+    let planned = Plan::new(&file, &context);
+    let steps = planned.len();
 
-    options
-        .progress
-        .start("importing rows", Some(planned.len() as u64));
-    options
-        .progress
-        .advance(checkpoint.next.min(planned.len()) as u64);
+    options.progress.start("importing rows", Some(steps as u64));
+    options.progress.advance(checkpoint.next.min(steps) as u64);
     if request.dry_run {
-        options.progress.advance(planned.len() as u64);
-        let rows = match directory.server_dry_run() {
-            Some(server) => server_checked(server, &planned, options.concurrency).await,
-            None => planned.iter().map(dry_result).collect(),
-        };
-        return finish(reports, &keys, checkpoint, summary, rows).await;
+        options.progress.advance(steps as u64);
+        let mut report = Report::new(summary)?;
+        match directory.server_dry_run() {
+            Some(server) => {
+                let mut checked = server_checked(server, planned.steps(), options.concurrency);
+                while let Some(row) = checked.next().await {
+                    report.push(&row)?;
+                }
+            }
+            None => {
+                for p in planned.steps() {
+                    report.push(&dry_result(&p))?;
+                }
+            }
+        }
+        return report.finish(reports, &keys, checkpoint).await;
     }
     if checkpoint.hop > options.max_hops {
         tracing::error!(
@@ -167,24 +176,26 @@ pub async fn import_users(
             next = checkpoint.next,
             "hop cap reached; reporting the remaining rows as failed"
         );
-        let rest: Vec<RowResult> = planned[checkpoint.next.min(planned.len())..]
-            .iter()
+        let rest: Vec<RowResult> = planned
+            .steps()
+            .skip(checkpoint.next)
             .map(|p| RowResult {
                 row: p.row,
-                email: p.email.clone(),
+                email: p.email,
                 status: RowStatus::Failed,
                 user_id: String::new(),
                 message: format!("not processed: the import reached its cap of {} invocations; upload these rows again", options.max_hops),
             })
             .collect();
         write_part(reports, &keys, &mut checkpoint, &rest).await?;
-        checkpoint.next = planned.len();
+        checkpoint.next = steps;
         return finish_from_parts(reports, &keys, checkpoint, summary).await;
     }
     state::save(reports, &keys, &checkpoint).await?;
 
     let started_at_row = checkpoint.next;
-    while checkpoint.next < planned.len() {
+    let mut remaining = planned.steps().skip(checkpoint.next);
+    while checkpoint.next < steps {
         let spent_rows = options
             .rows_per_hop
             .is_some_and(|max| checkpoint.next - started_at_row >= max);
@@ -193,22 +204,18 @@ pub async fn import_users(
             tracing::info!(
                 hop = checkpoint.hop,
                 next = checkpoint.next,
-                rows = planned.len(),
+                rows = steps,
                 "hop budget spent; continuing in a new invocation"
             );
             return Ok(ImportOutcome::Continue {
                 hop: checkpoint.hop,
                 processed: checkpoint.next,
-                rows: planned.len(),
+                rows: steps,
             });
         }
-        let end = (checkpoint.next + options.segment_rows.max(1)).min(planned.len());
-        let results = run_segment(
-            directory,
-            &planned[checkpoint.next..end],
-            options.concurrency,
-        )
-        .await;
+        let end = (checkpoint.next + options.segment_rows.max(1)).min(steps);
+        let segment: Vec<Planned> = remaining.by_ref().take(end - checkpoint.next).collect();
+        let results = run_segment(directory, &segment, options.concurrency).await;
         write_part(reports, &keys, &mut checkpoint, &results).await?;
         options.progress.advance((end - checkpoint.next) as u64);
         checkpoint.next = end;

@@ -2,6 +2,7 @@
 //! installation), decided before any write.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -171,14 +172,14 @@ fn max_chars(column: Column) -> usize {
 /// Why a row's cells cannot be sent as they are: a cell over its length limit, or a control character (tab
 /// apart). Cells are echoed cut to a few characters, control characters escaped.
 pub fn cell_problem(row: &InputRow) -> Option<String> {
-    row.cells.iter().find_map(|(column, cell)| {
+    row.cells().find_map(|(column, cell)| {
         let chars = cell.chars().count();
-        if chars > max_chars(*column) {
+        if chars > max_chars(column) {
             return Some(format!(
                 "{} has {chars} characters; at most {} are allowed{}",
                 column.label(),
-                max_chars(*column),
-                if *column == Column::Email {
+                max_chars(column),
+                if column == Column::Email {
                     " (RFC 5321)"
                 } else {
                     ""
@@ -231,58 +232,119 @@ fn targets(row: &InputRow, caps: &Capabilities) -> Targets {
     Ok(named)
 }
 
-/// Plans every row of `file`: one step per row and target site.
-pub fn plan(file: &InputFile, ctx: &Context<'_>) -> Vec<Planned> {
-    let targeted: Vec<(&InputRow, Targets)> = file
-        .rows
-        .iter()
-        .map(|row| match cell_problem(row) {
-            Some(problem) => (row, Err(problem)),
-            None => (row, targets(row, ctx.capabilities)),
-        })
-        .collect();
-    let mut rows_by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    for (row, sites) in &targeted {
-        let email = row.get(Column::Email);
-        if email.is_empty() {
-            continue;
+/// Every row of a file planned one at a time, in file order: one step per row and target site. Only the
+/// emails a file holds more than once are kept (with their rows); the steps are made as they are read, so an
+/// import holds its file, never every step of it.
+pub struct Plan<'a> {
+    file: &'a InputFile,
+    ctx: &'a Context<'a>,
+    repeated: HashMap<String, Vec<usize>>,
+    len: usize,
+}
+
+impl<'a> Plan<'a> {
+    /// Reads `file` once for the emails it repeats (per site) and the number of steps.
+    pub fn new(file: &'a InputFile, ctx: &'a Context<'a>) -> Self {
+        // Two passes over the keys: a 64-bit hash of each first, then the exact keys of only the hashes seen
+        // twice (a hash collision costs one extra key kept, never a wrong answer).
+        let hasher = std::hash::RandomState::new();
+        let mut twice: HashMap<u64, bool> = HashMap::with_capacity(file.rows.len());
+        let mut len = 0;
+        for row in &file.rows {
+            let targets = row_targets(row, ctx.capabilities);
+            len += targets.as_ref().map_or(1, Vec::len);
+            for_each_key(row, &targets, |key| {
+                twice
+                    .entry(hasher.hash_one(key.as_str()))
+                    .and_modify(|seen| *seen = true)
+                    .or_insert(false);
+            });
         }
-        for site in sites.iter().flatten() {
-            rows_by_key
-                .entry(scope_key(site.as_deref(), email))
-                .or_default()
-                .push(row.row);
+        let mut repeated: HashMap<String, Vec<usize>> = HashMap::new();
+        for row in &file.rows {
+            for_each_key(row, &row_targets(row, ctx.capabilities), |key| {
+                if twice.get(&hasher.hash_one(key.as_str())) == Some(&true) {
+                    repeated.entry(key).or_default().push(row.row);
+                }
+            });
+        }
+        repeated.retain(|_, rows| rows.len() > 1);
+        Plan {
+            file,
+            ctx,
+            repeated,
+            len,
         }
     }
-    let mut planned = Vec::with_capacity(file.rows.len());
-    for (row, sites) in targeted {
-        let email = row.get(Column::Email).to_string();
-        let sites = match sites {
+
+    /// How many steps the file makes (rows times their sites; an invalid row is one step).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the file makes no step.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The steps, in file order (a row's sites in the order it names them).
+    pub fn steps(&self) -> impl Iterator<Item = Planned> + '_ {
+        self.file.rows.iter().flat_map(|row| self.row(row))
+    }
+
+    fn row(&self, row: &InputRow) -> Vec<Planned> {
+        let email = row.get(Column::Email);
+        let sites = match row_targets(row, self.ctx.capabilities) {
             Ok(sites) => sites,
             Err(message) => {
-                planned.push(Planned {
+                return vec![Planned {
                     row: row.row,
-                    email,
+                    email: email.to_string(),
                     site: None,
                     step: Step::Invalid(message),
                     note: None,
-                });
-                continue;
+                }];
             }
         };
-        for site in sites {
-            let (step, note) = plan_row(row, &email, site.as_deref(), &rows_by_key, ctx)
-                .unwrap_or_else(|message| (Step::Invalid(message), None));
-            planned.push(Planned {
-                row: row.row,
-                email: email.clone(),
-                site,
-                step,
-                note,
-            });
-        }
+        sites
+            .into_iter()
+            .map(|site| {
+                let (step, note) = plan_row(row, email, site.as_deref(), &self.repeated, self.ctx)
+                    .unwrap_or_else(|message| (Step::Invalid(message), None));
+                Planned {
+                    row: row.row,
+                    email: email.to_string(),
+                    site,
+                    step,
+                    note,
+                }
+            })
+            .collect()
     }
-    planned
+}
+
+/// Plans every row of `file` at once (see [`Plan`] for one step at a time).
+pub fn plan(file: &InputFile, ctx: &Context<'_>) -> Vec<Planned> {
+    Plan::new(file, ctx).steps().collect()
+}
+
+/// The row's sites, or why it has none (a cell problem first).
+fn row_targets(row: &InputRow, caps: &Capabilities) -> Targets {
+    match cell_problem(row) {
+        Some(problem) => Err(problem),
+        None => targets(row, caps),
+    }
+}
+
+/// Calls `f` with the row's [`scope_key`] on each of its sites (none for a row without an email or sites).
+fn for_each_key(row: &InputRow, targets: &Targets, mut f: impl FnMut(String)) {
+    let email = row.get(Column::Email);
+    if email.is_empty() {
+        return;
+    }
+    for site in targets.iter().flatten() {
+        f(scope_key(site.as_deref(), email));
+    }
 }
 
 /// The step for one row on one site, and the report's note about it.
@@ -290,10 +352,10 @@ fn plan_row(
     row: &InputRow,
     email: &str,
     site: Option<&str>,
-    rows_by_key: &HashMap<String, Vec<usize>>,
+    repeated: &HashMap<String, Vec<usize>>,
     ctx: &Context<'_>,
 ) -> Result<(Step, Option<String>), String> {
-    let step = plan_step(row, email, site, rows_by_key, ctx)?;
+    let step = plan_step(row, email, site, repeated, ctx)?;
     let roles_only = ctx.capabilities.membership(site) == Membership::Roles;
     let note = match &step {
         Step::Create(new) if roles_only && new.role_id.is_none() => Some(format!(
@@ -314,7 +376,7 @@ fn plan_step(
     row: &InputRow,
     email: &str,
     site: Option<&str>,
-    rows_by_key: &HashMap<String, Vec<usize>>,
+    repeated: &HashMap<String, Vec<usize>>,
     ctx: &Context<'_>,
 ) -> Result<Step, String> {
     if let Some(shape) = &row.shape_error {
@@ -327,7 +389,7 @@ fn plan_step(
         return Err(format!("invalid email {:?}", cut(email)));
     }
     let key = scope_key(site, email);
-    if let Some(rows) = rows_by_key.get(&key).filter(|r| r.len() > 1) {
+    if let Some(rows) = repeated.get(&key) {
         let list = rows.iter().map(usize::to_string).collect::<Vec<_>>();
         let on = site.map_or_else(String::new, |s| format!(" for site {s}"));
         return Err(format!(
@@ -453,7 +515,7 @@ fn plan_step(
 
 /// Whether the row's file has first or last name columns (then `name` is not split).
 fn file_has_split_names(row: &InputRow) -> bool {
-    row.cells.contains_key(&Column::FirstName) || row.cells.contains_key(&Column::LastName)
+    row.has(Column::FirstName) || row.has(Column::LastName)
 }
 
 /// The patch that brings `user` to the row's filled cells; empty cells change nothing. `current` are the
@@ -488,15 +550,16 @@ mod tests {
             rows: rows
                 .iter()
                 .enumerate()
-                .map(|(i, (email, role, site))| InputRow {
-                    row: i + 2,
-                    cells: [
-                        (Column::Email, email.to_string()),
-                        (Column::Role, role.to_string()),
-                        (Column::Site, site.to_string()),
-                    ]
-                    .into(),
-                    shape_error: None,
+                .map(|(i, (email, role, site))| {
+                    InputRow::new(
+                        i + 2,
+                        [
+                            (Column::Email, *email),
+                            (Column::Role, *role),
+                            (Column::Site, *site),
+                        ],
+                        None,
+                    )
                 })
                 .collect(),
         }

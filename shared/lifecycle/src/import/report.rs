@@ -2,7 +2,7 @@
 
 use super::outcome::{HEADER, ImportOutcome, ImportSummary, RowResult, RowStatus};
 use super::state::{self, Checkpoint, StateKeys};
-use crate::artefact::{csv_bytes, put_csv, put_json};
+use crate::artefact::{neutralise, printable, put_csv, put_json};
 use crate::error::JobError;
 use crate::store::{ObjectStore, StoreError};
 
@@ -28,68 +28,116 @@ pub(super) async fn write_part(
     Ok(())
 }
 
+/// The report as it is written: its CSV and the summary's counts, one row at a time, so that no import holds
+/// every result at once.
+pub(super) struct Report {
+    csv: csv::Writer<Vec<u8>>,
+    summary: ImportSummary,
+}
+
+impl Report {
+    pub(super) fn new(summary: ImportSummary) -> Result<Self, JobError> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record(HEADER)?;
+        Ok(Report { csv, summary })
+    }
+
+    /// Counts the row (unless the whole file was rejected: its one row describes the file) and writes it.
+    pub(super) fn push(&mut self, row: &RowResult) -> Result<(), JobError> {
+        if self.summary.error.is_none() {
+            let counter = match row.status {
+                RowStatus::Created => &mut self.summary.created,
+                RowStatus::Updated => &mut self.summary.updated,
+                RowStatus::Skipped => &mut self.summary.skipped,
+                RowStatus::Invalid => &mut self.summary.invalid,
+                RowStatus::Failed => &mut self.summary.failed,
+                RowStatus::WouldCreate => &mut self.summary.would_create,
+                RowStatus::WouldUpdate => &mut self.summary.would_update,
+            };
+            *counter += 1;
+        }
+        self.csv.write_record(
+            row.cells()
+                .iter()
+                .map(|c| neutralise(&printable(c)).into_owned()),
+        )?;
+        Ok(())
+    }
+
+    /// Writes every row of the segments the hops wrote, in order.
+    pub(super) async fn push_parts(
+        &mut self,
+        reports: &dyn ObjectStore,
+        keys: &StateKeys,
+        parts: usize,
+    ) -> Result<(), JobError> {
+        for n in 0..parts {
+            let key = keys.part(n);
+            let bytes = reports.get(&key).await?.ok_or_else(|| StoreError {
+                operation: "read state",
+                location: key.clone(),
+                message: "result segment missing".into(),
+            })?;
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(bytes.as_slice());
+            for row in reader.deserialize() {
+                self.push(&row?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the report and summary, then marks the checkpoint done (the mark is what duplicates find).
+    pub(super) async fn finish(
+        self,
+        reports: &dyn ObjectStore,
+        keys: &StateKeys,
+        mut checkpoint: Checkpoint,
+    ) -> Result<ImportOutcome, JobError> {
+        let Report { csv, summary } = self;
+        let body = csv
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        put_csv(reports, &summary.report_key, body).await?;
+        put_json(reports, &summary.summary_key, &summary).await?;
+        checkpoint.summary = Some(summary.clone());
+        state::save(reports, keys, &checkpoint).await?;
+        tracing::info!(
+            rows = summary.rows, created = summary.created, updated = summary.updated, skipped = summary.skipped,
+            invalid = summary.invalid, failed = summary.failed, dry_run = summary.dry_run, hops = summary.hops,
+            report = %summary.report_key, "import finished"
+        );
+        Ok(ImportOutcome::Done {
+            summary: Box::new(summary),
+            duplicate: false,
+        })
+    }
+}
+
+/// The report of the segments the hops wrote, then the summary and the done mark.
 pub(super) async fn finish_from_parts(
     reports: &dyn ObjectStore,
     keys: &StateKeys,
     checkpoint: Checkpoint,
     summary: ImportSummary,
 ) -> Result<ImportOutcome, JobError> {
-    let mut rows = Vec::new();
-    for n in 0..checkpoint.parts {
-        let key = keys.part(n);
-        let bytes = reports.get(&key).await?.ok_or_else(|| StoreError {
-            operation: "read state",
-            location: key.clone(),
-            message: "result segment missing".into(),
-        })?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(bytes.as_slice());
-        for row in reader.deserialize() {
-            rows.push(row?);
-        }
-    }
-    finish(reports, keys, checkpoint, summary, rows).await
+    let mut report = Report::new(summary)?;
+    report.push_parts(reports, keys, checkpoint.parts).await?;
+    report.finish(reports, keys, checkpoint).await
 }
 
-/// Writes the report and summary, then marks the checkpoint done (the mark is what duplicates find).
+/// The report of `rows`, then the summary and the done mark.
 pub(super) async fn finish(
     reports: &dyn ObjectStore,
     keys: &StateKeys,
-    mut checkpoint: Checkpoint,
-    mut summary: ImportSummary,
-    rows: Vec<RowResult>,
+    checkpoint: Checkpoint,
+    summary: ImportSummary,
+    rows: impl IntoIterator<Item = RowResult>,
 ) -> Result<ImportOutcome, JobError> {
-    // A whole-file rejection counts no rows: its one report row describes the file.
-    let counted: &[RowResult] = if summary.error.is_some() { &[] } else { &rows };
-    for row in counted {
-        let counter = match row.status {
-            RowStatus::Created => &mut summary.created,
-            RowStatus::Updated => &mut summary.updated,
-            RowStatus::Skipped => &mut summary.skipped,
-            RowStatus::Invalid => &mut summary.invalid,
-            RowStatus::Failed => &mut summary.failed,
-            RowStatus::WouldCreate => &mut summary.would_create,
-            RowStatus::WouldUpdate => &mut summary.would_update,
-        };
-        *counter += 1;
+    let mut report = Report::new(summary)?;
+    for row in rows {
+        report.push(&row)?;
     }
-    put_csv(
-        reports,
-        &summary.report_key,
-        csv_bytes(HEADER, rows.iter().map(RowResult::cells))?,
-    )
-    .await?;
-    put_json(reports, &summary.summary_key, &summary).await?;
-    checkpoint.summary = Some(summary.clone());
-    state::save(reports, keys, &checkpoint).await?;
-    tracing::info!(
-        rows = summary.rows, created = summary.created, updated = summary.updated, skipped = summary.skipped,
-        invalid = summary.invalid, failed = summary.failed, dry_run = summary.dry_run, hops = summary.hops,
-        report = %summary.report_key, "import finished"
-    );
-    Ok(ImportOutcome::Done {
-        summary: Box::new(summary),
-        duplicate: false,
-    })
+    report.finish(reports, keys, checkpoint).await
 }
