@@ -190,7 +190,9 @@ fn id_hash(id: &str) -> u64 {
 pub struct Previous {
     key: String,
     columns: Columns,
-    users: HashMap<u64, Entry>,
+    /// By id hash, sorted: 24 bytes a user, grown in place (a hash table would hold its old and new tables at
+    /// once while it grows, and a quarter of its slots empty).
+    users: Vec<(u64, Entry)>,
     roles: Interner,
     groups: Interner,
 }
@@ -221,7 +223,7 @@ impl Previous {
         let mut previous = Previous {
             key: key.to_string(),
             columns,
-            users: HashMap::new(),
+            users: Vec::new(),
             roles: Interner::default(),
             groups: Interner::default(),
         };
@@ -234,14 +236,29 @@ impl Previous {
                 active: cells.active == "true",
                 seen: false,
             };
-            previous.users.insert(id_hash(cells.id), entry);
+            previous.users.push((id_hash(cells.id), entry));
         }
+        // An id listed twice keeps its first row.
+        previous.users.sort_by_key(|(hash, _)| *hash);
+        previous.users.dedup_by_key(|(hash, _)| *hash);
         Ok(Some(previous))
+    }
+
+    fn entry(&self, id: &str) -> Option<&Entry> {
+        let hash = id_hash(id);
+        let i = self.users.binary_search_by_key(&hash, |(h, _)| *h).ok()?;
+        Some(&self.users[i].1)
+    }
+
+    fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        let hash = id_hash(id);
+        let i = self.users.binary_search_by_key(&hash, |(h, _)| *h).ok()?;
+        Some(&mut self.users[i].1)
     }
 
     /// The changes of one user of the new export (and marks it seen).
     pub fn compare(&mut self, now: Compared<'_>) -> Vec<(Change, String, String)> {
-        let Some(entry) = self.users.get_mut(&id_hash(now.id)) else {
+        let Some(entry) = self.entry_mut(now.id) else {
             return vec![(Change::Joined, String::new(), now.role.to_string())];
         };
         entry.seen = true;
@@ -279,7 +296,7 @@ impl Previous {
                 self.key
             )
         };
-        if self.users.values().all(|e| e.seen) {
+        if self.users.iter().all(|(_, e)| e.seen) {
             return Ok(());
         }
         let mut reader = reader(store, &self.key).await?.ok_or_else(|| {
@@ -292,7 +309,7 @@ impl Previous {
         let mut record = StringRecord::new();
         while reader.read_record(&mut record).await.map_err(unreadable)? {
             let cells = self.columns.read(&record);
-            if self.users.get(&id_hash(cells.id)).is_some_and(|e| !e.seen) {
+            if self.entry(cells.id).is_some_and(|e| !e.seen) {
                 each(cells).map_err(LeaversError::Write)?;
             }
         }
