@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 pub struct Moto {
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
-    _child: Child,
+    child: Child,
 }
 
 impl Moto {
@@ -51,14 +51,16 @@ impl Moto {
                 .await
                 .is_ok()
             {
-                return Moto {
-                    endpoint,
-                    _child: child,
-                };
+                return Moto { endpoint, child };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("moto_server did not start on port {port}");
+    }
+
+    /// The CPU time moto has used so far (benches tell who the processor went to).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        crate::runtime_api::process_cpu_seconds(self.child.id()?)
     }
 
     /// SDK configuration for moto (static test credentials, us-east-1).

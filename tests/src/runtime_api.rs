@@ -240,6 +240,13 @@ impl Function {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The CPU time the child has used so far (user plus system), on Linux: whether a run waited on the network
+    /// or on the processor.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        process_cpu_seconds(pid)
+    }
+
     /// The child's peak resident set size in KiB (`VmHWM`), on Linux.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;
@@ -249,4 +256,14 @@ impl Function {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
+}
+
+/// The CPU time (user plus system) process `pid` has used, from `/proc/<pid>/stat`, in seconds.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis):
+    // state is field 3; utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }

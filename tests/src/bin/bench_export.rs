@@ -2,7 +2,8 @@
 //! the Python requests + pandas baseline, both reading the same simulator with 20 ms per-request latency.
 //!
 //! `cargo build --profile bench-fast --bins && cargo run --profile bench-fast -p e2e-tests --bin bench_export -- [USERS,...] [LATENCY_MS]`
-//! (defaults `10000,100000` and 20). Needs `moto[server]`, `pandas` and `requests` from PyPI.
+//! (defaults `10000,100000` and 20; `BENCH_ONLY=defaults` runs only the runs whose label holds that text).
+//! Needs `moto[server]`, `pandas` and `requests` from PyPI.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,12 @@ use sisense_sim::{Faults, SimConfig, Simulator};
 struct Run {
     seconds: f64,
     peak_rss_mib: f64,
+    /// CPU seconds of the function, of moto, and of this process (the simulator) during the run.
+    cpu: [f64; 3],
+}
+
+fn own_cpu_seconds() -> f64 {
+    e2e_tests::runtime_api::process_cpu_seconds(std::process::id()).unwrap_or_default()
 }
 
 async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str, &str)]) -> Run {
@@ -23,6 +30,7 @@ async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str,
     env.push(("EXPORT_BUCKET".into(), "bench".into()));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut function = Function::start(&function_binary("export-users"), &env).await;
+    let (moto_cpu, own_cpu) = (moto.cpu_seconds().unwrap_or_default(), own_cpu_seconds());
     let started = Instant::now();
     let out = function
         .invoke(&json!({}))
@@ -34,6 +42,11 @@ async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str,
     Run {
         seconds,
         peak_rss_mib: peak,
+        cpu: [
+            function.cpu_seconds().unwrap_or_default(),
+            moto.cpu_seconds().unwrap_or_default() - moto_cpu,
+            own_cpu_seconds() - own_cpu,
+        ],
     }
 }
 
@@ -52,6 +65,7 @@ fn python_baseline(sim: &Simulator) -> Run {
     Run {
         seconds: result["seconds"].as_f64().unwrap_or_default(),
         peak_rss_mib: result["peak_rss_kib"].as_f64().unwrap_or_default() / 1024.0,
+        cpu: [0.0; 3],
     }
 }
 
@@ -80,8 +94,16 @@ async fn main() {
         "latency {latency} ms per request; Rust = export-users binary -> moto S3; baseline = requests + pandas, one GET"
     );
     println!(
-        "{:>8} | {:>26} | {:>10} {:>9} | {:>12} {:>11} | {:>10} {:>9}",
-        "users", "run", "wall s", "peak MiB", "baseline s", "base MiB", "time ratio", "mem ratio"
+        "{:>8} | {:>26} | {:>10} {:>9} | {:>12} {:>11} | {:>10} {:>9} | {:>20}",
+        "users",
+        "run",
+        "wall s",
+        "peak MiB",
+        "baseline s",
+        "base MiB",
+        "time ratio",
+        "mem ratio",
+        "CPU s fn/moto/sim"
     );
     for (i, &users) in sizes.iter().enumerate() {
         let faults = Faults {
@@ -135,16 +157,20 @@ async fn main() {
                 vec![("EXPORT_PREFETCH", "8"), ("EXPORT_PAGE_SIZE", "2000")],
             ),
         ];
-        for (label, extra) in runs {
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        for (label, extra) in runs.into_iter().filter(|(label, _)| label.contains(&only)) {
             let run = rust_export(&moto, &sim, &arn, &extra).await;
             println!(
-                "{users:>8} | {label:>26} | {:>10.2} {:>9.1} | {:>12.2} {:>11.1} | {:>9.2}x {:>8.3}x",
+                "{users:>8} | {label:>26} | {:>10.2} {:>9.1} | {:>12.2} {:>11.1} | {:>9.2}x {:>8.3}x | {:>6.2} {:>6.2} {:>6.2}",
                 run.seconds,
                 run.peak_rss_mib,
                 baseline.seconds,
                 baseline.peak_rss_mib,
                 run.seconds / baseline.seconds,
-                run.peak_rss_mib / baseline.peak_rss_mib
+                run.peak_rss_mib / baseline.peak_rss_mib,
+                run.cpu[0],
+                run.cpu[1],
+                run.cpu[2],
             );
         }
     }
