@@ -1,9 +1,17 @@
-//! Lambda entry point: tracing, clients built once, then the runtime loop.
+//! Lambda entry point: the allocator tuned, tracing, clients built once, then the runtime loop.
 
 use lambda_runtime::{run, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    // Before the runtime's threads exist (see sl_aws::allocator).
+    sl_aws::allocator::tune();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = export_users::App::from_env().await;
     let app = &app;
