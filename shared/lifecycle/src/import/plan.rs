@@ -607,16 +607,19 @@ mod tests {
             existing_at_start: &at_start,
             on_existing: OnExisting::Skip,
         };
-        let planned = plan(
-            &file(&[
-                ("all@x.io", "", ""),
-                ("split@x.io", "", "east"),
-                ("split@x.io", "", "WEST"),
-                ("twice@x.io", "", "east"),
-                ("twice@x.io", "", ""),
-                ("who@x.io", "", "north"),
-            ]),
-            &ctx,
+        let rows = file(&[
+            ("all@x.io", "", ""),
+            ("split@x.io", "", "east"),
+            ("split@x.io", "", "WEST"),
+            ("twice@x.io", "", "east"),
+            ("twice@x.io", "", ""),
+            ("who@x.io", "", "north"),
+        ]);
+        let planned = plan(&rows, &ctx);
+        assert_eq!(
+            Plan::new(&rows, &ctx).len(),
+            planned.len(),
+            "the count a live import loops to is the number of steps made"
         );
         let got = steps(&planned);
         assert_eq!(got[0], (2, Some("east"), "create".into()));
