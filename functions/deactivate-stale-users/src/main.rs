@@ -3,12 +3,7 @@
 use lambda_runtime::{run, service_fn};
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    // Before the runtime's threads exist (see sl_aws::allocator).
-    sl_aws::allocator::tune();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve())
+    sl_aws::start(serve)
 }
 
 async fn serve() -> Result<(), lambda_runtime::Error> {

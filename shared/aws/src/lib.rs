@@ -22,6 +22,20 @@ pub use secret::{SecretError, load_client_config, parse_secret};
 pub use sisense_source::{SetupError, SisenseSource};
 pub use sns::SnsNotifier;
 
+/// Runs a function's `serve` loop: the allocator is tuned first (see [`allocator`]), then a multi-thread tokio
+/// runtime is started for it.
+pub fn start<F>(serve: impl FnOnce() -> F) -> Result<(), lambda_runtime::Error>
+where
+    F: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
+{
+    // Before the runtime's threads exist.
+    allocator::tune();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
 /// Loads the SDK's standard configuration (region, credentials, `AWS_ENDPOINT_URL*`): the default provider
 /// chain, with profiles, SSO and assumed roles, for the operator CLI.
 pub async fn sdk_config() -> aws_config::SdkConfig {

@@ -77,10 +77,19 @@ pub fn csv_bytes<const N: usize>(
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(header)?;
     for row in rows {
-        csv.write_record(row.iter().map(|c| neutralise(&printable(c)).into_owned()))?;
+        write_safe_record(&mut csv, &row)?;
     }
     csv.into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// Writes one row with every cell made [`printable`] and neutralised against formula injection (what
+/// [`csv_bytes`] does to each row, for reports written a row at a time).
+pub fn write_safe_record<W: std::io::Write>(
+    csv: &mut csv::Writer<W>,
+    cells: &[String],
+) -> Result<(), csv::Error> {
+    csv.write_record(cells.iter().map(|c| neutralise(&printable(c)).into_owned()))
 }
 
 /// Puts `value` as pretty JSON at `key`.

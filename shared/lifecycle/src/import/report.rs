@@ -2,7 +2,7 @@
 
 use super::outcome::{HEADER, ImportOutcome, ImportSummary, RowResult, RowStatus};
 use super::state::{self, Checkpoint, StateKeys};
-use crate::artefact::{neutralise, printable, put_csv, put_json};
+use crate::artefact::{put_csv, put_json, write_safe_record};
 use crate::error::JobError;
 use crate::store::{ObjectStore, StoreError};
 
@@ -56,11 +56,7 @@ impl Report {
             };
             *counter += 1;
         }
-        self.csv.write_record(
-            row.cells()
-                .iter()
-                .map(|c| neutralise(&printable(c)).into_owned()),
-        )?;
+        write_safe_record(&mut self.csv, &row.cells())?;
         Ok(())
     }
 
