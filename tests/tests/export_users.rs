@@ -135,6 +135,9 @@ async fn exports_28000_users_to_s3_and_again_identically_under_faults(family: Fa
     .await
     .unwrap();
     let secret = world.sim_secret("sisense/e2e", &sim, family).await;
+    // The parts are filled in files under the function's temporary directory, one watched here.
+    let spool = tempfile::tempdir().unwrap();
+    let tmpdir = spool.path().to_str().unwrap();
     let mut function = world
         .function(
             "export-users",
@@ -143,6 +146,7 @@ async fn exports_28000_users_to_s3_and_again_identically_under_faults(family: Fa
                 ("EXPORT_BUCKET", BUCKET),
                 ("SISENSE_RATE_LIMIT", "0"),
                 ("EXPORT_PART_SIZE_MIB", "5"),
+                ("TMPDIR", tmpdir),
             ],
         )
         .await;
@@ -190,6 +194,11 @@ async fn exports_28000_users_to_s3_and_again_identically_under_faults(family: Fa
         serde_json::from_slice(&world.get(out["summaryKey"].as_str().unwrap()).await).unwrap();
     assert_eq!(summary["users"], 28_000);
     assert_eq!(summary["csvKey"], key.as_str());
+    assert_eq!(
+        std::fs::read_dir(spool.path()).unwrap().count(),
+        0,
+        "no part file is left behind"
+    );
 
     // Same installation, now misbehaving: 10% 429, 5% 5xx, token expiry every 200 requests, small pages.
     sim.set_faults(Faults {
@@ -335,6 +344,16 @@ async fn failures_are_specific_diagnostics_and_write_nothing() {
             "StorageError",
             "no-such-bucket",
         ),
+        (
+            vec![
+                ("SISENSE_SECRET_ID", &good),
+                ("EXPORT_BUCKET", BUCKET),
+                ("TMPDIR", "/nonexistent/sl-tmp"),
+            ],
+            json!({}),
+            "StorageError",
+            "could not spool the part under /nonexistent/sl-tmp",
+        ),
     ];
     for (env, event, error_type, message) in cases {
         let mut env = env;
@@ -367,6 +386,8 @@ async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest()
     let secret = world
         .sim_secret("sisense/midway", &sim, Family::Fusion)
         .await;
+    let spool = tempfile::tempdir().unwrap();
+    let tmpdir = spool.path().to_str().unwrap();
     world
         .s3
         .put_object()
@@ -381,6 +402,7 @@ async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest()
         ("EXPORT_BUCKET", BUCKET),
         ("SISENSE_RATE_LIMIT", "0"),
         ("EXPORT_PART_SIZE_MIB", "5"),
+        ("TMPDIR", tmpdir),
     ];
     let mut function = world.function("export-users", &env).await;
     // After 450 of the 500 pages (past the first 5 MiB part), Sisense refuses every token.
@@ -426,6 +448,11 @@ async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest()
         world.get("exports/users/latest.csv").await,
         b"previous export",
         "latest.csv untouched"
+    );
+    assert_eq!(
+        std::fs::read_dir(spool.path()).unwrap().count(),
+        0,
+        "the aborted upload's part file is removed"
     );
 }
 

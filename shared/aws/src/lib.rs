@@ -22,14 +22,18 @@ pub use secret::{SecretError, load_client_config, parse_secret};
 pub use sisense_source::{SetupError, SisenseSource};
 pub use sns::SnsNotifier;
 
-/// Runs a function's `serve` loop: the allocator is tuned first (see [`allocator`]), then a multi-thread tokio
-/// runtime is started for it.
+/// Runs a function's `serve` loop: the allocator is tuned first (see [`allocator`]) and the part files of a
+/// killed earlier run are removed from the temporary directory; then a multi-thread tokio runtime is started.
 pub fn start<F>(serve: impl FnOnce() -> F) -> Result<(), lambda_runtime::Error>
 where
     F: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
 {
     // Before the runtime's threads exist.
     allocator::tune();
+    let removed = s3::remove_leftover_spools(&std::env::temp_dir());
+    if removed > 0 {
+        eprintln!("removed {removed} part file(s) left by an earlier run");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

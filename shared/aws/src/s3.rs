@@ -1,4 +1,5 @@
-//! S3 as an [`ObjectStore`]: streaming multipart uploads (created lazily, so small objects are one PUT).
+//! S3 as an [`ObjectStore`]: streaming multipart uploads (created lazily, so small objects are one PUT), each
+//! part filled in a temporary file rather than in memory.
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -9,7 +10,7 @@ use lifecycle::{ObjectStore, Reader, StoreError, Upload};
 
 /// S3's smallest part (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
-/// Default part size: the minimum, since a streaming upload holds one part in memory.
+/// Default part size: the minimum, so that a failed part costs the least to send again.
 pub const DEFAULT_PART_SIZE: usize = MIN_PART_SIZE;
 
 /// One bucket.
@@ -87,17 +88,102 @@ fn encode_copy_source(bucket: &str, key: &str) -> String {
     out
 }
 
+/// Prefix of the temporary files that hold parts being filled.
+const SPOOL_PREFIX: &str = "sl-part-";
+
+/// Removes the part files a killed run left in `dir` (a Lambda timeout ends the process, not `/tmp`, which the
+/// sandbox's next runs share). Call it only where no other upload can be running, as a function starts.
+pub fn remove_leftover_spools(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(SPOOL_PREFIX))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// The part being filled, in a file under the temporary directory (Lambda's `/tmp`): an upload holds no part in
+/// memory, whatever the part size. Created at the first write; the file is removed when the upload is dropped,
+/// however it ends.
+#[derive(Default)]
+struct Spool {
+    open: Option<(tokio::fs::File, tempfile::TempPath)>,
+    len: usize,
+}
+
+impl Spool {
+    fn error(e: std::io::Error) -> String {
+        format!(
+            "could not spool the part under {}: {e}",
+            std::env::temp_dir().display()
+        )
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        use tokio::io::AsyncWriteExt;
+        let file = match &mut self.open {
+            Some((file, _)) => file,
+            None => {
+                let (file, path) = tempfile::NamedTempFile::with_prefix(SPOOL_PREFIX)
+                    .map_err(Self::error)?
+                    .into_parts();
+                &mut self.open.insert((tokio::fs::File::from_std(file), path)).0
+            }
+        };
+        file.write_all(bytes).await.map_err(Self::error)?;
+        self.len += bytes.len();
+        Ok(())
+    }
+
+    /// The spooled bytes as a body S3 can read (and read again on a retry) straight from the file.
+    async fn body(&mut self) -> Result<ByteStream, String> {
+        use tokio::io::AsyncWriteExt;
+        let Some((file, path)) = &mut self.open else {
+            return Ok(ByteStream::from_static(b""));
+        };
+        file.flush().await.map_err(Self::error)?;
+        ByteStream::read_from()
+            .path(&**path)
+            .buffer_size(64 << 10)
+            .length(aws_sdk_s3::primitives::Length::Exact(self.len as u64))
+            .build()
+            .await
+            .map_err(|e| format!("could not read the spooled part: {e}"))
+    }
+
+    /// Empties the file for the next part.
+    async fn clear(&mut self) -> Result<(), String> {
+        use tokio::io::AsyncSeekExt;
+        if let Some((file, _)) = &mut self.open {
+            file.set_len(0).await.map_err(Self::error)?;
+            file.rewind().await.map_err(Self::error)?;
+        }
+        self.len = 0;
+        Ok(())
+    }
+}
+
 struct S3Upload {
     store: S3Store,
     key: String,
     content_type: String,
-    buffer: Vec<u8>,
+    spool: Spool,
     upload_id: Option<String>,
     parts: Vec<CompletedPart>,
     written: u64,
 }
 
 impl S3Upload {
+    fn spool_error(&self, message: String) -> StoreError {
+        StoreError {
+            operation: "spool part",
+            location: self.store.location(&self.key),
+            message,
+        }
+    }
+
     async fn upload_id(&mut self) -> Result<String, StoreError> {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
@@ -121,15 +207,17 @@ impl S3Upload {
         Ok(id)
     }
 
-    async fn send_part(&mut self, body: Vec<u8>) -> Result<(), StoreError> {
+    /// Uploads the spooled part and empties the spool.
+    async fn send_part(&mut self) -> Result<(), StoreError> {
         let upload_id = self.upload_id().await?;
         let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        let body = self.spool.body().await.map_err(|e| self.spool_error(e))?;
         let output = (self.store.client.upload_part())
             .bucket(&self.store.bucket)
             .key(&self.key)
             .upload_id(upload_id)
             .part_number(number)
-            .body(ByteStream::from(body))
+            .body(body)
             .send()
             .await
             .map_err(|e| self.store.error("upload part", &self.key, e))?;
@@ -139,7 +227,7 @@ impl S3Upload {
                 .part_number(number)
                 .build(),
         );
-        Ok(())
+        self.spool.clear().await.map_err(|e| self.spool_error(e))
     }
 }
 
@@ -147,18 +235,14 @@ impl S3Upload {
 impl Upload for S3Upload {
     async fn write(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
         self.written += bytes.len() as u64;
-        // Fill parts to exactly `part_size`: the buffer never reallocates beyond one part, and the next part's
-        // buffer is allocated only once the previous part is sent (one part in memory, not two).
+        // Fill parts to exactly `part_size`, each sent as soon as it is full.
         while !bytes.is_empty() {
-            if self.buffer.capacity() == 0 {
-                self.buffer.reserve_exact(self.store.part_size);
-            }
-            let take = (self.store.part_size - self.buffer.len()).min(bytes.len());
-            self.buffer.extend_from_slice(&bytes[..take]);
+            let take = (self.store.part_size - self.spool.len).min(bytes.len());
+            let written = self.spool.write(&bytes[..take]).await;
+            written.map_err(|e| self.spool_error(e))?;
             bytes = &bytes[take..];
-            if self.buffer.len() == self.store.part_size {
-                let part = std::mem::take(&mut self.buffer);
-                self.send_part(part).await?;
+            if self.spool.len == self.store.part_size {
+                self.send_part().await?;
             }
         }
         Ok(())
@@ -167,13 +251,19 @@ impl Upload for S3Upload {
     async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
         let Some(upload_id) = self.upload_id.clone() else {
             // Never reached a full part: one PUT, no multipart upload to clean up.
-            let body = std::mem::take(&mut self.buffer);
-            self.store.put(&self.key, body, &self.content_type).await?;
+            let body = self.spool.body().await.map_err(|e| self.spool_error(e))?;
+            (self.store.client.put_object())
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.store.error("put", &self.key, e))?;
             return Ok(self.written);
         };
-        if !self.buffer.is_empty() {
-            let last = std::mem::take(&mut self.buffer);
-            self.send_part(last).await?;
+        if self.spool.len > 0 {
+            self.send_part().await?;
         }
         let parts = std::mem::take(&mut self.parts);
         (self.store.client.complete_multipart_upload())
@@ -231,7 +321,7 @@ impl ObjectStore for S3Store {
             store: self.clone(),
             key: key.to_string(),
             content_type: content_type.to_string(),
-            buffer: Vec::new(),
+            spool: Spool::default(),
             upload_id: None,
             parts: Vec::new(),
             written: 0,
@@ -335,6 +425,49 @@ impl ObjectStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_spooled_part_is_written_cleared_and_its_file_removed_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, path) = tempfile::NamedTempFile::with_prefix_in(SPOOL_PREFIX, dir.path())
+            .unwrap()
+            .into_parts();
+        let mut spool = Spool {
+            open: Some((tokio::fs::File::from_std(file), path)),
+            len: 0,
+        };
+        spool.write(b"user_id,email\n").await.unwrap();
+        spool.write(b"1,a@example.com\n").await.unwrap();
+        let body = spool.body().await.unwrap().collect().await.unwrap();
+        assert_eq!(
+            body.into_bytes().as_ref(),
+            b"user_id,email\n1,a@example.com\n"
+        );
+        spool.clear().await.unwrap();
+        spool.write(b"2,b@example.com\n").await.unwrap();
+        let body = spool.body().await.unwrap().collect().await.unwrap();
+        assert_eq!(
+            body.into_bytes().as_ref(),
+            b"2,b@example.com\n",
+            "the next part only"
+        );
+        drop(spool);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn leftover_spools_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["sl-part-abc", "sl-part-def", "other.csv"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_leftover_spools(dir.path()), 2);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["other.csv"]);
+    }
 
     #[test]
     fn copy_source_is_percent_encoded() {
