@@ -145,16 +145,20 @@ async fn list_users(
     if periscope::is_partner(&headers) {
         return periscope::get_v1(&shared, &headers);
     }
-    let run = || -> Result<Value, SimError> {
+    let run = || -> Result<Vec<u8>, SimError> {
         authorize(&shared, &headers)?;
         let query = ListQuery::parse(&params)?;
         let faults = shared.faults();
         if faults.max_skip.is_some_and(|max| query.skip >= max) {
-            return Ok(Value::Array(Vec::new()));
+            return Ok(b"[]".to_vec());
         }
-        Ok(Value::Array(shared.lock().list(&query, faults.page_cap)))
+        let page = shared.lock().list_json(&query, faults.page_cap);
+        page.map_err(|e| SimError::new(500, 1000, format!("could not write the page: {e}")))
     };
-    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+    run().map_or_else(error, |body| {
+        let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+        (StatusCode::OK, json, body).into_response()
+    })
 }
 
 async fn get_user(

@@ -205,8 +205,8 @@ impl State {
             .count()
     }
 
-    /// A page of `q`; at most `cap` users whatever `limit` asked (a server's silent page cap).
-    pub fn list(&self, q: &ListQuery, cap: Option<usize>) -> Vec<Value> {
+    /// The stored users of a page of `q`; at most `cap` whatever `limit` asked (a server's silent page cap).
+    fn page(&self, q: &ListQuery, cap: Option<usize>) -> Vec<&Value> {
         let matches = |u: &&Value| {
             q.email.as_ref().is_none_or(|e| {
                 u["email"]
@@ -223,28 +223,36 @@ impl State {
                     .is_none_or(|ids| ids.iter().any(|id| u["_id"].as_str() == Some(id.as_str())))
         };
         let limit = q.limit.unwrap_or(usize::MAX).min(cap.unwrap_or(usize::MAX));
-        let render =
-            |u: &Value| self.render(u, q.expand_role, q.expand_groups, q.fields.as_deref());
         if q.descending {
-            self.users
-                .values()
-                .rev()
-                .filter(matches)
-                .skip(q.skip)
-                .take(limit)
-                .map(render)
-                .collect()
+            let users = self.users.values().rev().filter(matches);
+            users.skip(q.skip).take(limit).collect()
         } else {
-            self.users
-                .values()
-                .filter(matches)
-                .skip(q.skip)
-                .take(limit)
-                .map(render)
-                .collect()
+            let users = self.users.values().filter(matches);
+            users.skip(q.skip).take(limit).collect()
         }
     }
 
+    /// A page of `q` as values; at most `cap` users whatever `limit` asked (a server's silent page cap).
+    #[cfg(test)]
+    pub fn list(&self, q: &ListQuery, cap: Option<usize>) -> Vec<Value> {
+        let fields = q.fields.as_deref();
+        self.page(q, cap)
+            .into_iter()
+            .map(|u| self.render(u, q.expand_role, q.expand_groups, fields))
+            .collect()
+    }
+
+    /// A page of `q` as the JSON body [`State::list`] would give, written from the stored users without copying
+    /// them (the listing the export reads page after page).
+    pub fn list_json(&self, q: &ListQuery, cap: Option<usize>) -> serde_json::Result<Vec<u8>> {
+        let page: Vec<Shown<'_>> = (self.page(q, cap).into_iter())
+            .map(|user| self.shown(user, q.expand_role, q.expand_groups, q.fields.as_deref()))
+            .collect();
+        serde_json::to_vec(&page)
+    }
+
+    /// A stored user as the API shows it: the built-in Everyone group among the ids, `role` and `groups`
+    /// expanded on request, only `_id` and `fields` when given.
     pub fn render(
         &self,
         user: &Value,
@@ -252,31 +260,37 @@ impl State {
         expand_groups: bool,
         fields: Option<&[String]>,
     ) -> Value {
-        let mut out = user.clone();
-        if let (Some(everyone), Some(groups)) = (self.everyone(), out["groups"].as_array_mut())
-            && !groups.contains(everyone)
-        {
-            groups.insert(0, everyone.clone());
+        let shown = self.shown(user, expand_role, expand_groups, fields);
+        serde_json::to_value(shown).unwrap_or(Value::Null)
+    }
+
+    fn shown<'a>(
+        &'a self,
+        user: &'a Value,
+        expand_role: bool,
+        expand_groups: bool,
+        fields: Option<&'a [String]>,
+    ) -> Shown<'a> {
+        let role = expand_role
+            .then(|| self.roles.iter().find(|r| r["_id"] == user["roleId"]))
+            .flatten();
+        let groups = match (expand_groups, user["groups"].as_array()) {
+            (true, ids) => ShownGroups::Expanded {
+                ids: ids.map_or(&[], Vec::as_slice),
+                all: &self.groups,
+            },
+            (false, Some(ids)) => ShownGroups::Ids {
+                ids,
+                everyone: self.everyone().filter(|e| !ids.contains(e)),
+            },
+            (false, None) => ShownGroups::Absent,
+        };
+        Shown {
+            user,
+            role,
+            groups,
+            fields,
         }
-        if expand_role && let Some(role) = self.roles.iter().find(|r| r["_id"] == user["roleId"]) {
-            out["role"] = role.clone();
-        }
-        if expand_groups {
-            let ids = user["groups"].as_array().cloned().unwrap_or_default();
-            out["groups"] = ids
-                .iter()
-                .filter_map(|id| self.groups.iter().find(|g| g["_id"] == *id).cloned())
-                .collect();
-        }
-        if let (Some(fields), Some(obj)) = (fields, out.as_object()) {
-            let kept: Map<String, Value> = obj
-                .iter()
-                .filter(|(k, _)| k.as_str() == "_id" || fields.iter().any(|f| f == *k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            out = Value::Object(kept);
-        }
-        out
     }
 
     /// The stored user with this email (case-insensitive).
@@ -487,6 +501,90 @@ impl State {
     }
 }
 
+/// A stored user as shown by the API, borrowed (see [`State::render`]).
+struct Shown<'a> {
+    user: &'a Value,
+    /// The expanded role, replacing any stored `role`.
+    role: Option<&'a Value>,
+    groups: ShownGroups<'a>,
+    fields: Option<&'a [String]>,
+}
+
+/// The `groups` a [`Shown`] user carries.
+enum ShownGroups<'a> {
+    /// No ids stored and no expansion asked: `groups` as stored, `null` when missing.
+    Absent,
+    /// The stored ids, after the built-in Everyone group when it is not among them.
+    Ids {
+        ids: &'a [Value],
+        everyone: Option<&'a Value>,
+    },
+    /// The stored ids' groups (`expand=groups`); unknown ids are left out.
+    Expanded { ids: &'a [Value], all: &'a [Value] },
+}
+
+impl serde::Serialize for ShownGroups<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        match self {
+            ShownGroups::Absent => {}
+            ShownGroups::Ids { ids, everyone } => {
+                for id in everyone.iter().copied().chain(ids.iter()) {
+                    seq.serialize_element(id)?;
+                }
+            }
+            ShownGroups::Expanded { ids, all } => {
+                for id in ids.iter() {
+                    if let Some(group) = all.iter().find(|g| g["_id"] == *id) {
+                        seq.serialize_element(group)?;
+                    }
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(stored) = self.user.as_object() else {
+            return self.user.serialize(s);
+        };
+        let kept =
+            |key: &str| key == "_id" || self.fields.is_none_or(|f| f.iter().any(|x| x == key));
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in stored {
+            match key.as_str() {
+                "groups" | "role" if !kept(key) => {}
+                "groups" if matches!(self.groups, ShownGroups::Absent) => {
+                    map.serialize_entry(key, value)?
+                }
+                "groups" => map.serialize_entry(key, &self.groups)?,
+                "role" => map.serialize_entry(key, self.role.unwrap_or(value))?,
+                _ if kept(key) => map.serialize_entry(key, value)?,
+                _ => {}
+            }
+        }
+        if kept("groups") && !stored.contains_key("groups") {
+            match self.groups {
+                ShownGroups::Absent => map.serialize_entry("groups", &Value::Null)?,
+                ShownGroups::Ids { .. } | ShownGroups::Expanded { .. } => {
+                    map.serialize_entry("groups", &self.groups)?
+                }
+            }
+        }
+        if let Some(role) = self
+            .role
+            .filter(|_| kept("role") && !stored.contains_key("role"))
+        {
+            map.serialize_entry("role", role)?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,6 +608,89 @@ mod tests {
                 .collect(),
         )
         .unwrap()
+    }
+
+    /// How a user was shown before pages were written without copies: clone, then edit the copy.
+    fn render_by_copy(
+        s: &State,
+        user: &Value,
+        expand_role: bool,
+        expand_groups: bool,
+        fields: Option<&[String]>,
+    ) -> Value {
+        let mut out = user.clone();
+        if let (Some(everyone), Some(groups)) = (s.everyone(), out["groups"].as_array_mut())
+            && !groups.contains(everyone)
+        {
+            groups.insert(0, everyone.clone());
+        }
+        if expand_role && let Some(role) = s.roles.iter().find(|r| r["_id"] == user["roleId"]) {
+            out["role"] = role.clone();
+        }
+        if expand_groups {
+            let ids = user["groups"].as_array().cloned().unwrap_or_default();
+            out["groups"] = ids
+                .iter()
+                .filter_map(|id| s.groups.iter().find(|g| g["_id"] == *id).cloned())
+                .collect();
+        }
+        if let (Some(fields), Some(obj)) = (fields, out.as_object()) {
+            let kept: Map<String, Value> = obj
+                .iter()
+                .filter(|(k, _)| k.as_str() == "_id" || fields.iter().any(|f| f == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            out = Value::Object(kept);
+        }
+        out
+    }
+
+    #[test]
+    fn pages_written_without_copies_equal_the_copied_users() {
+        let mut s = state();
+        // Odd stored shapes too: no groups, groups not a list, a stored role id, Everyone already among the ids.
+        let everyone = s.everyone().cloned().unwrap();
+        let group = s.groups[1]["_id"].clone();
+        let ids: Vec<String> = s.users.keys().take(4).cloned().collect();
+        s.users
+            .get_mut(&ids[0])
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("groups");
+        s.users.get_mut(&ids[1]).unwrap()["groups"] = Value::Null;
+        s.users.get_mut(&ids[2]).unwrap()["role"] = json!("stored-role-id");
+        s.users.get_mut(&ids[3]).unwrap()["groups"] = json!([group, everyone, "no-such-group"]);
+        let field_sets: [Option<Vec<String>>; 4] = [
+            None,
+            Some(vec!["email".into()]),
+            Some(vec!["groups".into(), "role".into()]),
+            Some(vec!["roleId".into(), "groups".into(), "lastLogin".into()]),
+        ];
+        let mut compared = 0;
+        for (expand_role, expand_groups) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            for fields in &field_sets {
+                let mut q = query(&[("sort", "_id")]);
+                (q.expand_role, q.expand_groups, q.fields) =
+                    (expand_role, expand_groups, fields.clone());
+                let copied: Vec<Value> = s
+                    .users
+                    .values()
+                    .map(|u| render_by_copy(&s, u, expand_role, expand_groups, fields.as_deref()))
+                    .collect();
+                let written: Value =
+                    serde_json::from_slice(&s.list_json(&q, None).unwrap()).unwrap();
+                for (w, c) in written.as_array().unwrap().iter().zip(&copied) {
+                    assert_eq!(w, c, "{expand_role} {expand_groups} {fields:?}");
+                }
+                assert_eq!(written, Value::Array(copied.clone()));
+                assert_eq!(Value::Array(s.list(&q, None)), written);
+                compared += copied.len();
+            }
+        }
+        assert_eq!(compared, 16 * 30);
     }
 
     #[test]
