@@ -1,4 +1,5 @@
-//! Skip/limit paging as a `Stream`, with concurrent prefetch and de-duplication by `_id`.
+//! Skip/limit paging as a `Stream`, with concurrent prefetch and de-duplication by `_id`. Pages may be fetched
+//! unparsed ([`paged_raw`]): each is parsed when the listing reaches it.
 //!
 //! The contract documents no maximum `limit`, so a server may answer fewer users than asked without being at
 //! the end. A short page therefore never ends the listing: the next page starts where that page ended (so
@@ -55,11 +56,13 @@ fn check_sorted<T: Listed>(items: &[T], skip: u64) -> Result<(), Error> {
     }
 }
 
-type PageFuture<'a, T> = Pin<Box<dyn Future<Output = (u64, Result<Vec<T>, Error>)> + Send + 'a>>;
+type PageFuture<'a, P> = Pin<Box<dyn Future<Output = (u64, Result<P, Error>)> + Send + 'a>>;
 
 /// Where a listing is.
-struct Pager<'a, T, F> {
+struct Pager<'a, P, F, D> {
     fetch: F,
+    /// Makes the items of a fetched page, once the listing reaches it.
+    parse: D,
     limit: u32,
     prefetch: usize,
     /// The page size the server really answers (starts at `limit`).
@@ -67,17 +70,16 @@ struct Pager<'a, T, F> {
     /// The offset of the next request.
     next_skip: u64,
     /// Requests in flight, in offset order.
-    in_flight: FuturesOrdered<PageFuture<'a, T>>,
+    in_flight: FuturesOrdered<PageFuture<'a, P>>,
     /// Whether the last page came back full (prefetch on) or short (one request at a time).
     steady: bool,
     done: bool,
 }
 
-impl<'a, T, F, Fut> Pager<'a, T, F>
+impl<'a, P, F, Fut, D> Pager<'a, P, F, D>
 where
-    T: Listed,
     F: Fn(u64, u32) -> Fut + Send + 'a,
-    Fut: Future<Output = Result<Vec<T>, Error>> + Send + 'a,
+    Fut: Future<Output = Result<P, Error>> + Send + 'a,
 {
     fn fill(&mut self) {
         let depth = if self.steady { self.prefetch } else { 1 };
@@ -91,12 +93,17 @@ where
     }
 
     /// The next page; `None` at the (empty) end.
-    async fn next_page(&mut self) -> Option<Result<Vec<T>, Error>> {
+    async fn next_page<T>(&mut self) -> Option<Result<Vec<T>, Error>>
+    where
+        T: Listed,
+        D: Fn(P) -> Result<Vec<T>, Error>,
+    {
         if self.done {
             return None;
         }
         self.fill();
         let (skip, page) = self.in_flight.next().await?;
+        let page = page.and_then(&self.parse);
         let users = match page.and_then(|users| check_sorted(&users, skip).map(|()| users)) {
             Ok(users) => users,
             Err(e) => {
@@ -156,9 +163,28 @@ where
     F: Fn(u64, u32) -> Fut + Send + 'a,
     Fut: Future<Output = Result<Vec<T>, Error>> + Send + 'a,
 {
+    paged_raw(limit, prefetch, fetch, Ok)
+}
+
+/// [`paged`] for pages fetched unparsed (a response body): `parse` makes a page's items only when the listing
+/// reaches that page, so the pages prefetched meanwhile hold their bytes rather than their items.
+pub fn paged_raw<'a, T, P, F, Fut, D>(
+    limit: u32,
+    prefetch: usize,
+    fetch: F,
+    parse: D,
+) -> impl Stream<Item = Result<T, Error>> + Send + 'a
+where
+    T: Listed,
+    P: Send + 'a,
+    F: Fn(u64, u32) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<P, Error>> + Send + 'a,
+    D: Fn(P) -> Result<Vec<T>, Error> + Send + 'a,
+{
     let limit = limit.max(1);
     let pager = Pager {
         fetch,
+        parse,
         limit,
         prefetch: prefetch.max(1),
         page: u64::from(limit),
@@ -171,9 +197,12 @@ where
         let page = pager.next_page().await?;
         Some((page, pager))
     })
-    .flat_map(|page| match page {
-        Ok(items) => stream::iter(items.into_iter().map(Ok).collect::<Vec<_>>()),
-        Err(e) => stream::iter(vec![Err(e)]),
+    .flat_map(|page| {
+        let (items, error) = match page {
+            Ok(items) => (items, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        stream::iter(items.into_iter().map(Ok).chain(error.map(Err)))
     })
     .scan(None::<T::Key>, |last, item| {
         let keep = match &item {
@@ -270,6 +299,41 @@ mod tests {
             matches!(err, Error::Paging(m) if m.contains("skip=5")),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn raw_pages_are_parsed_only_when_the_listing_reaches_them() {
+        // Page bodies are the first user number of the page; 23 users, pages of 5, 4 in flight.
+        let (fetched, parsed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (f, p) = (fetched.clone(), parsed.clone());
+        let fetch = move |skip: u64, _limit: u32| {
+            f.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(skip) }
+        };
+        let parse = move |first: u64| {
+            p.fetch_add(1, Ordering::SeqCst);
+            Ok((first..(first + 5).min(23)).map(user).collect())
+        };
+        let mut users = Box::pin(paged_raw(5, 4, fetch, parse));
+        assert_eq!(users.next().await.unwrap().unwrap().id, user(0).id);
+        assert_eq!(fetched.load(Ordering::SeqCst), 4, "four pages in flight");
+        assert_eq!(parsed.load(Ordering::SeqCst), 1, "only the first parsed");
+        let rest: Vec<_> = users.collect().await;
+        assert_eq!(rest.len(), 22);
+        assert!(rest.iter().all(Result::is_ok));
+        assert_eq!(parsed.load(Ordering::SeqCst), 6, "5 pages and the empty end");
+    }
+
+    #[tokio::test]
+    async fn a_page_that_does_not_parse_ends_the_stream_with_its_error() {
+        let fetch = |skip: u64, _limit: u32| async move { Ok(skip) };
+        let parse = |skip: u64| match skip {
+            0 => Ok((0..5).map(user).collect()),
+            _ => Err(Error::Config(format!("bad body at {skip}"))),
+        };
+        let items: Vec<_> = paged_raw(5, 3, fetch, parse).collect().await;
+        assert_eq!(items.len(), 6);
+        assert!(matches!(&items[5], Err(Error::Config(m)) if m == "bad body at 5"));
     }
 
     #[tokio::test]

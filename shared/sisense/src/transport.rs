@@ -320,7 +320,8 @@ impl Transport {
         Ok((
             status,
             RawBody {
-                bytes: body.to_vec(),
+                // The collected body is one buffer: taken as it is, not copied.
+                bytes: body.into(),
                 retry_after,
             },
         ))

@@ -21,7 +21,7 @@ use crate::directory::{Capabilities, CreateOutcome, Directory, UserQuery};
 use crate::error::Error;
 use crate::ids::UserId;
 use crate::models::{Group, NewUser, Role, User, UserPatch};
-use crate::paging::paged_users;
+use crate::paging::paged_raw;
 use crate::rest::{NewUserBody, bodies, bulk_create};
 use crate::retry::RetryConfig;
 use crate::transport::{Call, Safety, Transport, absent_if_not_found};
@@ -54,15 +54,6 @@ impl FusionDirectory {
         self.transport.json(call, &self.auth).await
     }
 
-    async fn users_page(
-        &self,
-        query: &UserQuery,
-        skip: u64,
-        limit: u32,
-    ) -> Result<Vec<User>, Error> {
-        self.users_page_of(query, None, skip, limit).await
-    }
-
     /// One page of the listing, restricted to `ids` when given.
     async fn users_page_of(
         &self,
@@ -71,25 +62,46 @@ impl FusionDirectory {
         skip: u64,
         limit: u32,
     ) -> Result<Vec<User>, Error> {
-        let mut call = Call::get(&USERS)
-            .query("sort", "_id")
-            .query("skip", skip.to_string())
-            .query("limit", limit.to_string());
-        if let Some(ids) = ids {
-            call = call.query("ids", ids);
-        }
-        let expand: Vec<&str> = [(query.expand_role, "role"), (query.expand_groups, "groups")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect();
-        if !expand.is_empty() {
-            call = call.query("expand", expand.join(","));
-        }
-        if let Some(active) = query.active {
-            call = call.query("active", active.to_string());
-        }
-        self.json(&call).await
+        self.json(&users_call(query, ids, skip, limit)).await
     }
+
+    /// One page of the listing as the response body, parsed by [`parse_users_page`] when the listing reaches it.
+    async fn users_page_body(
+        &self,
+        query: &UserQuery,
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<u8>, Error> {
+        let call = users_call(query, None, skip, limit);
+        Ok(self.transport.send(&call, &self.auth).await?.body)
+    }
+}
+
+/// The users of a page body of `GET /api/v1/users`.
+fn parse_users_page(body: Vec<u8>) -> Result<Vec<User>, Error> {
+    crate::transport::decode(&Method::GET, "/api/v1/users", &body)
+}
+
+/// `GET /api/v1/users` sorted by `_id`, one page, restricted to `ids` when given.
+fn users_call<'a>(query: &UserQuery, ids: Option<&str>, skip: u64, limit: u32) -> Call<'a> {
+    let mut call = Call::get(&USERS)
+        .query("sort", "_id")
+        .query("skip", skip.to_string())
+        .query("limit", limit.to_string());
+    if let Some(ids) = ids {
+        call = call.query("ids", ids);
+    }
+    let expand: Vec<&str> = [(query.expand_role, "role"), (query.expand_groups, "groups")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    if !expand.is_empty() {
+        call = call.query("expand", expand.join(","));
+    }
+    if let Some(active) = query.active {
+        call = call.query("active", active.to_string());
+    }
+    call
 }
 
 #[async_trait]
@@ -129,11 +141,11 @@ impl Directory for FusionDirectory {
         let limit = query.page_size.unwrap_or(self.config.page_size);
         let prefetch = query.prefetch.unwrap_or(self.config.prefetch);
         let query = Arc::new(query);
-        paged_users(limit, prefetch, move |skip, limit| {
+        let fetch = move |skip, limit| {
             let query = query.clone();
-            async move { self.users_page(&query, skip, limit).await }
-        })
-        .boxed()
+            async move { self.users_page_body(&query, skip, limit).await }
+        };
+        paged_raw(limit, prefetch, fetch, parse_users_page).boxed()
     }
 
     #[tracing::instrument(skip_all, fields(family = "fusion", user_id = %id))]
