@@ -2,6 +2,7 @@
 //! the Python requests + pandas baseline, both reading the same simulator with 20 ms per-request latency.
 //!
 //! `cargo build --profile bench-fast --bins && cargo run --profile bench-fast -p e2e-tests --bin bench_export -- [USERS,...] [LATENCY_MS]`
+//! (or `--release` for both, to measure the binary Lambda runs)
 //! (defaults `10000,100000` and 20; `BENCH_ONLY=defaults` runs only the runs whose label holds that text).
 //! Needs `moto[server]`, `pandas` and `requests` from PyPI.
 
