@@ -710,3 +710,94 @@ async fn two_exports_around_an_import_and_a_demote_report_exactly_those_joiners_
         seats_truth(&sim, "2026-11-22T07:00:00Z".parse().unwrap())
     );
 }
+
+/// An S3 stand-in that starts multipart uploads, refuses every part and records what it was asked.
+async fn refusing_s3() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+    type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    async fn handle(State(log): State<Log>, request: Request<Body>) -> axum::response::Response {
+        let (method, query) = (
+            request.method().clone(),
+            request.uri().query().unwrap_or_default().to_string(),
+        );
+        let _ = axum::body::to_bytes(request.into_body(), usize::MAX).await;
+        log.lock().unwrap().push(format!("{method} {query}"));
+        let xml = [("content-type", "application/xml")];
+        if method == "POST" && query.starts_with("uploads") {
+            let body = "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>\
+                        <UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
+            (axum::http::StatusCode::OK, xml, body).into_response()
+        } else if method == "PUT" {
+            let body = "<Error><Code>InvalidPart</Code><Message>part refused</Message></Error>";
+            (axum::http::StatusCode::BAD_REQUEST, xml, body).into_response()
+        } else {
+            axum::http::StatusCode::NO_CONTENT.into_response()
+        }
+    }
+    let log: Log = Default::default();
+    let app = axum::Router::new().fallback(handle).with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_refused_while_the_next_is_filled_fails_the_upload_which_is_then_aborted() {
+    use sl_aws::aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let (url, log) = refusing_s3().await;
+    let config = sl_aws::aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&url)
+        .force_path_style(true)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("k", "s", None, None, "test"))
+        .build();
+    let store = sl_aws::S3Store::new(sl_aws::aws_sdk_s3::Client::from_conf(config), "b");
+    let mut upload = lifecycle::ObjectStore::start_upload(&store, "k", "text/csv")
+        .await
+        .unwrap();
+    // A full part starts its upload in the background; the write returns while it is sent.
+    upload
+        .write(&vec![b'x'; 5 * 1024 * 1024 + 10])
+        .await
+        .unwrap();
+    let err = upload
+        .finish()
+        .await
+        .expect_err("the refused part fails the upload");
+    assert_eq!(err.operation, "upload part", "{err}");
+    assert!(err.to_string().contains("part refused"), "{err}");
+    let asked = log.lock().unwrap().clone();
+    assert_eq!(
+        asked.first().map(String::as_str),
+        Some("POST uploads"),
+        "{asked:?}"
+    );
+    assert!(
+        !asked
+            .iter()
+            .any(|a| a.starts_with("POST") && a.contains("uploadId")),
+        "never completed: {asked:?}"
+    );
+
+    // The same failure met by the next write, then an abort.
+    let mut upload = lifecycle::ObjectStore::start_upload(&store, "k", "text/csv")
+        .await
+        .unwrap();
+    upload.write(&vec![b'x'; 5 * 1024 * 1024]).await.unwrap();
+    let err = upload
+        .write(&vec![b'y'; 5 * 1024 * 1024])
+        .await
+        .expect_err("the next full part waits for the refused one");
+    assert!(err.to_string().contains("part refused"), "{err}");
+    upload.abort().await;
+    let asked = log.lock().unwrap().clone();
+    let last = asked.last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("DELETE") && last.contains("uploadId=up-1"),
+        "aborted last: {asked:?}"
+    );
+}

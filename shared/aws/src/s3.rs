@@ -152,17 +152,6 @@ impl Spool {
             .await
             .map_err(|e| format!("could not read the spooled part: {e}"))
     }
-
-    /// Empties the file for the next part.
-    async fn clear(&mut self) -> Result<(), String> {
-        use tokio::io::AsyncSeekExt;
-        if let Some((file, _)) = &mut self.open {
-            file.set_len(0).await.map_err(Self::error)?;
-            file.rewind().await.map_err(Self::error)?;
-        }
-        self.len = 0;
-        Ok(())
-    }
 }
 
 struct S3Upload {
@@ -172,6 +161,8 @@ struct S3Upload {
     spool: Spool,
     upload_id: Option<String>,
     parts: Vec<CompletedPart>,
+    /// The full part being sent while the next one is filled (one at a time, in order).
+    sending: Option<tokio::task::JoinHandle<Result<CompletedPart, StoreError>>>,
     written: u64,
 }
 
@@ -207,27 +198,45 @@ impl S3Upload {
         Ok(id)
     }
 
-    /// Uploads the spooled part and empties the spool.
+    /// Starts sending the spooled part in the background, after the part before it is sent; the next part is
+    /// spooled to a new file meanwhile. The part's file is removed once it is sent.
     async fn send_part(&mut self) -> Result<(), StoreError> {
+        self.sent().await?;
         let upload_id = self.upload_id().await?;
         let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
-        let body = self.spool.body().await.map_err(|e| self.spool_error(e))?;
-        let output = (self.store.client.upload_part())
+        let mut spool = std::mem::take(&mut self.spool);
+        let body = spool.body().await.map_err(|e| self.spool_error(e))?;
+        let request = (self.store.client.upload_part())
             .bucket(&self.store.bucket)
             .key(&self.key)
             .upload_id(upload_id)
             .part_number(number)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.store.error("upload part", &self.key, e))?;
-        self.parts.push(
-            CompletedPart::builder()
+            .body(body);
+        let (store, key) = (self.store.clone(), self.key.clone());
+        self.sending = Some(tokio::spawn(async move {
+            let sent = request.send().await;
+            drop(spool);
+            let output = sent.map_err(|e| store.error("upload part", &key, e))?;
+            Ok(CompletedPart::builder()
                 .set_e_tag(output.e_tag().map(str::to_string))
                 .part_number(number)
-                .build(),
-        );
-        self.spool.clear().await.map_err(|e| self.spool_error(e))
+                .build())
+        }));
+        Ok(())
+    }
+
+    /// Waits for the part being sent, if any, and records it.
+    async fn sent(&mut self) -> Result<(), StoreError> {
+        let Some(sending) = self.sending.take() else {
+            return Ok(());
+        };
+        let part = sending.await.map_err(|e| StoreError {
+            operation: "upload part",
+            location: self.store.location(&self.key),
+            message: format!("the part upload stopped: {e}"),
+        })??;
+        self.parts.push(part);
+        Ok(())
     }
 }
 
@@ -265,6 +274,7 @@ impl Upload for S3Upload {
         if self.spool.len > 0 {
             self.send_part().await?;
         }
+        self.sent().await?;
         let parts = std::mem::take(&mut self.parts);
         (self.store.client.complete_multipart_upload())
             .bucket(&self.store.bucket)
@@ -281,7 +291,12 @@ impl Upload for S3Upload {
         Ok(self.written)
     }
 
-    async fn abort(self: Box<Self>) {
+    async fn abort(mut self: Box<Self>) {
+        if let Some(sending) = self.sending.take() {
+            sending.abort();
+            // Cancelled or finished, the part is no longer needed; its file is gone either way.
+            let _ = sending.await;
+        }
         let Some(upload_id) = &self.upload_id else {
             return;
         };
@@ -324,6 +339,7 @@ impl ObjectStore for S3Store {
             spool: Spool::default(),
             upload_id: None,
             parts: Vec::new(),
+            sending: None,
             written: 0,
         }))
     }
@@ -427,7 +443,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_spooled_part_is_written_cleared_and_its_file_removed_with_it() {
+    async fn a_spooled_part_is_read_back_whole_and_its_file_removed_with_it() {
         let dir = tempfile::tempdir().unwrap();
         let (file, path) = tempfile::NamedTempFile::with_prefix_in(SPOOL_PREFIX, dir.path())
             .unwrap()
@@ -438,19 +454,13 @@ mod tests {
         };
         spool.write(b"user_id,email\n").await.unwrap();
         spool.write(b"1,a@example.com\n").await.unwrap();
+        assert_eq!(spool.len, 30);
         let body = spool.body().await.unwrap().collect().await.unwrap();
         assert_eq!(
             body.into_bytes().as_ref(),
             b"user_id,email\n1,a@example.com\n"
         );
-        spool.clear().await.unwrap();
-        spool.write(b"2,b@example.com\n").await.unwrap();
-        let body = spool.body().await.unwrap().collect().await.unwrap();
-        assert_eq!(
-            body.into_bytes().as_ref(),
-            b"2,b@example.com\n",
-            "the next part only"
-        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         drop(spool);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
