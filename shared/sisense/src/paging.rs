@@ -321,7 +321,11 @@ mod tests {
         let rest: Vec<_> = users.collect().await;
         assert_eq!(rest.len(), 22);
         assert!(rest.iter().all(Result::is_ok));
-        assert_eq!(parsed.load(Ordering::SeqCst), 6, "5 pages and the empty end");
+        assert_eq!(
+            parsed.load(Ordering::SeqCst),
+            6,
+            "5 pages and the empty end"
+        );
     }
 
     #[tokio::test]
