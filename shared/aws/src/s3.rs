@@ -49,6 +49,24 @@ impl S3Store {
         }
     }
 
+    /// `PutObject` of any body: bytes in memory, or a spooled part's file.
+    async fn put_body(
+        &self,
+        key: &str,
+        body: ByteStream,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        (self.client.put_object())
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.error("put", key, e))?;
+        Ok(())
+    }
+
     /// `GetObject`, with a missing key as `None`.
     async fn get_object(
         &self,
@@ -105,8 +123,8 @@ pub fn remove_leftover_spools(dir: &std::path::Path) -> usize {
 }
 
 /// The part being filled, in a file under the temporary directory (Lambda's `/tmp`): an upload holds no part in
-/// memory, whatever the part size. Created at the first write; the file is removed when the upload is dropped,
-/// however it ends.
+/// memory, whatever the part size. Created at the first write; the file is removed when the spool is dropped:
+/// once its part is sent, or with the upload, however it ends.
 #[derive(Default)]
 struct Spool {
     open: Option<(tokio::fs::File, tempfile::TempPath)>,
@@ -230,11 +248,9 @@ impl S3Upload {
         let Some(sending) = self.sending.take() else {
             return Ok(());
         };
-        let part = sending.await.map_err(|e| StoreError {
-            operation: "upload part",
-            location: self.store.location(&self.key),
-            message: format!("the part upload stopped: {e}"),
-        })??;
+        let part = sending
+            .await
+            .map_err(|e| self.store.error("upload part", &self.key, e))??;
         self.parts.push(part);
         Ok(())
     }
@@ -261,14 +277,8 @@ impl Upload for S3Upload {
         let Some(upload_id) = self.upload_id.clone() else {
             // Never reached a full part: one PUT, no multipart upload to clean up.
             let body = self.spool.body().await.map_err(|e| self.spool_error(e))?;
-            (self.store.client.put_object())
-                .bucket(&self.store.bucket)
-                .key(&self.key)
-                .content_type(&self.content_type)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.store.error("put", &self.key, e))?;
+            let store = &self.store;
+            store.put_body(&self.key, body, &self.content_type).await?;
             return Ok(self.written);
         };
         if self.spool.len > 0 {
@@ -316,15 +326,8 @@ impl Upload for S3Upload {
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
-        (self.client.put_object())
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
+        self.put_body(key, ByteStream::from(body), content_type)
             .await
-            .map_err(|e| self.error("put", key, e))?;
-        Ok(())
     }
 
     async fn start_upload(

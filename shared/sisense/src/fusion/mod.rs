@@ -79,7 +79,7 @@ impl FusionDirectory {
 
 /// The users of a page body of `GET /api/v1/users`.
 fn parse_users_page(body: Vec<u8>) -> Result<Vec<User>, Error> {
-    crate::transport::decode(&Method::GET, "/api/v1/users", &body)
+    crate::transport::decode(&Method::GET, &Call::get(&USERS).path(), &body)
 }
 
 /// `GET /api/v1/users` sorted by `_id`, one page, restricted to `ids` when given.
