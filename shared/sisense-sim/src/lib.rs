@@ -299,6 +299,11 @@ impl Simulator {
         self.shared.lock().users.values().cloned().collect()
     }
 
+    /// How many users are stored (without copying them, unlike [`Simulator::users`]).
+    pub fn user_count(&self) -> usize {
+        self.shared.lock().users.len()
+    }
+
     /// The stored user with this email (case-insensitive).
     pub fn user_by_email(&self, email: &str) -> Option<Value> {
         self.shared.lock().by_email(email).cloned()

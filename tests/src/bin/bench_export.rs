@@ -38,7 +38,7 @@ async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str,
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
     let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(out["users"].as_u64(), Some(sim.users().len() as u64));
+    assert_eq!(out["users"].as_u64(), Some(sim.user_count() as u64));
     let peak = function.peak_rss_kib().expect("peak RSS from /proc") as f64 / 1024.0;
     Run {
         seconds,
@@ -62,7 +62,7 @@ fn python_baseline(sim: &Simulator) -> Run {
             out_csv.as_os_str(),
         ],
     );
-    assert_eq!(result["users"].as_u64(), Some(sim.users().len() as u64));
+    assert_eq!(result["users"].as_u64(), Some(sim.user_count() as u64));
     Run {
         seconds: result["seconds"].as_f64().unwrap_or_default(),
         peak_rss_mib: result["peak_rss_kib"].as_f64().unwrap_or_default() / 1024.0,
