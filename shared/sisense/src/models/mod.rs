@@ -1,5 +1,7 @@
 //! Typed Sisense models. Every model keeps the fields it does not name in `extra`, so nothing is lost.
 
+mod decode;
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -7,8 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::ids::{DashboardId, GroupId, RoleId, UserId};
 
-/// A reference that the API returns either as a bare id or, when expanded, as the object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A reference that the API returns either as a bare id or, when expanded, as the object (read by the
+/// hand-written `Deserialize` in `decode`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Ref<I, T> {
     /// The object's `_id`.
@@ -64,51 +67,50 @@ impl Group {
     }
 }
 
-/// A Sisense user as `GET /api/v1/users` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A Sisense user as `GET /api/v1/users` returns it (read by the hand-written `Deserialize` in `decode`, which
+/// keeps unknown fields without buffering the known ones as `#[serde(flatten)]` would).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// The user's id (24-hex on Sisense; opaque to callers).
     #[serde(rename = "_id")]
     pub id: UserId,
     /// Login name (`username` in some legacy v0.9 answers).
-    #[serde(default, alias = "username", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
     /// Email address.
-    #[serde(default)]
     pub email: String,
     /// First name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// Last name (often missing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// Role id (not expanded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role_id: Option<RoleId>,
     /// Role, when expanded (`expand=role`); some versions send an id here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Ref<RoleId, Role>>,
     /// Groups, as ids or expanded objects.
-    #[serde(default)]
     pub groups: Vec<Ref<GroupId, Group>>,
     /// Whether the user is active; missing is treated as active.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
     /// When the user was created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<DateTime<Utc>>,
     /// When the user was last updated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<DateTime<Utc>>,
     /// Last login; missing when never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_login: Option<DateTime<Utc>>,
     /// Last activity; missing when never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_activity: Option<DateTime<Utc>>,
     /// Tenant id (multi-tenant installations).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// The name of the [`crate::Scope`] the user belongs to (`None` where the directory has no scopes).
     #[serde(skip)]
