@@ -1,5 +1,7 @@
 //! The export CSV: header, one row per user, formula-injection neutralisation.
 
+use std::borrow::Cow;
+
 use sisense::User;
 
 use crate::artefact::{neutralise, timestamp};
@@ -34,24 +36,28 @@ pub(crate) mod column {
 /// The column added after [`HEADER`] when users belong to Periscope sites.
 pub const SITE_COLUMN: &str = "site";
 
-/// The 13 cells of a user's row, neutralised.
-pub fn row(user: &User, names: &Names) -> [String; 13] {
+/// The 13 cells of a user's row, neutralised; cells the user holds as written are borrowed, not copied.
+pub fn row<'a>(user: &'a User, names: &'a Names) -> [Cow<'a, str>; 13] {
+    let text = |t: &'a Option<String>| Cow::Borrowed(t.as_deref().unwrap_or_default());
     let cells = [
-        user.id.to_string(),
-        user.user_name.clone().unwrap_or_default(),
-        user.first_name.clone().unwrap_or_default(),
-        user.last_name.clone().unwrap_or_default(),
-        user.is_active().to_string(),
-        user.role_id().map(ToString::to_string).unwrap_or_default(),
-        timestamp(user.created),
-        user.tenant_id.clone().unwrap_or_default(),
-        timestamp(user.last_login),
-        timestamp(user.last_activity),
-        user.email.clone(),
-        names.role(user).to_string(),
-        names.groups(user),
+        Cow::Borrowed(user.id.as_str()),
+        text(&user.user_name),
+        text(&user.first_name),
+        text(&user.last_name),
+        Cow::Borrowed(if user.is_active() { "true" } else { "false" }),
+        Cow::Borrowed(user.role_id().map_or("", |id| id.as_str())),
+        Cow::Owned(timestamp(user.created)),
+        text(&user.tenant_id),
+        Cow::Owned(timestamp(user.last_login)),
+        Cow::Owned(timestamp(user.last_activity)),
+        Cow::Borrowed(user.email.as_str()),
+        Cow::Borrowed(names.role(user)),
+        Cow::Owned(names.groups(user)),
     ];
-    cells.map(|c| neutralise(&c).into_owned())
+    cells.map(|cell| match neutralise(&cell) {
+        Cow::Borrowed(_) => cell,
+        Cow::Owned(neutralised) => Cow::Owned(neutralised),
+    })
 }
 
 #[cfg(test)]
@@ -120,7 +126,6 @@ mod tests {
                 "consumer",
                 "Sales;Finance;g9"
             ]
-            .map(String::from)
         );
     }
 }

@@ -4,6 +4,7 @@ mod changes;
 mod csv_row;
 mod summary;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -251,7 +252,7 @@ impl Diff {
     /// Compares one user of the new export.
     async fn compare(
         &mut self,
-        cells: &[String; 13],
+        cells: &[Cow<'_, str>; 13],
         flush_bytes: usize,
     ) -> Result<(), ExportError> {
         let Diff::Comparing {
@@ -363,9 +364,9 @@ async fn write_csv(
         diff.compare(&cells, options.flush_bytes).await?;
         if with_site {
             let site = neutralise(user.scope.as_deref().unwrap_or_default());
-            csv.write_record(cells.iter().map(String::as_str).chain([site.as_ref()]))?;
+            csv.write_record(cells.iter().map(|c| c.as_bytes()).chain([site.as_bytes()]))?;
         } else {
-            csv.write_record(&cells)?;
+            csv.write_record(cells.iter().map(|c| c.as_bytes()))?;
         }
         csv.flush().map_err(csv::Error::from)?;
         if csv.get_ref().len() >= options.flush_bytes {

@@ -103,9 +103,9 @@ impl Summary {
         } else {
             role_name
         };
-        *self.per_role.entry(role.to_string()).or_default() += 1;
+        count(&mut self.per_role, role);
         if let Some(site) = &user.scope {
-            *self.per_site.entry(site.clone()).or_default() += 1;
+            count(&mut self.per_site, site);
         }
         // Without last logins nobody can be judged stale: activated users count as active seats.
         let standing = match standing(user, now, self.thresholds) {
@@ -119,11 +119,18 @@ impl Summary {
         if user.last_login.is_none() {
             self.never_logged_in += 1;
         }
-        *self
-            .last_login
-            .entry(Self::bucket(user.last_login, now).to_string())
-            .or_default() += 1;
+        count(&mut self.last_login, Self::bucket(user.last_login, now));
         self.latest_login = self.latest_login.max(user.last_login);
+    }
+}
+
+/// Adds one to `key`'s count (copying the key only the first time it is seen).
+fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
     }
 }
 
