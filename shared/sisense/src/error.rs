@@ -75,6 +75,15 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// The answer's body was being read when the runtime shut down; whether the request took effect is unknown.
+    #[error("reading the answer to {method} {path} was interrupted: the runtime is shutting down")]
+    Interrupted {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+
     /// A success status whose body is not the JSON we expected (e.g. an HTML login page from a proxy).
     #[error(
         "Sisense answered {method} {path} with a body that is not the expected JSON ({detail}); body starts: {snippet:?}"
@@ -126,7 +135,8 @@ impl Error {
             | Error::Decode { .. }
             | Error::Paging(_)
             | Error::Unconfirmed { .. }
-            | Error::Unsupported { .. } => false,
+            | Error::Unsupported { .. }
+            | Error::Interrupted { .. } => false,
         }
     }
 

@@ -13,6 +13,7 @@
 //! Secrets are [`secrecy::SecretString`]s: they never appear in `Debug` output or logs, and the
 //! `Authorization` and `x-api-key` headers are marked sensitive.
 
+mod body;
 mod config;
 mod connect;
 mod create;

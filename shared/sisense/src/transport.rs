@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::body::BodyError;
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorBody, keep_body, looks_like_html, truncate};
 use crate::retry::{Attempts, RetryConfig, parse_retry_after};
@@ -313,18 +314,14 @@ impl Transport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, Utc::now()));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::from_reqwest(method.as_str(), path, e))?;
-        Ok((
-            status,
-            RawBody {
-                // The collected body is one buffer: taken as it is, not copied.
-                bytes: body.into(),
-                retry_after,
+        let bytes = crate::body::read(response).await.map_err(|e| match e {
+            BodyError::Read(e) => Error::from_reqwest(method.as_str(), path, e),
+            BodyError::Interrupted => Error::Interrupted {
+                method: method.to_string(),
+                path: path.to_string(),
             },
-        ))
+        })?;
+        Ok((status, RawBody { bytes, retry_after }))
     }
 
     /// A POST of a form (the Fusion login), to be sent with [`Transport::exchange`].

@@ -1,0 +1,105 @@
+//! Reading a response body in a task of its own.
+//!
+//! hyper hands a body over only as fast as the future reading it is polled. A listing keeps several pages in
+//! flight inside the one task that also parses and writes each page it reaches, so, read inline, the pages ahead
+//! stop arriving whenever that task is busy. Read in a task of their own, they arrive meanwhile.
+
+use reqwest::Response;
+use tokio::task::JoinHandle;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The connection failed or timed out while the body was read.
+    Read(reqwest::Error),
+    /// The task reading it was stopped (the runtime is shutting down).
+    Interrupted,
+}
+
+/// Aborts the reading task if the read is abandoned (a listing dropped with pages in flight).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The whole body of `response`, read by a spawned task; a panic in that task resumes here.
+pub(crate) async fn read(response: Response) -> Result<Vec<u8>, BodyError> {
+    let mut task = AbortOnDrop(tokio::spawn(response.bytes()));
+    match (&mut task.0).await {
+        // The collected body is one buffer: taken as it is, not copied.
+        Ok(read) => read.map(Into::into).map_err(BodyError::Read),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(BodyError::Interrupted),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc::{Receiver, channel};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// More than loopback socket buffers hold, so the server finishes only if the client keeps reading.
+    const BODY: usize = 48 << 20;
+
+    /// A server answering one GET with `BODY` bytes; it tells whether it wrote them all (false: the client
+    /// went away first).
+    fn big_answer() -> (String, Receiver<bool>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/big", listener.local_addr().unwrap());
+        let (tell, told) = channel();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = BufReader::new(socket.try_clone().unwrap());
+            let mut line = String::new();
+            while request.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            write!(socket, "HTTP/1.1 200 OK\r\ncontent-length: {BODY}\r\n\r\n").unwrap();
+            let chunk = vec![b'x'; 1 << 20];
+            let all = (0..BODY / chunk.len()).all(|_| socket.write_all(&chunk).is_ok());
+            let _ = tell.send(all);
+        });
+        (url, told)
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_body_keeps_arriving_while_its_reader_is_not_polled() {
+        let (url, told) = big_answer();
+        let response = reqwest::get(&url).await.unwrap();
+        let mut reading = Box::pin(read(response));
+        assert!(futures::poll!(&mut reading).is_pending());
+        // The reader is not polled again until the server has written everything: read inline, the server
+        // would stall once the socket buffers were full, and `PATIENCE` would run out.
+        let wrote_all = tokio::task::block_in_place(|| told.recv_timeout(PATIENCE));
+        assert_eq!(
+            wrote_all,
+            Ok(true),
+            "the body stopped arriving while its reader was not polled"
+        );
+        assert_eq!(reading.await.unwrap().len(), BODY);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_read_stops_its_task_and_the_connection() {
+        let (url, told) = big_answer();
+        let response = reqwest::get(&url).await.unwrap();
+        let mut reading = Box::pin(read(response));
+        assert!(futures::poll!(&mut reading).is_pending());
+        drop(reading);
+        let wrote_all = tokio::task::block_in_place(|| told.recv_timeout(PATIENCE));
+        assert_eq!(
+            wrote_all,
+            Ok(false),
+            "the server could write the whole body"
+        );
+    }
+}
