@@ -25,15 +25,28 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// The most a declared `Content-Length` reserves up front (a larger body still grows past it as it arrives).
+const PRESIZE_LIMIT: u64 = 16 << 20;
+
 /// The whole body of `response`, read by a spawned task; a panic in that task resumes here.
 pub(crate) async fn read(response: Response) -> Result<Vec<u8>, BodyError> {
-    let mut task = AbortOnDrop(tokio::spawn(response.bytes()));
+    let mut task = AbortOnDrop(tokio::spawn(collect(response)));
     match (&mut task.0).await {
-        // The collected body is one buffer: taken as it is, not copied.
-        Ok(read) => read.map(Into::into).map_err(BodyError::Read),
+        Ok(read) => read.map_err(BodyError::Read),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(BodyError::Interrupted),
     }
+}
+
+/// The body's chunks appended to one buffer sized by `Content-Length`: no list of chunks copied at the end,
+/// so a page is held once, not twice, while it is read.
+async fn collect(mut response: Response) -> reqwest::Result<Vec<u8>> {
+    let declared = response.content_length().unwrap_or(0).min(PRESIZE_LIMIT);
+    let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -101,5 +114,28 @@ mod tests {
             Ok(false),
             "the server could write the whole body"
         );
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_reserves_at_most_the_limit_and_a_short_body_is_a_read_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/lies", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = BufReader::new(socket.try_clone().unwrap());
+            let mut line = String::new();
+            while request.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            // A terabyte declared (reserving it would abort the process), ten bytes sent.
+            write!(
+                socket,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n0123456789",
+                1u64 << 40
+            )
+            .unwrap();
+        });
+        let response = reqwest::get(&url).await.unwrap();
+        assert!(matches!(read(response).await, Err(BodyError::Read(_))));
     }
 }

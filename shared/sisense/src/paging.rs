@@ -329,6 +329,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_page_whose_fetch_fails_ends_the_stream_after_the_pages_before_it() {
+        let fetch = |skip: u64, _limit: u32| async move {
+            match skip {
+                0..=5 => Ok(skip),
+                _ => Err(Error::Config(format!("fetch failed at {skip}"))),
+            }
+        };
+        let parse = |first: u64| Ok((first..first + 5).map(user).collect());
+        let items: Vec<_> = paged_raw(5, 3, fetch, parse).collect().await;
+        assert_eq!(items.len(), 11, "two pages, then the error");
+        assert!(items[..10].iter().all(Result::is_ok));
+        assert!(matches!(&items[10], Err(Error::Config(m)) if m == "fetch failed at 10"));
+    }
+
+    #[tokio::test]
     async fn a_page_that_does_not_parse_ends_the_stream_with_its_error() {
         let fetch = |skip: u64, _limit: u32| async move { Ok(skip) };
         let parse = |skip: u64| match skip {
