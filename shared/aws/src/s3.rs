@@ -277,8 +277,9 @@ impl Upload for S3Upload {
         let Some(upload_id) = self.upload_id.clone() else {
             // Never reached a full part: one PUT, no multipart upload to clean up.
             let body = self.spool.body().await.map_err(|e| self.spool_error(e))?;
-            let store = &self.store;
-            store.put_body(&self.key, body, &self.content_type).await?;
+            self.store
+                .put_body(&self.key, body, &self.content_type)
+                .await?;
             return Ok(self.written);
         };
         if self.spool.len > 0 {

@@ -52,7 +52,7 @@ async fn collect(mut response: Response) -> reqwest::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc::{Receiver, channel};
     use std::time::Duration;
 
@@ -61,19 +61,27 @@ mod tests {
     /// More than loopback socket buffers hold, so the server finishes only if the client keeps reading.
     const BODY: usize = 48 << 20;
 
-    /// A server answering one GET with `BODY` bytes; it tells whether it wrote them all (false: the client
-    /// went away first).
-    fn big_answer() -> (String, Receiver<bool>) {
+    /// A server for one request: it reads the request's head, then `answer` writes to the connection.
+    fn serve_once(answer: impl FnOnce(TcpStream) + Send + 'static) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/big", listener.local_addr().unwrap());
-        let (tell, told) = channel();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
         std::thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
+            let (socket, _) = listener.accept().unwrap();
             let mut request = BufReader::new(socket.try_clone().unwrap());
             let mut line = String::new();
             while request.read_line(&mut line).unwrap() > 2 {
                 line.clear();
             }
+            answer(socket);
+        });
+        url
+    }
+
+    /// A server answering one GET with `BODY` bytes; it tells whether it wrote them all (false: the client
+    /// went away first).
+    fn big_answer() -> (String, Receiver<bool>) {
+        let (tell, told) = channel();
+        let url = serve_once(move |mut socket| {
             write!(socket, "HTTP/1.1 200 OK\r\ncontent-length: {BODY}\r\n\r\n").unwrap();
             let chunk = vec![b'x'; 1 << 20];
             let all = (0..BODY / chunk.len()).all(|_| socket.write_all(&chunk).is_ok());
@@ -118,15 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_declared_length_reserves_at_most_the_limit_and_a_short_body_is_a_read_error() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/lies", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut request = BufReader::new(socket.try_clone().unwrap());
-            let mut line = String::new();
-            while request.read_line(&mut line).unwrap() > 2 {
-                line.clear();
-            }
+        let url = serve_once(|mut socket| {
             // A terabyte declared (reserving it would abort the process), ten bytes sent.
             write!(
                 socket,
