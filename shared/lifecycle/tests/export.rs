@@ -3,9 +3,9 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use lifecycle::export::{ExportError, ExportOptions, HEADER, export_users};
+use lifecycle::export::{ExportError, ExportOptions, FIELDS, HEADER, export_users};
 use lifecycle::{FixedClock, MemoryStore};
-use sisense_sim::{Faults, Simulator};
+use sisense_sim::{Faults, Release, Simulator};
 
 fn clock() -> FixedClock {
     FixedClock(Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 5).unwrap())
@@ -100,6 +100,47 @@ async fn exports_every_user_with_names_summary_and_latest_copy() {
         .filter(|r| r.path.ends_with("/roles") || r.path.ends_with("/groups"))
         .count();
     assert_eq!(lookups, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listing_asks_only_for_the_fields_written_and_a_server_sending_all_gives_the_same_csv()
+{
+    // Both releases: the newer one adds `tenantId` and `lastActivity`, which the export writes too.
+    for release in [Release::Contract, Release::Newer] {
+        let asked = common::sim_release(1_200, clock().0, Faults::default(), release).await;
+        let asked_store = MemoryStore::default();
+        let a = export_users(&common::client(&asked), &asked_store, &clock(), &options())
+            .await
+            .unwrap();
+        let pages: Vec<_> = asked
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/api/v1/users")
+            .collect();
+        assert!(pages.len() >= 6, "five pages of 250 and the empty one");
+        for page in &pages {
+            let query = page.query.as_deref().unwrap_or_default();
+            let fields = query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("fields="))
+                .map(|v| v.replace("%2C", ","));
+            assert_eq!(fields, Some(FIELDS.join(",")), "{query}");
+        }
+        let csv = &asked_store.objects()[&a.key];
+        assert_matches_sim(csv, &asked);
+
+        // A server that ignores the whitelist sends every field; the export is the same, byte for byte.
+        let faults = Faults {
+            ignore_fields: true,
+            ..Faults::default()
+        };
+        let all = common::sim_release(1_200, clock().0, faults, release).await;
+        let all_store = MemoryStore::default();
+        let b = export_users(&common::client(&all), &all_store, &clock(), &options())
+            .await
+            .unwrap();
+        assert_eq!(csv, &all_store.objects()[&b.key], "{release:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,6 +47,9 @@ pub struct Faults {
     /// Listings answer an empty page from this offset on, although more users exist (a server whose result
     /// window ends early): only the user count reveals it.
     pub max_skip: Option<usize>,
+    /// `GET /api/v1/users` ignores `fields` and sends every field of every user (a release or proxy that does
+    /// not apply the whitelist).
+    pub ignore_fields: bool,
     /// Periscope's `/api/v2/users` ignores `page_start` (every answer is the first page, with the same
     /// `next_page_start`).
     pub ignore_page_start: bool,

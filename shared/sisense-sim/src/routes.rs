@@ -147,8 +147,11 @@ async fn list_users(
     }
     let run = || -> Result<Vec<u8>, SimError> {
         authorize(&shared, &headers)?;
-        let query = ListQuery::parse(&params)?;
+        let mut query = ListQuery::parse(&params)?;
         let faults = shared.faults();
+        if faults.ignore_fields {
+            query.fields = None;
+        }
         if faults.max_skip.is_some_and(|max| query.skip >= max) {
             return Ok(b"[]".to_vec());
         }

@@ -21,6 +21,9 @@ pub struct UserQuery {
     pub page_size: Option<u32>,
     /// Override the client's prefetch depth.
     pub prefetch: Option<usize>,
+    /// Only these fields of each user (besides `_id`), where the family can ask for them (Fusion's `fields`
+    /// whitelist); a server may still send more, and the other families always send every field.
+    pub fields: Option<Vec<String>>,
 }
 
 /// The result of creating one user in a bulk request.

@@ -24,6 +24,24 @@ pub const HEADER: [&str; 13] = [
     "group_names",
 ];
 
+/// The user fields the export reads (rows, summary, seat standing), asked for as the listing's `fields`
+/// whitelist so the server sends nothing else (`role` in case a release sends the role there, not in `roleId`).
+pub const FIELDS: [&str; 13] = [
+    "userName",
+    "email",
+    "firstName",
+    "lastName",
+    "active",
+    "roleId",
+    "role",
+    "groups",
+    "created",
+    "tenantId",
+    "lastLogin",
+    "lastActivity",
+    "_id",
+];
+
 /// Positions in [`HEADER`] of the cells the comparison with the previous export reads.
 pub(crate) mod column {
     pub(crate) const USER_ID: usize = 0;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sisense::{Directory, UserQuery};
 
 pub use changes::{CHANGES_HEADER, Change, ChangeCounts};
-pub use csv_row::{HEADER, SITE_COLUMN, row};
+pub use csv_row::{FIELDS, HEADER, SITE_COLUMN, row};
 pub use summary::{BUCKETS, Summary};
 
 use crate::artefact::{instant, neutralise, normalise_prefix, put_json, stamp};
@@ -351,6 +351,7 @@ async fn write_csv(
     let query = UserQuery {
         page_size: options.page_size,
         prefetch: options.prefetch,
+        fields: Some(FIELDS.map(String::from).to_vec()),
         ..UserQuery::default()
     };
     let before = count(directory).await;

@@ -91,6 +91,9 @@ fn users_call<'a>(query: &UserQuery, ids: Option<&str>, skip: u64, limit: u32) -
     if let Some(ids) = ids {
         call = call.query("ids", ids);
     }
+    if let Some(fields) = &query.fields {
+        call = call.query("fields", fields.join(","));
+    }
     let expand: Vec<&str> = [(query.expand_role, "role"), (query.expand_groups, "groups")]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
