@@ -182,6 +182,8 @@ struct S3Upload {
     /// The full part being sent while the next one is filled (one at a time, in order).
     sending: Option<tokio::task::JoinHandle<Result<CompletedPart, StoreError>>>,
     written: u64,
+    /// Every byte is sent (the last part may be short): nothing more may be written.
+    sealed: bool,
 }
 
 impl S3Upload {
@@ -259,6 +261,9 @@ impl S3Upload {
 #[async_trait]
 impl Upload for S3Upload {
     async fn write(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
+        if self.sealed && !bytes.is_empty() {
+            return Err(self.spool_error("written after the upload was sealed".into()));
+        }
         self.written += bytes.len() as u64;
         // Fill parts to exactly `part_size`, each sent as soon as it is full.
         while !bytes.is_empty() {
@@ -271,6 +276,16 @@ impl Upload for S3Upload {
             }
         }
         Ok(())
+    }
+
+    /// Sends the last part (however short) and waits for every part; a one-part upload keeps its bytes for the
+    /// single PUT of `finish`.
+    async fn seal(&mut self) -> Result<(), StoreError> {
+        self.sealed = true;
+        if self.upload_id.is_some() && self.spool.len > 0 {
+            self.send_part().await?;
+        }
+        self.sent().await
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
@@ -345,6 +360,7 @@ impl ObjectStore for S3Store {
             parts: Vec::new(),
             sending: None,
             written: 0,
+            sealed: false,
         }))
     }
 

@@ -26,6 +26,11 @@ pub struct StoreError {
 pub trait Upload: Send {
     /// Appends bytes (the upload buffers them into parts as its backend requires).
     async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Sends everything written so far, so that [`Upload::finish`] only has to make it visible; nothing may be
+    /// written after it. The default does nothing (backends that send nothing before `finish`).
+    async fn seal(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Makes the object visible; returns its size in bytes.
     async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
     /// Discards everything written.
@@ -132,11 +137,20 @@ struct MemoryUpload {
     store: MemoryStore,
     key: String,
     buffer: Vec<u8>,
+    /// Sealed: a write now is a caller's error, as it is for S3.
+    sealed: bool,
 }
 
 #[async_trait]
 impl Upload for MemoryUpload {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.sealed && !bytes.is_empty() {
+            return Err(StoreError {
+                operation: "upload part",
+                location: self.key.clone(),
+                message: "written after the upload was sealed".into(),
+            });
+        }
         self.buffer.extend_from_slice(bytes);
         match self.store.fail_upload_after {
             Some(limit) if self.buffer.len() > limit => Err(StoreError {
@@ -146,6 +160,11 @@ impl Upload for MemoryUpload {
             }),
             _ => Ok(()),
         }
+    }
+
+    async fn seal(&mut self) -> Result<(), StoreError> {
+        self.sealed = true;
+        Ok(())
     }
 
     async fn finish(self: Box<Self>) -> Result<u64, StoreError> {
@@ -182,6 +201,7 @@ impl ObjectStore for MemoryStore {
             store: self.clone(),
             key: key.to_string(),
             buffer: Vec::new(),
+            sealed: false,
         }))
     }
 

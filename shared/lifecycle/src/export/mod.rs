@@ -142,17 +142,33 @@ pub async fn export_users(
         format!("{prefix}latest.csv"),
     );
 
-    let names = Names::new(
-        &directory.roles(None).await?,
-        &directory.groups(None).await?,
-    );
     let changes_key = format!(
         "{prefix}dt={}/changes-{}.csv",
         started.format("%Y-%m-%d"),
         stamp(started)
     );
-    let mut diff = Diff::start(store, &latest_key, &changes_key).await?;
-    let mut upload = store.start_upload(&key, "text/csv; charset=utf-8").await?;
+    // The names, the previous export and the server's first count, at once.
+    let (roles, groups, diff, before) = futures::join!(
+        directory.roles(None),
+        directory.groups(None),
+        Diff::start(store, &latest_key, &changes_key),
+        count(directory),
+    );
+    let mut diff = diff?;
+    let names = match (roles, groups) {
+        (Ok(roles), Ok(groups)) => Names::new(&roles, &groups),
+        (Err(e), _) | (_, Err(e)) => {
+            diff.abort().await;
+            return Err(e.into());
+        }
+    };
+    let mut upload = match store.start_upload(&key, "text/csv; charset=utf-8").await {
+        Ok(upload) => upload,
+        Err(e) => {
+            diff.abort().await;
+            return Err(e.into());
+        }
+    };
     let written = write_csv(
         directory,
         upload.as_mut(),
@@ -162,7 +178,20 @@ pub async fn export_users(
         &mut diff,
     )
     .await;
-    let summary = match written {
+    // After the listing: the server's second count, while both uploads send their last parts and the previous
+    // export is read again for the leavers.
+    let completed = match written {
+        Ok(summary) => {
+            let (after, sealed, prepared) =
+                futures::join!(count(directory), upload.seal(), diff.prepare(store));
+            complete(&summary, before, after)
+                .and(sealed.map_err(ExportError::from))
+                .and(prepared)
+                .map(|()| summary)
+        }
+        Err(e) => Err(e),
+    };
+    let summary = match completed {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!(key = %key, error = %e, "export failed; aborting the upload");
@@ -171,7 +200,7 @@ pub async fn export_users(
             return Err(e);
         }
     };
-    let changes = match diff.finish(store).await {
+    let changes = match diff.publish().await {
         Ok(changes) => changes,
         Err(e) => {
             upload.abort().await;
@@ -279,42 +308,44 @@ impl Diff {
         Ok(())
     }
 
-    /// Lists the leavers (second pass over the previous export) and publishes the changes CSV. A previous
+    /// Lists the leavers (second pass over the previous export) and sends the whole changes CSV. A previous
     /// export that cannot be read again drops the comparison (noted), not the export.
-    async fn finish(self, store: &dyn ObjectStore) -> Result<ChangeCounts, ExportError> {
-        let (previous, mut log, mut upload) = match self {
-            Diff::Nothing(counts) => return Ok(counts),
-            Diff::Comparing {
-                previous,
-                log,
-                upload,
-            } => (previous, log, upload),
+    async fn prepare(&mut self, store: &dyn ObjectStore) -> Result<(), ExportError> {
+        let Diff::Comparing {
+            previous,
+            log,
+            upload,
+        } = self
+        else {
+            return Ok(());
         };
         let leavers = previous
             .leavers(store, |who| log.record(who, Change::Left, who.role, ""))
             .await;
         match leavers {
             Ok(()) => {}
-            Err(changes::LeaversError::Write(e)) => {
-                upload.abort().await;
-                return Err(e.into());
-            }
+            Err(changes::LeaversError::Write(e)) => return Err(e.into()),
             Err(changes::LeaversError::Read(reason)) => {
                 tracing::warn!(%reason, "not comparing with the previous export");
-                upload.abort().await;
-                return Ok(ChangeCounts::none(reason));
+                let dropped = std::mem::replace(self, Diff::Nothing(ChangeCounts::none(reason)));
+                dropped.abort().await;
+                return Ok(());
             }
         }
-        let written = match log.take() {
-            Ok(rest) => upload.write(&rest).await.map_err(ExportError::from),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = written {
-            upload.abort().await;
-            return Err(e);
+        upload.write(&log.take()?).await?;
+        upload.seal().await?;
+        Ok(())
+    }
+
+    /// Publishes the changes CSV [`Diff::prepare`] sent.
+    async fn publish(self) -> Result<ChangeCounts, ExportError> {
+        match self {
+            Diff::Nothing(counts) => Ok(counts),
+            Diff::Comparing { log, upload, .. } => {
+                upload.finish().await?;
+                Ok(log.counts)
+            }
         }
-        upload.finish().await?;
-        Ok(log.counts)
     }
 
     async fn abort(self) {
@@ -354,7 +385,6 @@ async fn write_csv(
         fields: Some(FIELDS.map(String::from).to_vec()),
         ..UserQuery::default()
     };
-    let before = count(directory).await;
     options.progress.start("exporting users", None);
     let mut users = directory.users(query);
     while let Some(user) = users.next().await {
@@ -376,18 +406,20 @@ async fn write_csv(
         }
     }
     upload.write(&into_bytes(csv)?).await?;
-    // The listing ends only on an empty page; the server's count, where it has one, is a second witness. Users
-    // created or deleted meanwhile move the count one way, so the lower of the counts before and after is the
-    // least a complete listing returns.
-    if let Some(counted) = before.min(count(directory).await)
-        && summary.users < counted
-    {
-        return Err(JobError::Incomplete {
+    Ok(summary)
+}
+
+/// Whether the listing returned every user. It ends only on an empty page; the server's count, where it has one,
+/// is a second witness. Users created or deleted meanwhile move the count one way, so the lower of the counts
+/// before and after is the least a complete listing returns.
+fn complete(summary: &Summary, before: Option<u64>, after: Option<u64>) -> Result<(), ExportError> {
+    match before.min(after) {
+        Some(counted) if summary.users < counted => Err(JobError::Incomplete {
             listed: summary.users,
             counted,
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(summary)
 }
 
 /// The server's user count, or `None` where it has none or it could not be read (the empty last page still
