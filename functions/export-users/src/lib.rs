@@ -67,7 +67,7 @@ impl App {
                     .page_size
                     .map_or_else(|| parsed("EXPORT_PAGE_SIZE", 1000), Ok)?,
             ),
-            prefetch: Some(parsed("EXPORT_PREFETCH", 4)?),
+            prefetch: Some(parsed("EXPORT_PREFETCH", 8)?),
             thresholds: thresholds(request.inactive_days, None)?,
             ..ExportOptions::default()
         };

@@ -151,8 +151,11 @@ async fn main() {
                     ("EXPORT_PART_SIZE_MIB", "8"),
                 ],
             ),
-            ("defaults (200 reads/s, prefetch 4)", vec![]),
-            ("prefetch 8", vec![("EXPORT_PREFETCH", "8")]),
+            ("defaults (200 reads/s, prefetch 8)", vec![]),
+            (
+                "prefetch 4 (default before)",
+                vec![("EXPORT_PREFETCH", "4")],
+            ),
             (
                 "pages of 2000, prefetch 8",
                 vec![("EXPORT_PREFETCH", "8"), ("EXPORT_PAGE_SIZE", "2000")],
