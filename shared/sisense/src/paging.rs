@@ -193,29 +193,63 @@ where
         steady: true,
         done: false,
     };
-    stream::unfold(pager, |mut pager| async move {
+    let pages = stream::unfold(pager, |mut pager| async move {
         let page = pager.next_page().await?;
         Some((page, pager))
-    })
-    .flat_map(|page| {
-        let (items, error) = match page {
-            Ok(items) => (items, None),
-            Err(e) => (Vec::new(), Some(e)),
-        };
-        stream::iter(items.into_iter().map(Ok).chain(error.map(Err)))
-    })
-    .scan(None::<T::Key>, |last, item| {
-        let keep = match &item {
-            Ok(item) if last.as_ref().is_some_and(|l| item.key() <= l) => false,
-            Ok(item) => {
-                *last = Some(item.key().clone());
-                true
+    });
+    Items {
+        pages: Box::pin(pages),
+        page: Vec::new().into_iter(),
+        last: None,
+    }
+}
+
+/// The items of a stream of id-ordered pages, each once. A page is checked strictly ascending before it gets
+/// here, so repeats can only be its first items, those at or below the last id of the pages before; only that
+/// id is kept, once a page.
+struct Items<S, T: Listed> {
+    pages: Pin<Box<S>>,
+    page: std::vec::IntoIter<T>,
+    last: Option<T::Key>,
+}
+
+// Nothing of `Items` is pinned in place: the page stream is pinned in its own box.
+impl<S, T: Listed> Unpin for Items<S, T> {}
+
+impl<S, T> Stream for Items<S, T>
+where
+    S: Stream<Item = Result<Vec<T>, Error>>,
+    T: Listed,
+{
+    type Item = Result<T, Error>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.page.next() {
+                return Poll::Ready(Some(Ok(item)));
             }
-            Err(_) => true,
-        };
-        futures::future::ready(Some(keep.then_some(item)))
-    })
-    .filter_map(futures::future::ready)
+            let items = match futures::ready!(this.pages.as_mut().poll_next(cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Ok(items)) => items,
+            };
+            let repeated = match &this.last {
+                Some(last) => items.iter().take_while(|item| item.key() <= last).count(),
+                None => 0,
+            };
+            if let Some(newest) = items.last().filter(|_| repeated < items.len()) {
+                this.last = Some(newest.key().clone());
+            }
+            let mut page = items.into_iter();
+            page.by_ref().take(repeated).for_each(drop);
+            this.page = page;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +287,21 @@ mod tests {
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 25);
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         assert!(calls.load(Ordering::SeqCst) >= 3);
+    }
+
+    #[tokio::test]
+    async fn a_page_wholly_repeating_the_one_before_yields_nothing_and_the_listing_goes_on() {
+        // From skip 10 on every page starts ten users early: the page at 10 repeats the first page exactly.
+        let fetch = move |skip: u64, limit: u32| async move {
+            let start = skip.saturating_sub(10);
+            Ok((start..(start + u64::from(limit)).min(25))
+                .map(user)
+                .collect())
+        };
+        let users: Vec<_> = paged_users(10, 1, fetch).collect().await;
+        let ids: Vec<_> = users.into_iter().map(|u| u.unwrap().id).collect();
+        let expected: Vec<_> = (0..25).map(|n| user(n).id).collect();
+        assert_eq!(ids, expected);
     }
 
     #[tokio::test]
