@@ -56,7 +56,8 @@ impl Names {
     /// Group names joined with `;`, without the built-ins (an unknown group id is written as the id, so nothing
     /// is hidden).
     pub fn groups(&self, user: &User) -> String {
-        user.groups
+        let names = user
+            .groups
             .iter()
             .filter(|g| match g {
                 Ref::Expanded(group) => !group.is_built_in(),
@@ -65,8 +66,14 @@ impl Names {
             .map(|g| match g {
                 Ref::Expanded(group) => group.name.as_str(),
                 Ref::Id(id) => self.groups.get(id).map_or(id.as_str(), String::as_str),
-            })
-            .collect::<Vec<_>>()
-            .join(";")
+            });
+        let mut joined = String::new();
+        for (i, name) in names.enumerate() {
+            if i > 0 {
+                joined.push(';');
+            }
+            joined.push_str(name);
+        }
+        joined
     }
 }
