@@ -3,7 +3,8 @@
 //! By default it answers as the published contracts (`../shared/contracts/`, Sisense L8.2.4) describe, and where
 //! they are silent it takes the least convenient plausible behaviour:
 //! - form-encoded login with bearer tokens; `/api/v1/users` (list with skip/limit/sort/expand/filters/`ids`,
-//!   get, create, bulk, patch, delete) and v0.9's `GET /api/users/count`;
+//!   get, create, bulk, patch, delete; `fields` applied as the whitelist the contract documents, unless
+//!   [`Faults::ignore_fields`]) and v0.9's `GET /api/users/count`;
 //! - users carry no `lastActivity` or `tenantId`; `active` means "activated", so never-logged-in invited users
 //!   are `active: false`; a PATCH ignores `active`; a bulk create answers 201 with items without `_id`;
 //! - roles only on `/api/roles`, without `displayName`; groups include the built-ins "Everyone" (every user is
