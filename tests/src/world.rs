@@ -113,6 +113,18 @@ impl World {
             .collect()
     }
 
+    /// The multipart uploads started in [`BUCKET`] and neither completed nor aborted.
+    pub async fn open_uploads(&self) -> Vec<sl_aws::aws_sdk_s3::types::MultipartUpload> {
+        let out = self
+            .s3
+            .list_multipart_uploads()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("list multipart uploads");
+        out.uploads().to_vec()
+    }
+
     /// An SNS topic with an SQS queue subscribed to it (raw delivery off: each message is SNS's JSON envelope);
     /// returns the topic's ARN and the queue's URL.
     pub async fn topic_with_queue(&self, name: &str) -> (String, String) {

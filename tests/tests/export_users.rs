@@ -106,19 +106,7 @@ async fn exports_12000_users_past_a_page_cap_and_a_500_storm_and_refuses_an_unpr
     assert!(storm > 5, "the 500s happened: {storm}");
 
     let latest = world.get("exports/users/latest.csv").await;
-    let keys = |world: &World| {
-        let s3 = world.s3.clone();
-        async move {
-            let listed = s3.list_objects_v2().bucket(BUCKET).send().await.unwrap();
-            let keys: Vec<String> = listed
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_string))
-                .collect();
-            keys
-        }
-    };
-    let before = keys(&world).await;
+    let before = world.keys("").await;
     sim.set_faults(Faults {
         max_skip: Some(6_000),
         ..Faults::default()
@@ -137,15 +125,9 @@ async fn exports_12000_users_past_a_page_cap_and_a_500_storm_and_refuses_an_unpr
     );
     assert_eq!(world.get("exports/users/latest.csv").await, latest);
     // Neither the export nor its changes CSV is kept, and no multipart upload is left open.
-    assert_eq!(keys(&world).await, before);
-    let open = world
-        .s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    assert!(open.uploads().is_empty(), "{:?}", open.uploads());
+    assert_eq!(world.keys("").await, before);
+    let open = world.open_uploads().await;
+    assert!(open.is_empty(), "{open:?}");
     assert!(sim.writes().is_empty());
 }
 
@@ -451,17 +433,10 @@ async fn a_run_failing_mid_upload_aborts_the_multipart_upload_and_keeps_latest()
     assert_eq!(err["errorType"], "SisenseUnauthorized", "{err}");
     let logs = function.logs();
     assert!(logs.contains("aborting the upload"), "{logs}");
-    let uploads = world
-        .s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let uploads = world.open_uploads().await;
     assert!(
-        uploads.uploads().is_empty(),
-        "the multipart upload was aborted: {:?}",
-        uploads.uploads()
+        uploads.is_empty(),
+        "the multipart upload was aborted: {uploads:?}"
     );
     assert_eq!(
         world.keys("").await,
@@ -837,14 +812,8 @@ async fn a_sealed_upload_sends_its_short_last_part_before_finish_and_refuses_mor
     upload.write(b"short last part").await.unwrap();
     upload.seal().await.unwrap();
     // Both parts are at S3 before `finish`: the upload lists them.
-    let uploads = world
-        .s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    let id = uploads.uploads()[0].upload_id().unwrap().to_string();
+    let uploads = world.open_uploads().await;
+    let id = uploads[0].upload_id().unwrap().to_string();
     // (The SDK cannot read moto's ListParts answer, whose root element is misnamed: read it as text.)
     let parts = list_parts_xml(&world.moto.endpoint, "sealed.csv", &id).await;
     let sizes: Vec<&str> = parts
