@@ -11,6 +11,7 @@ pub mod s3;
 pub mod secret;
 pub mod sisense_source;
 pub mod sns;
+pub mod spool;
 
 pub use deadline::hop_deadline;
 pub use env::ConfigError;
@@ -30,7 +31,7 @@ where
 {
     // Before the runtime's threads exist.
     allocator::tune();
-    let removed = s3::remove_leftover_spools(&std::env::temp_dir());
+    let removed = spool::remove_leftover_spools(&std::env::temp_dir());
     if removed > 0 {
         eprintln!("removed {removed} part file(s) left by an earlier run");
     }

@@ -8,6 +8,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use lifecycle::{ObjectStore, Reader, StoreError, Upload};
 
+use crate::spool::Spool;
+
 /// S3's smallest part (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// Default part size: the minimum, so that a failed part costs the least to send again.
@@ -104,72 +106,6 @@ fn encode_copy_source(bucket: &str, key: &str) -> String {
         }
     }
     out
-}
-
-/// Prefix of the temporary files that hold parts being filled.
-const SPOOL_PREFIX: &str = "sl-part-";
-
-/// Removes the part files a killed run left in `dir` (a Lambda timeout ends the process, not `/tmp`, which the
-/// sandbox's next runs share). Call it only where no other upload can be running, as a function starts.
-pub fn remove_leftover_spools(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(SPOOL_PREFIX))
-        .filter(|e| std::fs::remove_file(e.path()).is_ok())
-        .count()
-}
-
-/// The part being filled, in a file under the temporary directory (Lambda's `/tmp`): an upload holds no part in
-/// memory, whatever the part size. Created at the first write; the file is removed when the spool is dropped:
-/// once its part is sent, or with the upload, however it ends.
-#[derive(Default)]
-struct Spool {
-    open: Option<(tokio::fs::File, tempfile::TempPath)>,
-    len: usize,
-}
-
-impl Spool {
-    fn error(e: std::io::Error) -> String {
-        format!(
-            "could not spool the part under {}: {e}",
-            std::env::temp_dir().display()
-        )
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        use tokio::io::AsyncWriteExt;
-        let file = match &mut self.open {
-            Some((file, _)) => file,
-            None => {
-                let (file, path) = tempfile::NamedTempFile::with_prefix(SPOOL_PREFIX)
-                    .map_err(Self::error)?
-                    .into_parts();
-                &mut self.open.insert((tokio::fs::File::from_std(file), path)).0
-            }
-        };
-        file.write_all(bytes).await.map_err(Self::error)?;
-        self.len += bytes.len();
-        Ok(())
-    }
-
-    /// The spooled bytes as a body S3 can read (and read again on a retry) straight from the file.
-    async fn body(&mut self) -> Result<ByteStream, String> {
-        use tokio::io::AsyncWriteExt;
-        let Some((file, path)) = &mut self.open else {
-            return Ok(ByteStream::from_static(b""));
-        };
-        file.flush().await.map_err(Self::error)?;
-        ByteStream::read_from()
-            .path(&**path)
-            .buffer_size(64 << 10)
-            .length(aws_sdk_s3::primitives::Length::Exact(self.len as u64))
-            .build()
-            .await
-            .map_err(|e| format!("could not read the spooled part: {e}"))
-    }
 }
 
 struct S3Upload {
@@ -461,43 +397,6 @@ impl ObjectStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_spooled_part_is_read_back_whole_and_its_file_removed_with_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let (file, path) = tempfile::NamedTempFile::with_prefix_in(SPOOL_PREFIX, dir.path())
-            .unwrap()
-            .into_parts();
-        let mut spool = Spool {
-            open: Some((tokio::fs::File::from_std(file), path)),
-            len: 0,
-        };
-        spool.write(b"user_id,email\n").await.unwrap();
-        spool.write(b"1,a@example.com\n").await.unwrap();
-        assert_eq!(spool.len, 30);
-        let body = spool.body().await.unwrap().collect().await.unwrap();
-        assert_eq!(
-            body.into_bytes().as_ref(),
-            b"user_id,email\n1,a@example.com\n"
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        drop(spool);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn leftover_spools_are_removed_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["sl-part-abc", "sl-part-def", "other.csv"] {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
-        }
-        assert_eq!(remove_leftover_spools(dir.path()), 2);
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(left, ["other.csv"]);
-    }
 
     #[test]
     fn copy_source_is_percent_encoded() {
