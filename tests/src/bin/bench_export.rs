@@ -3,7 +3,9 @@
 //!
 //! `cargo build --profile bench-fast --bins && cargo run --profile bench-fast -p e2e-tests --bin bench_export -- [USERS,...] [LATENCY_MS]`
 //! (or `--release` for both, to measure the binary Lambda runs)
-//! (defaults `10000,100000` and 20; `BENCH_ONLY=defaults` runs only the runs whose label holds that text).
+//! (defaults `10000,100000` and 20; `BENCH_ONLY=defaults` runs only the runs whose label holds that text;
+//! `BENCH_REPEAT=N` measures each size N times, the baseline again each time, and ends with the median and the
+//! range of each run's ratios: one run of this shared 2-core machine says little).
 //! Needs `moto[server]`, `pandas` and `requests` from PyPI.
 
 use std::time::{Duration, Instant};
@@ -19,6 +21,15 @@ struct Run {
     peak_rss_mib: f64,
     /// CPU seconds of the function, of moto, and of this process (the simulator) during the run.
     cpu: [f64; 3],
+}
+
+/// One run's figures over `BENCH_REPEAT` repeats.
+struct Repeats {
+    users: usize,
+    label: &'static str,
+    /// Wall time over the baseline's, each against the baseline measured just before it.
+    ratios: Vec<f64>,
+    peaks: Vec<f64>,
 }
 
 fn own_cpu_seconds() -> f64 {
@@ -106,6 +117,11 @@ async fn main() {
         "mem ratio",
         "CPU s fn/moto/sim"
     );
+    let repeat: usize = std::env::var("BENCH_REPEAT")
+        .ok()
+        .map_or(1, |n| n.parse().expect("BENCH_REPEAT is a count"))
+        .max(1);
+    let mut measured: Vec<Repeats> = Vec::new();
     for (i, &users) in sizes.iter().enumerate() {
         let faults = Faults {
             latency: Duration::from_millis(latency),
@@ -129,7 +145,6 @@ async fn main() {
             .arn()
             .unwrap_or_default()
             .to_string();
-        let baseline = python_baseline(&sim);
         let runs = [
             (
                 "prefetch 4, no rate limit",
@@ -162,8 +177,31 @@ async fn main() {
             ),
         ];
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-        for (label, extra) in runs.into_iter().filter(|(label, _)| label.contains(&only)) {
-            let run = rust_export(&moto, &sim, &arn, &extra).await;
+        let runs: Vec<_> = runs
+            .into_iter()
+            .filter(|(label, _)| label.contains(&only))
+            .collect();
+        for (label, extra) in (0..repeat).flat_map(|_| runs.iter()) {
+            // The baseline again before each run: its own time varies by a third between identical runs.
+            let baseline = python_baseline(&sim);
+            let run = rust_export(&moto, &sim, &arn, extra).await;
+            let at = match measured
+                .iter()
+                .position(|m| m.users == users && m.label == *label)
+            {
+                Some(at) => at,
+                None => {
+                    measured.push(Repeats {
+                        users,
+                        label,
+                        ratios: Vec::new(),
+                        peaks: Vec::new(),
+                    });
+                    measured.len() - 1
+                }
+            };
+            measured[at].ratios.push(run.seconds / baseline.seconds);
+            measured[at].peaks.push(run.peak_rss_mib);
             println!(
                 "{users:>8} | {label:>26} | {:>10.2} {:>9.1} | {:>12.2} {:>11.1} | {:>9.2}x {:>8.3}x | {:>6.2} {:>6.2} {:>6.2}",
                 run.seconds,
@@ -179,4 +217,34 @@ async fn main() {
         }
     }
     println!("ratios are Rust / baseline (below 1 is better)");
+    if repeat > 1 {
+        println!(
+            "{:>8} | {:>26} | {:>4} | {:>12} {:>17} {:>9} | {:>14}",
+            "users", "run", "n", "median ratio", "range", "<= 0.5x", "peak MiB range"
+        );
+        for Repeats {
+            users,
+            label,
+            ratios,
+            peaks,
+        } in &mut measured
+        {
+            ratios.sort_by(f64::total_cmp);
+            peaks.sort_by(f64::total_cmp);
+            let n = ratios.len();
+            let median = if n % 2 == 1 {
+                ratios[n / 2]
+            } else {
+                (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+            };
+            let within = ratios.iter().filter(|r| **r <= 0.5).count();
+            println!(
+                "{users:>8} | {label:>26} | {n:>4} | {median:>11.3}x {:>7.2}x - {:>5.2}x {within:>5} of {n} | {:>6.1} - {:>5.1}",
+                ratios[0],
+                ratios[n - 1],
+                peaks[0],
+                peaks[n - 1],
+            );
+        }
+    }
 }
