@@ -171,12 +171,43 @@ impl Interner {
     }
 }
 
+/// A previous user's role and groups (interned) and flags: 8 bytes, 16 with its id hash.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     role: u32,
-    groups: u32,
-    active: bool,
-    seen: bool,
+    /// The groups' index in the low 30 bits, then [`Entry::ACTIVE`] and [`Entry::SEEN`].
+    groups_and_flags: u32,
+}
+
+impl Entry {
+    const ACTIVE: u32 = 1 << 30;
+    const SEEN: u32 = 1 << 31;
+    /// The most distinct group lists an export may hold (one a user at most: a billion users).
+    const MAX_GROUPS: u32 = Self::ACTIVE - 1;
+
+    /// `None` when `groups` does not fit below the flags.
+    fn new(role: u32, groups: u32, active: bool) -> Option<Entry> {
+        (groups <= Self::MAX_GROUPS).then_some(Entry {
+            role,
+            groups_and_flags: groups | if active { Self::ACTIVE } else { 0 },
+        })
+    }
+
+    fn groups(self) -> u32 {
+        self.groups_and_flags & Self::MAX_GROUPS
+    }
+
+    fn active(self) -> bool {
+        self.groups_and_flags & Self::ACTIVE != 0
+    }
+
+    fn seen(self) -> bool {
+        self.groups_and_flags & Self::SEEN != 0
+    }
+
+    fn mark_seen(&mut self) {
+        self.groups_and_flags |= Self::SEEN;
+    }
 }
 
 fn id_hash(id: &str) -> u64 {
@@ -190,7 +221,7 @@ fn id_hash(id: &str) -> u64 {
 pub struct Previous {
     key: String,
     columns: Columns,
-    /// By id hash, sorted: 24 bytes a user, grown in place (a hash table would hold its old and new tables at
+    /// By id hash, sorted: 16 bytes a user, grown in place (a hash table would hold its old and new tables at
     /// once while it grows, and a quarter of its slots empty).
     users: Vec<(u64, Entry)>,
     /// Where `users` is looked up from: see [`HashIndex`].
@@ -279,12 +310,11 @@ impl Previous {
         let mut record = StringRecord::new();
         while reader.read_record(&mut record).await.map_err(unreadable)? {
             let cells = columns.read(&record);
-            let entry = Entry {
-                role: previous.roles.intern(cells.role),
-                groups: previous.groups.intern(cells.groups),
-                active: cells.active == "true",
-                seen: false,
-            };
+            let role = previous.roles.intern(cells.role);
+            let groups = previous.groups.intern(cells.groups);
+            let entry = Entry::new(role, groups, cells.active == "true").ok_or_else(|| {
+                format!("the previous export {key} holds more distinct group lists than the comparison keeps")
+            })?;
             previous.users.push((id_hash(cells.id), entry));
         }
         // An id listed twice keeps its first row.
@@ -309,14 +339,14 @@ impl Previous {
         let Some(entry) = self.entry_mut(now.id) else {
             return vec![(Change::Joined, String::new(), now.role.to_string())];
         };
-        entry.seen = true;
+        entry.mark_seen();
         let entry = *entry;
         let mut changes = Vec::new();
         let role = self.roles.get(entry.role);
         if role != now.role {
             changes.push((Change::RoleChanged, role.to_string(), now.role.to_string()));
         }
-        let groups = self.groups.get(entry.groups);
+        let groups = self.groups.get(entry.groups());
         if groups != now.groups {
             changes.push((
                 Change::GroupsChanged,
@@ -324,7 +354,7 @@ impl Previous {
                 now.groups.to_string(),
             ));
         }
-        match (entry.active, now.active == "true") {
+        match (entry.active(), now.active == "true") {
             (false, true) => changes.push((Change::Activated, "false".into(), "true".into())),
             (true, false) => changes.push((Change::Deactivated, "true".into(), "false".into())),
             (true, true) | (false, false) => {}
@@ -344,7 +374,7 @@ impl Previous {
                 self.key
             )
         };
-        if self.users.iter().all(|(_, e)| e.seen) {
+        if self.users.iter().all(|(_, e)| e.seen()) {
             return Ok(());
         }
         let mut reader = reader(store, &self.key).await?.ok_or_else(|| {
@@ -357,7 +387,7 @@ impl Previous {
         let mut record = StringRecord::new();
         while reader.read_record(&mut record).await.map_err(unreadable)? {
             let cells = self.columns.read(&record);
-            if self.entry(cells.id).is_some_and(|e| !e.seen) {
+            if self.entry(cells.id).is_some_and(|e| !e.seen()) {
                 each(cells).map_err(LeaversError::Write)?;
             }
         }
@@ -502,13 +532,31 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_keeps_its_indices_and_flags_apart_in_sixteen_bytes_with_its_hash() {
+        assert_eq!(std::mem::size_of::<(u64, Entry)>(), 16);
+        for (groups, active) in [
+            (0, false),
+            (0, true),
+            (Entry::MAX_GROUPS, false),
+            (Entry::MAX_GROUPS, true),
+        ] {
+            let mut entry = Entry::new(u32::MAX, groups, active).unwrap();
+            assert_eq!(
+                (entry.role, entry.groups(), entry.active(), entry.seen()),
+                (u32::MAX, groups, active, false)
+            );
+            entry.mark_seen();
+            assert_eq!(
+                (entry.role, entry.groups(), entry.active(), entry.seen()),
+                (u32::MAX, groups, active, true)
+            );
+        }
+        assert!(Entry::new(0, Entry::MAX_GROUPS + 1, false).is_none());
+    }
+
+    #[test]
     fn the_hash_index_finds_every_entry_and_nothing_else_at_every_size() {
-        let entry = Entry {
-            role: 0,
-            groups: 0,
-            active: true,
-            seen: false,
-        };
+        let entry = Entry::new(0, 0, true).unwrap();
         for n in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 31, 1_000, 4_099] {
             let mut sorted: Vec<(u64, Entry)> =
                 (0..n).map(|i| (id_hash(&format!("u{i}")), entry)).collect();
