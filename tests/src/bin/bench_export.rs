@@ -181,25 +181,17 @@ async fn main() {
             .into_iter()
             .filter(|(label, _)| label.contains(&only))
             .collect();
-        for (label, extra) in (0..repeat).flat_map(|_| runs.iter()) {
+        let first = measured.len();
+        measured.extend(runs.iter().map(|(label, _)| Repeats {
+            users,
+            label,
+            ratios: Vec::new(),
+            peaks: Vec::new(),
+        }));
+        for ((label, extra), at) in (0..repeat).flat_map(|_| runs.iter().zip(first..)) {
             // The baseline again before each run: its own time varies by a third between identical runs.
             let baseline = python_baseline(&sim);
             let run = rust_export(&moto, &sim, &arn, extra).await;
-            let at = match measured
-                .iter()
-                .position(|m| m.users == users && m.label == *label)
-            {
-                Some(at) => at,
-                None => {
-                    measured.push(Repeats {
-                        users,
-                        label,
-                        ratios: Vec::new(),
-                        peaks: Vec::new(),
-                    });
-                    measured.len() - 1
-                }
-            };
             measured[at].ratios.push(run.seconds / baseline.seconds);
             measured[at].peaks.push(run.peak_rss_mib);
             println!(
