@@ -1,36 +1,51 @@
 //! Role and group names by id, read once per run, for reports and snapshots.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 
 use sisense::{Group, GroupId, Ref, Role, RoleId, User};
 
-/// Role and group names by id, resolved once per run.
+/// Role and group names by id, resolved once per run. Looked up for every user an export writes, so the maps
+/// hash with foldhash rather than std's SipHash: the keys are ids the server assigns, not input to defend against
+/// flooding.
 #[derive(Debug, Default)]
 pub struct Names {
     roles: HashMap<RoleId, String>,
-    groups: HashMap<GroupId, String>,
-    /// Sisense's built-in groups (every user is in them): never a membership to report or verify.
-    built_in: HashSet<GroupId>,
+    groups: HashMap<GroupId, GroupName>,
+}
+
+/// A group's name, and whether it is one of Sisense's built-in groups (every user is in them: never a
+/// membership to report or verify).
+#[derive(Debug)]
+struct GroupName {
+    name: String,
+    built_in: bool,
 }
 
 impl Names {
     /// Indexes roles and groups by id.
     pub fn new(roles: &[Role], groups: &[Group]) -> Self {
+        let mut by_id = HashMap::with_capacity(groups.len());
+        for g in groups {
+            by_id.insert(
+                g.id.clone(),
+                GroupName {
+                    name: g.name.clone(),
+                    built_in: g.is_built_in(),
+                },
+            );
+        }
         Names {
             roles: roles
                 .iter()
                 .map(|r| (r.id.clone(), r.name.clone()))
                 .collect(),
-            groups: groups
-                .iter()
-                .map(|g| (g.id.clone(), g.name.clone()))
-                .collect(),
-            built_in: groups
-                .iter()
-                .filter(|g| g.is_built_in())
-                .map(|g| g.id.clone())
-                .collect(),
+            groups: by_id,
         }
+    }
+
+    fn built_in(&self, id: &GroupId) -> bool {
+        self.groups.get(id).is_some_and(|g| g.built_in)
     }
 
     /// The groups `user` was given, without the built-ins every user is in.
@@ -38,7 +53,7 @@ impl Names {
         user.groups.iter().filter_map(|g| match g {
             Ref::Expanded(group) if group.is_built_in() => None,
             Ref::Expanded(group) => Some(&group.id),
-            Ref::Id(id) if self.built_in.contains(id) => None,
+            Ref::Id(id) if self.built_in(id) => None,
             Ref::Id(id) => Some(id),
         })
     }
@@ -56,24 +71,56 @@ impl Names {
     /// Group names joined with `;`, without the built-ins (an unknown group id is written as the id, so nothing
     /// is hidden).
     pub fn groups(&self, user: &User) -> String {
-        let names = user
-            .groups
-            .iter()
-            .filter(|g| match g {
-                Ref::Expanded(group) => !group.is_built_in(),
-                Ref::Id(id) => !self.built_in.contains(id),
-            })
-            .map(|g| match g {
-                Ref::Expanded(group) => group.name.as_str(),
-                Ref::Id(id) => self.groups.get(id).map_or(id.as_str(), String::as_str),
-            });
         let mut joined = String::new();
-        for (i, name) in names.enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for g in &user.groups {
+            let name = match g {
+                Ref::Expanded(group) if group.is_built_in() => continue,
+                Ref::Expanded(group) => group.name.as_str(),
+                Ref::Id(id) => match self.groups.get(id) {
+                    Some(known) if known.built_in => continue,
+                    Some(known) => known.name.as_str(),
+                    None => id.as_str(),
+                },
+            };
+            if !first {
                 joined.push(';');
             }
+            first = false;
             joined.push_str(name);
         }
         joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn groups_are_named_in_order_without_built_ins_and_unknown_ids_kept() {
+        let names = Names::new(
+            &[serde_json::from_value(json!({"_id": "r1", "name": "Viewer"})).unwrap()],
+            &[
+                serde_json::from_value(json!({"_id": "g1", "name": "Sales"})).unwrap(),
+                serde_json::from_value(json!({"_id": "g0", "name": "Everyone"})).unwrap(),
+                serde_json::from_value(json!({"_id": "g2", "name": ""})).unwrap(),
+            ],
+        );
+        let user: User = serde_json::from_value(json!({
+            "_id": "u1", "email": "a@x.io", "roleId": "r1",
+            "groups": ["g2", "g0", "g1", {"_id": "g3", "name": "Finance"}, {"_id": "g4", "name": "Everyone"}, "g9"]
+        }))
+        .unwrap();
+        assert_eq!(names.groups(&user), ";Sales;Finance;g9");
+        assert_eq!(
+            names
+                .memberships(&user)
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>(),
+            ["g2", "g1", "g3", "g9"]
+        );
+        assert_eq!(names.role(&user), "Viewer");
     }
 }
