@@ -1,7 +1,6 @@
 //! Role and group names by id, read once per run, for reports and snapshots.
 
 use foldhash::HashMap;
-use foldhash::HashMapExt;
 
 use sisense::{Group, GroupId, Ref, Role, RoleId, User};
 
@@ -25,22 +24,21 @@ struct GroupName {
 impl Names {
     /// Indexes roles and groups by id.
     pub fn new(roles: &[Role], groups: &[Group]) -> Self {
-        let mut by_id = HashMap::with_capacity(groups.len());
-        for g in groups {
-            by_id.insert(
-                g.id.clone(),
-                GroupName {
-                    name: g.name.clone(),
-                    built_in: g.is_built_in(),
-                },
-            );
-        }
         Names {
             roles: roles
                 .iter()
                 .map(|r| (r.id.clone(), r.name.clone()))
                 .collect(),
-            groups: by_id,
+            groups: groups
+                .iter()
+                .map(|g| {
+                    let name = GroupName {
+                        name: g.name.clone(),
+                        built_in: g.is_built_in(),
+                    };
+                    (g.id.clone(), name)
+                })
+                .collect(),
         }
     }
 
