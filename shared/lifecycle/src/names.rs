@@ -91,6 +91,20 @@ impl Names {
     }
 }
 
+/// Names made of `(id, name)` pairs, read the way a listing's roles and groups are (tests only).
+#[cfg(test)]
+pub(crate) fn of(roles: &[(&str, &str)], groups: &[(&str, &str)]) -> Names {
+    fn parsed<T: serde::de::DeserializeOwned>(pairs: &[(&str, &str)]) -> Vec<T> {
+        pairs
+            .iter()
+            .map(|(id, name)| {
+                serde_json::from_value(serde_json::json!({"_id": id, "name": name})).unwrap()
+            })
+            .collect()
+    }
+    Names::new(&parsed(roles), &parsed(groups))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,13 +112,9 @@ mod tests {
 
     #[test]
     fn groups_are_named_in_order_without_built_ins_and_unknown_ids_kept() {
-        let names = Names::new(
-            &[serde_json::from_value(json!({"_id": "r1", "name": "Viewer"})).unwrap()],
-            &[
-                serde_json::from_value(json!({"_id": "g1", "name": "Sales"})).unwrap(),
-                serde_json::from_value(json!({"_id": "g0", "name": "Everyone"})).unwrap(),
-                serde_json::from_value(json!({"_id": "g2", "name": ""})).unwrap(),
-            ],
+        let names = of(
+            &[("r1", "Viewer")],
+            &[("g1", "Sales"), ("g0", "Everyone"), ("g2", "")],
         );
         let user: User = serde_json::from_value(json!({
             "_id": "u1", "email": "a@x.io", "roleId": "r1",

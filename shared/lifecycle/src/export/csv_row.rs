@@ -115,13 +115,7 @@ mod tests {
 
     #[test]
     fn row_formats_every_column() {
-        let names = Names::new(
-            &[serde_json::from_value(json!({"_id": "r1", "name": "consumer"})).unwrap()],
-            &[
-                serde_json::from_value(json!({"_id": "g1", "name": "Sales"})).unwrap(),
-                serde_json::from_value(json!({"_id": "g2", "name": "Finance"})).unwrap(),
-            ],
-        );
+        let names = crate::names::of(&[("r1", "consumer")], &[("g1", "Sales"), ("g2", "Finance")]);
         let u = user(json!({
             "_id": "u1", "userName": "ann", "email": "ann@x.io", "firstName": "=cmd", "roleId": "r1",
             "groups": ["g1", "g2", "g9"], "active": false, "created": "2025-01-02T03:04:05Z",
