@@ -1,22 +1,36 @@
-//! Reading a response body in a task of its own.
+//! Exchanging a request and reading its whole answer in a task of their own.
 //!
-//! hyper hands a body over only as fast as the future reading it is polled. A listing keeps several pages in
-//! flight inside the one task that also parses and writes each page it reaches, so, read inline, the pages ahead
-//! stop arriving whenever that task is busy. Read in a task of their own, they arrive meanwhile.
+//! A future is only driven while it is polled. A listing keeps several pages in flight inside the one task that
+//! also parses and writes each page it reaches, so, driven inline, the pages ahead stop moving whenever that task
+//! is busy: an answer whose headers arrived waits for the next poll before its body is read, and hyper hands a
+//! body over only as fast as its reader is polled. Exchanged in a task of their own, the pages ahead arrive
+//! meanwhile, and the listing's time is its latency or its consumer's work, not the sum of the two.
 
-use reqwest::Response;
+use reqwest::header::RETRY_AFTER;
+use reqwest::{RequestBuilder, Response, StatusCode};
 use tokio::task::JoinHandle;
 
-/// Why a body could not be read.
+/// Why no answer was read.
 #[derive(Debug)]
 pub(crate) enum BodyError {
-    /// The connection failed or timed out while the body was read.
+    /// The request could not be sent, or the connection failed or timed out while the answer was read.
     Read(reqwest::Error),
-    /// The task reading it was stopped (the runtime is shutting down).
+    /// The task exchanging it was stopped (the runtime is shutting down).
     Interrupted,
 }
 
-/// Aborts the reading task if the read is abandoned (a listing dropped with pages in flight).
+/// A whole answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// Its status.
+    pub(crate) status: StatusCode,
+    /// Its `Retry-After` header, as sent (when it is text).
+    pub(crate) retry_after: Option<String>,
+    /// Its body.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Aborts the exchanging task if the exchange is abandoned (a listing dropped with pages in flight).
 struct AbortOnDrop<T>(JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
@@ -28,11 +42,25 @@ impl<T> Drop for AbortOnDrop<T> {
 /// The most a declared `Content-Length` reserves up front (a larger body still grows past it as it arrives).
 const PRESIZE_LIMIT: u64 = 16 << 20;
 
-/// The whole body of `response`, read by a spawned task; a panic in that task resumes here.
-pub(crate) async fn read(response: Response) -> Result<Vec<u8>, BodyError> {
-    let mut task = AbortOnDrop(tokio::spawn(collect(response)));
+/// Sends `request` and reads its whole answer in a spawned task; a panic in that task resumes here.
+pub(crate) async fn exchange(request: RequestBuilder) -> Result<Answer, BodyError> {
+    let mut task = AbortOnDrop(tokio::spawn(async move {
+        let response = request.send().await?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = collect(response).await?;
+        Ok(Answer {
+            status,
+            retry_after,
+            bytes,
+        })
+    }));
     match (&mut task.0).await {
-        Ok(read) => read.map_err(BodyError::Read),
+        Ok(answer) => answer.map_err(BodyError::Read),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(BodyError::Interrupted),
     }
@@ -93,29 +121,45 @@ mod tests {
     const PATIENCE: Duration = Duration::from_secs(20);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_body_keeps_arriving_while_its_reader_is_not_polled() {
+    async fn the_answer_keeps_arriving_while_its_exchange_is_not_polled() {
         let (url, told) = big_answer();
-        let response = reqwest::get(&url).await.unwrap();
-        let mut reading = Box::pin(read(response));
+        let mut reading = Box::pin(exchange(reqwest::Client::new().get(&url)));
         assert!(futures::poll!(&mut reading).is_pending());
-        // The reader is not polled again until the server has written everything: read inline, the server
-        // would stall once the socket buffers were full, and `PATIENCE` would run out.
+        // The exchange is not polled again until the server has written everything: driven inline, the request
+        // would not even be answered, and `PATIENCE` would run out.
         let wrote_all = tokio::task::block_in_place(|| told.recv_timeout(PATIENCE));
         assert_eq!(
             wrote_all,
             Ok(true),
             "the body stopped arriving while its reader was not polled"
         );
-        assert_eq!(reading.await.unwrap().len(), BODY);
+        let answer = reading.await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.bytes.len(), BODY);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_abandoned_read_stops_its_task_and_the_connection() {
-        let (url, told) = big_answer();
-        let response = reqwest::get(&url).await.unwrap();
-        let mut reading = Box::pin(read(response));
+    async fn an_abandoned_exchange_stops_its_task_and_the_connection() {
+        // The server answers with the head and a first chunk, then waits until the exchange is abandoned before
+        // it writes the rest.
+        let (started, answered) = channel();
+        let (abandoned, go_on) = channel::<()>();
+        let (tell, told) = channel();
+        let url = serve_once(move |mut socket| {
+            write!(socket, "HTTP/1.1 200 OK\r\ncontent-length: {BODY}\r\n\r\n").unwrap();
+            let chunk = vec![b'x'; 1 << 20];
+            socket.write_all(&chunk).unwrap();
+            started.send(()).unwrap();
+            let _ = go_on.recv_timeout(PATIENCE);
+            let all = (1..BODY / chunk.len()).all(|_| socket.write_all(&chunk).is_ok());
+            let _ = tell.send(all);
+        });
+        let mut reading = Box::pin(exchange(reqwest::Client::new().get(&url)));
         assert!(futures::poll!(&mut reading).is_pending());
+        let reached_the_body = tokio::task::block_in_place(|| answered.recv_timeout(PATIENCE));
+        assert_eq!(reached_the_body, Ok(()));
         drop(reading);
+        abandoned.send(()).unwrap();
         let wrote_all = tokio::task::block_in_place(|| told.recv_timeout(PATIENCE));
         assert_eq!(
             wrote_all,
@@ -135,7 +179,7 @@ mod tests {
             )
             .unwrap();
         });
-        let response = reqwest::get(&url).await.unwrap();
-        assert!(matches!(read(response).await, Err(BodyError::Read(_))));
+        let answer = exchange(reqwest::Client::new().get(&url)).await;
+        assert!(matches!(answer, Err(BodyError::Read(_))));
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -296,7 +296,8 @@ impl Transport {
         }
     }
 
-    /// Waits for the rate limit, sends a request and reads the whole body; transport failures are classified.
+    /// Waits for the rate limit, then sends a request and reads its whole answer in a task of their own (so the
+    /// exchange goes on while the caller is not polled); transport failures are classified.
     pub(crate) async fn exchange(
         &self,
         method: &Method,
@@ -304,23 +305,17 @@ impl Transport {
         request: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, RawBody), Error> {
         self.throttle(method).await;
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::from_reqwest(method.as_str(), path, e))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, Utc::now()));
-        let bytes = crate::body::read(response).await.map_err(|e| match e {
+        let answer = crate::body::exchange(request).await.map_err(|e| match e {
             BodyError::Read(e) => Error::from_reqwest(method.as_str(), path, e),
             BodyError::Interrupted => Error::Interrupted {
                 method: method.to_string(),
                 path: path.to_string(),
             },
         })?;
+        let (status, bytes) = (answer.status, answer.bytes);
+        let retry_after = answer
+            .retry_after
+            .and_then(|v| parse_retry_after(&v, Utc::now()));
         Ok((status, RawBody { bytes, retry_after }))
     }
 
