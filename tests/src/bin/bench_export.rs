@@ -5,7 +5,8 @@
 //! (or `--release` for both, to measure the binary Lambda runs)
 //! (defaults `10000,100000` and 20; `BENCH_ONLY=defaults` runs only the runs whose label holds that text;
 //! `BENCH_REPEAT=N` measures each size N times, the baseline again each time, and ends with the median and the
-//! range of each run's ratios: one run of this shared 2-core machine says little).
+//! range of each run's ratios: one run of this shared 2-core machine says little; `BENCH_ENV=NAME=VALUE,...` adds
+//! those variables to every run of the function, e.g. `EXPORT_PREFETCH=12`).
 //! Needs `moto[server]`, `pandas` and `requests` from PyPI.
 
 use std::time::{Duration, Instant};
@@ -41,6 +42,13 @@ async fn rust_export(moto: &Moto, sim: &Simulator, secret: &str, extra: &[(&str,
     env.push(("SISENSE_SECRET_ID".into(), secret.into()));
     env.push(("EXPORT_BUCKET".into(), "bench".into()));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    if let Ok(more) = std::env::var("BENCH_ENV") {
+        env.extend(
+            more.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
     let mut function = Function::start(&function_binary("export-users"), &env).await;
     let (moto_cpu, own_cpu) = (moto.cpu_seconds().unwrap_or_default(), own_cpu_seconds());
     let started = Instant::now();
