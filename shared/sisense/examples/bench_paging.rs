@@ -1,7 +1,8 @@
 //! Bench: list N simulated users through the stream, sequential paging (baseline) vs concurrent prefetch.
 //!
 //! `cargo run --profile bench-fast -p sisense --example bench_paging -- [USERS] [LATENCY_MS] [PAGE_SIZE]`
-//! (defaults 100000, 10, 1000). The client-side rate limit is off unless stated, so the figures measure paging.
+//! (defaults 100000, 10, 1000). The client-side read limit is off unless stated, so the figures measure paging;
+//! `BENCH_FIELDS=a,b,...` asks only for those fields (the export's `fields` whitelist, say).
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -14,19 +15,22 @@ async fn run(
     sim: &Simulator,
     page: u32,
     prefetch: usize,
-    rate_limit: Option<u32>,
+    read_rate_limit: Option<u32>,
 ) -> Result<(Duration, usize), Box<dyn std::error::Error>> {
     let credentials = Credentials::Password {
         username: sim.username().to_string(),
         password: SecretString::from(sim.password().to_string()),
     };
     let mut config = ClientConfig::new(sim.base_url(), credentials)?;
-    config.rate_limit = rate_limit.and_then(NonZeroU32::new);
+    config.read_rate_limit = read_rate_limit.and_then(NonZeroU32::new);
     let client = SisenseClient::new(config)?;
     let started = Instant::now();
     let mut stream = client.users(UserQuery {
         page_size: Some(page),
         prefetch: Some(prefetch),
+        fields: std::env::var("BENCH_FIELDS")
+            .ok()
+            .map(|fields| fields.split(',').map(str::to_string).collect()),
         ..UserQuery::default()
     });
     let mut n = 0;
@@ -52,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     println!(
-        "{users} users, {latency_ms} ms simulated latency, page size {page}, rate limit off unless stated"
+        "{users} users, {latency_ms} ms simulated latency, page size {page}, read limit off unless stated"
     );
 
     let (baseline, n) = run(&sim, page as u32, 1, None).await?;
@@ -70,11 +74,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             baseline.as_secs_f64() / t.as_secs_f64()
         );
     }
-    let (t, n) = run(&sim, page as u32, 4, Some(sisense::DEFAULT_RATE_LIMIT)).await?;
+    let (t, n) = run(&sim, page as u32, 8, Some(sisense::DEFAULT_READ_RATE_LIMIT)).await?;
     assert_eq!(n as u64, users);
     println!(
-        "prefetch 4, default limit {} req/s:  {:>8.3} s  ({:.2}x baseline's time)",
-        sisense::DEFAULT_RATE_LIMIT,
+        "prefetch 8, default read limit {} req/s: {:>8.3} s  ({:.2}x baseline's time)",
+        sisense::DEFAULT_READ_RATE_LIMIT,
         t.as_secs_f64(),
         t.as_secs_f64() / baseline.as_secs_f64()
     );
