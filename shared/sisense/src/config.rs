@@ -255,7 +255,7 @@ pub struct ClientConfig {
     pub retry: RetryConfig,
     /// Users per page when listing.
     pub page_size: u32,
-    /// Pages fetched concurrently while listing (1 = strictly sequential).
+    /// Pages fetched concurrently while listing (1 = one request at a time).
     pub prefetch: usize,
     /// Users per bulk create request (`/api/v1/users/bulk`, or the legacy `POST /api/users` array).
     pub bulk_chunk: usize,
