@@ -1,6 +1,8 @@
 //! Skip/limit paging as a `Stream`, with concurrent prefetch and de-duplication by `_id`. Pages may be fetched
 //! unparsed ([`paged_raw`]): each is parsed when the listing reaches it, or, for the one page after the page the
-//! listing holds, on a blocking thread while the listing's consumer works through the page before it.
+//! listing holds, on a blocking thread while the listing's consumer works through the page before it. The requests
+//! in flight are looked at every few dozen items handed out, and answers are set aside and replaced by new
+//! requests there: requests do not wait for the consumer to reach the end of its page.
 //!
 //! The contract documents no maximum `limit`, so a server may answer fewer users than asked without being at
 //! the end. A short page therefore never ends the listing: the next page starts where that page ended (so
