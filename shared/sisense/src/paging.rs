@@ -442,10 +442,10 @@ mod tests {
             asked.contains(&1_234),
             "the end is proven by an empty page: {asked:?}"
         );
-        // 13 pages; before the first (short) page is reached, up to 4 in flight and 1 answer set aside; up to 4
-        // past the end.
+        // 13 pages; before the first (short) page is reached and past the end, up to 4 in flight and 1 answer set
+        // aside each.
         assert!(
-            asked.len() <= 13 + (4 + 1) + 4,
+            asked.len() <= 13 + 2 * (4 + 1),
             "{} requests: {asked:?}",
             asked.len()
         );
