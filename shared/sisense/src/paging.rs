@@ -336,20 +336,14 @@ where
     listing(limit, prefetch, fetch, parse, true)
 }
 
-fn listing<'a, T, P, F, Fut, D>(
+/// A listing before its first request (what it needs to run is bound where it runs: on `Listing`'s `Stream`).
+fn listing<'a, T: Listed, P, F, D>(
     limit: u32,
     prefetch: usize,
     fetch: F,
     parse: D,
     parse_ahead: bool,
-) -> Listing<'a, T, P, F, D>
-where
-    T: Listed,
-    P: Send + 'static,
-    F: Fn(u64, u32) -> Fut + Send + 'a,
-    Fut: Future<Output = Result<P, Error>> + Send + 'a,
-    D: Fn(P) -> Result<Vec<T>, Error> + Send + Sync + 'static,
-{
+) -> Listing<'a, T, P, F, D> {
     let limit = limit.max(1);
     Listing {
         fetch,
