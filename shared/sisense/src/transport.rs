@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::body::BodyError;
+use crate::body::{Answer, BodyError};
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorBody, keep_body, looks_like_html, truncate};
 use crate::retry::{Attempts, RetryConfig, parse_retry_after};
@@ -305,17 +305,18 @@ impl Transport {
         request: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, RawBody), Error> {
         self.throttle(method).await;
-        let answer = crate::body::exchange(request).await.map_err(|e| match e {
+        let Answer {
+            status,
+            retry_after,
+            bytes,
+        } = crate::body::exchange(request).await.map_err(|e| match e {
             BodyError::Read(e) => Error::from_reqwest(method.as_str(), path, e),
             BodyError::Interrupted => Error::Interrupted {
                 method: method.to_string(),
                 path: path.to_string(),
             },
         })?;
-        let (status, bytes) = (answer.status, answer.bytes);
-        let retry_after = answer
-            .retry_after
-            .and_then(|v| parse_retry_after(&v, Utc::now()));
+        let retry_after = retry_after.and_then(|v| parse_retry_after(&v, Utc::now()));
         Ok((status, RawBody { bytes, retry_after }))
     }
 
