@@ -392,15 +392,13 @@ async fn main() {
             peaks,
         } in &mut measured
         {
-            peaks.sort_by(f64::total_cmp);
             let n = ratios.len();
             let within = ratios.iter().filter(|r| **r <= 0.5).count();
             let (median, low, high) = spread(ratios);
             let (floor, floor_low, floor_high) = spread(floors);
+            let (_, peak_low, peak_high) = spread(peaks);
             println!(
-                "{users:>8} | {label:>26} | {n:>4} | {median:>11.3}x {low:>7.2}x - {high:>5.2}x {within:>5} of {n} | {:>6.1} - {:>5.1} | {floor:>11.3}x {floor_low:>7.2}x - {floor_high:>5.2}x",
-                peaks[0],
-                peaks[n - 1],
+                "{users:>8} | {label:>26} | {n:>4} | {median:>11.3}x {low:>7.2}x - {high:>5.2}x {within:>5} of {n} | {peak_low:>6.1} - {peak_high:>5.1} | {floor:>11.3}x {floor_low:>7.2}x - {floor_high:>5.2}x",
             );
         }
     }
