@@ -50,6 +50,10 @@ sys.exit(any(m.version(p) != v for p, v in want.items()))" 2>/dev/null; then
     "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
 
+# One full pass, not an edit loop: incremental caches would add ~2.4 GB of target/ that this run never reuses.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+echo "== disk free here: $(df -Ph . | awk 'NR==2 {print $4}') (a fresh full run writes ~6.5 GB under target/)"
+
 echo "== cfn-lint infra/template.yaml (informational checks included)"
 "$INFRA_VENV/bin/cfn-lint" --include-checks I -- infra/template.yaml
 echo "== checkov infra/template.yaml (suppressions carry their reasons in the template)"
