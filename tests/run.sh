@@ -52,7 +52,7 @@ fi
 
 # One full pass, not an edit loop: incremental caches would add ~2.4 GB of target/ that this run never reuses.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-echo "== disk free here: $(df -Ph . | awk 'NR==2 {print $4}') (a fresh full run writes ~6.5 GB under target/)"
+echo "== disk free under ${INFRA_VENV%/*}: $(df -Ph "${INFRA_VENV%/*}" | awk 'NR==2 {print $4}') (a fresh full run writes ~6.5 GB there)"
 
 echo "== cfn-lint infra/template.yaml (informational checks included)"
 "$INFRA_VENV/bin/cfn-lint" --include-checks I -- infra/template.yaml
