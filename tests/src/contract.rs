@@ -1,4 +1,4 @@
-//! Sisense's published contracts (`../shared/contracts/*.yaml`, Swagger 2.0 of REST v1.0 and v0.9, L8.2.4)
+//! Sisense's published contracts (`shared/sisense-sim/contracts/*.yaml`, Swagger 2.0 of REST v1.0 and v0.9, L8.2.4)
 //! as a checker of recorded traffic: every request must be an operation the contract declares, with declared
 //! query parameters and body fields, and every response must validate against the contract's schema.
 //!
@@ -74,9 +74,9 @@ pub const EXCEPTIONS: [Exception; 5] = [
     },
 ];
 
-/// Where the contracts are: `../shared/contracts` beside the repository.
+/// Where the contracts are: vendored beside the simulator that follows them (`shared/sisense-sim/contracts`).
 pub fn contracts_dir() -> PathBuf {
-    workspace_root().join("../shared/contracts")
+    workspace_root().join("shared/sisense-sim/contracts")
 }
 
 /// One loaded Swagger document.
@@ -112,7 +112,7 @@ impl Contracts {
             let path = dir.join(file);
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
                 panic!(
-                    "{} is needed (the team kit lives beside the repository): {e}",
+                    "{} is needed (vendored in the repository): {e}",
                     path.display()
                 )
             });

@@ -1,4 +1,4 @@
-//! The simulator and the client held to Sisense's published contracts (`../shared/contracts`): the real jobs
+//! The simulator and the client held to Sisense's published contracts (`shared/sisense-sim/contracts`): the real jobs
 //! and client calls run against the contract-default simulator with bodies recorded, and every request and
 //! response is checked by `e2e_tests::contract` (jsonschema over the Swagger schemas, closed to undeclared
 //! fields). The last tests show the checker fails on the drifts it exists to catch.

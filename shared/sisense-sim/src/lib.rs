@@ -1,6 +1,6 @@
 //! An in-process Sisense REST simulator over real HTTP (axum on 127.0.0.1, random port).
 //!
-//! By default it answers as the published contracts (`../shared/contracts/`, Sisense L8.2.4) describe, and where
+//! By default it answers as the published contracts (vendored in `contracts/` beside this crate, Sisense L8.2.4) describe, and where
 //! they are silent it takes the least convenient plausible behaviour:
 //! - form-encoded login with bearer tokens; `/api/v1/users` (list with skip/limit/sort/expand/filters/`ids`,
 //!   get, create, bulk, patch, delete; `fields` applied as the whitelist the contract documents, unless
