@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod moto;
 pub mod runtime_api;
+pub mod source;
 pub mod template;
 pub mod world;
 

@@ -4,14 +4,13 @@
 //! and the three binaries, started with exactly the template's environment at its defaults, run and write only
 //! under the S3 prefixes their IAM statements allow.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
+use e2e_tests::source::env_read_by;
 use e2e_tests::template::{Template, wildcard_match};
 use e2e_tests::workspace_root;
 use e2e_tests::world::{BUCKET, World};
 use serde_json::{Value, json};
 use sisense_sim::{SimConfig, Simulator};
+use std::collections::BTreeSet;
 
 /// Logical id and binary of each function.
 const FUNCTIONS: [(&str, &str); 3] = [
@@ -19,62 +18,6 @@ const FUNCTIONS: [(&str, &str); 3] = [
     ("BulkCreateUsersFunction", "bulk-create-users"),
     ("DeactivateStaleUsersFunction", "deactivate-stale-users"),
 ];
-
-/// The environment helpers of `sl_aws::env`; their first argument is the variable's name.
-const READERS: [&str; 6] = [
-    "optional",
-    "required",
-    "parsed",
-    "parsed_if_set",
-    "flag",
-    "list",
-];
-
-/// Environment variable names passed to `sl_aws::env` helpers in the non-test code under `dir`, with whether
-/// any read is `required`.
-fn names_read(dir: &Path, found: &mut BTreeMap<String, bool>) {
-    for entry in std::fs::read_dir(dir).expect("source folder") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            names_read(&path, found);
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("source");
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for reader in READERS {
-            let call = format!("{reader}(\"");
-            for (at, _) in code.match_indices(&call) {
-                let before = code[..at].chars().next_back().unwrap_or(' ');
-                if before.is_alphanumeric() || before == '_' {
-                    continue; // e.g. `is_optional("`
-                }
-                let rest = &code[at + call.len()..];
-                let name = &rest[..rest.find('"').expect("closing quote")];
-                if name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-                {
-                    *found.entry(name.to_string()).or_default() |= reader == "required";
-                }
-            }
-        }
-    }
-}
-
-/// What a function's binary reads: its own package and the shared AWS adapters (`AWS_*` are the SDK's).
-fn env_read_by(binary: &str) -> BTreeMap<String, bool> {
-    let mut found = BTreeMap::new();
-    names_read(
-        &workspace_root().join("functions").join(binary).join("src"),
-        &mut found,
-    );
-    names_read(&workspace_root().join("shared/aws/src"), &mut found);
-    found.retain(|name, _| !name.starts_with("AWS_"));
-    found
-}
 
 #[test]
 fn the_functions_are_the_workspace_binaries_built_by_cargo_lambda() {
