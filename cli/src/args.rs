@@ -95,6 +95,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write a self-contained HTML access review from an export CSV.
     Report(ReportArgs),
+    /// Serve the demo's simulated Sisense on 127.0.0.1 until Ctrl-C, to try every other command against it.
+    Simulator(SimulatorArgs),
 }
 
 /// `export`.
@@ -210,6 +212,14 @@ pub struct DemoArgs {
     /// else).
     #[arg(long, default_value = "demo-out")]
     pub out: std::path::PathBuf,
+    /// Users in the simulated installation.
+    #[arg(long, default_value_t = 2000)]
+    pub users: usize,
+}
+
+/// `simulator`.
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
     /// Users in the simulated installation.
     #[arg(long, default_value_t = 2000)]
     pub users: usize,

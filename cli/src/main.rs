@@ -40,6 +40,7 @@ async fn main() -> ExitCode {
         aws: aws::Aws::default(),
         bars: Bars::new(!cli.quiet && !cli.json),
         quiet: cli.quiet,
+        json: cli.json,
     };
     let result = match &cli.command {
         Command::Export(args) => commands::export::run(&ctx, args).await,
@@ -50,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Groups => commands::listing::groups(&ctx).await,
         Command::Demo(args) => commands::demo::run(&ctx, args).await,
         Command::Report(args) => commands::report::run(&ctx, args).await,
+        Command::Simulator(args) => commands::simulator::run(args).await,
     };
     ctx.bars.finish();
     match result {

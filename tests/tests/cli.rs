@@ -683,6 +683,89 @@ async fn demo_runs_every_job_and_replaces_only_its_own_folder() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_demo_prints_its_lines_in_the_order_things_happen_on_a_terminal() {
+    let dir = workdir("demo-order");
+    let command = format!(
+        "{} demo --users 120",
+        function_binary("sisense-lifecycle").display()
+    );
+    let tty = cli_in_pty(&dir, &command, &[]).await;
+    let at = |needle: &str| {
+        tty.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {tty}"))
+    };
+    assert!(
+        at("Sisense simulator with 120 users") < at("1. export"),
+        "{tty}"
+    );
+    assert!(
+        at("2. import") < at("--resume"),
+        "the import's hint follows its heading: {tty}"
+    );
+    assert!(at("--resume") < at("3. deactivation"), "{tty}");
+    assert!(at("3. deactivation") < at("4. access review"), "{tty}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulator_command_serves_the_demo_installation_until_interrupted() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = workdir("simulator");
+    let mut child = tokio::process::Command::new(function_binary("sisense-lifecycle"))
+        .current_dir(&dir)
+        .args(["simulator", "--users", "150"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the CLI starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut env = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while env.is_empty() {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("the simulator prints how to reach it within 60 s")
+            .unwrap()
+            .expect("a line before the end");
+        if let Some(vars) = line.trim().strip_prefix("export ") {
+            for pair in vars.split_whitespace() {
+                let (k, v) = pair.split_once('=').expect("NAME=value");
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["SISENSE_URL", "SISENSE_USERNAME", "SISENSE_PASSWORD"]
+    );
+    // Another command, from another process, against it: what a newcomer does by hand.
+    let run = cli(&dir, &["export", "--out", "users.csv", "--json"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["users"], 150);
+    assert_eq!(csv_rows(&dir.join("users.csv")).len(), 150);
+    // Ctrl-C stops it cleanly.
+    let pid = child.id().expect("running") as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("it stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    };
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("simulator stopped after")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn progress_bars_show_rate_and_eta_on_a_terminal_only() {
     let sim = sim(3000).await;
     let dir = workdir("progress");

@@ -44,30 +44,38 @@ fn prepare(out: &Path) -> Result<(), CliError> {
     .map_err(|e| CliError::io("writing", &out.join(MARKER), e))
 }
 
+/// The simulated installation of the demo and of `simulator`: `users` users, "now" being now.
+pub fn demo_config(users: usize) -> SimConfig {
+    SimConfig {
+        users,
+        ..SimConfig::default()
+    }
+}
+
 /// Runs the demo.
 pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError> {
     let out = &args.out;
     prepare(out)?;
-    let sim = Simulator::start(SimConfig {
-        users: args.users,
-        ..SimConfig::default()
-    })
-    .await
-    .map_err(|e| CliError::io("starting the simulator on", Path::new("127.0.0.1"), e))?;
+    let sim = Simulator::start(demo_config(args.users))
+        .await
+        .map_err(|e| CliError::io("starting the simulator on", Path::new("127.0.0.1"), e))?;
     let credentials = Credentials::Password {
         username: sim.username().to_string(),
         password: SecretString::from(sim.password().to_string()),
     };
     let client = SisenseClient::new(ClientConfig::new(sim.base_url(), credentials)?)?;
-    let mut text = format!(
-        "Sisense simulator with {} users at {}\n\n1. export\n",
-        args.users,
-        sim.base_url()
+    say(
+        ctx.json,
+        &format!(
+            "Sisense simulator with {} users at {}\n\n1. export\n",
+            args.users,
+            sim.base_url()
+        ),
     );
 
     let exports = Location::Local(out.join("exports/users"));
     let export = super::export::export_to(&client, ctx, &exports, 1000).await?;
-    text.push_str(&export.text);
+    say(ctx.json, &export.text);
 
     let sample = out.join("imports/new-hires.csv");
     if let Some(dir) = sample.parent() {
@@ -75,10 +83,13 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
     }
     std::fs::write(&sample, SAMPLE_CSV).map_err(|e| CliError::io("writing", &sample, e))?;
     let reports = Location::Local(out.join("reports"));
-    text.push_str(&format!(
-        "\n2. import of {} (some rows are bad on purpose)\n",
-        sample.display()
-    ));
+    say(
+        ctx.json,
+        &format!(
+            "\n2. import of {} (some rows are bad on purpose)\n",
+            sample.display()
+        ),
+    );
     let import = super::import::import(
         &client,
         ctx,
@@ -92,9 +103,10 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
         },
     )
     .await?;
-    text.push_str(&import.text);
+    say(ctx.json, &import.text);
 
-    text.push_str(
+    say(
+        ctx.json,
         "\n3. deactivation of users not seen for 90 days (dry run; the caps are passed so the whole plan shows)\n",
     );
     let mut options = StaleOptions {
@@ -105,9 +117,9 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
     options.service_account = Some(sim.username().to_string());
     let deactivate =
         super::deactivate::deactivate(&client, ctx, &reports, &SystemClock, options).await?;
-    text.push_str(&deactivate.text);
+    say(ctx.json, &deactivate.text);
 
-    text.push_str("\n4. access review\n");
+    say(ctx.json, "\n4. access review\n");
     let latest = out.join("exports/users/latest.csv");
     let bytes = std::fs::read(&latest).map_err(|e| CliError::io("reading", &latest, e))?;
     let html = out.join("access-review.html");
@@ -126,8 +138,11 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
             .await
             .ok(),
     )?;
-    text.push_str(&report.text);
-    text.push_str(&format!("\nEverything is under {}/\n", out.display()));
+    say(ctx.json, &report.text);
+    say(
+        ctx.json,
+        &format!("\nEverything is under {}/\n", out.display()),
+    );
 
     Ok(Outcome {
         exit: Exit::Success,
@@ -138,6 +153,14 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
             "deactivate": deactivate.json,
             "report": report.json,
         }),
-        text,
+        text: String::new(),
     })
+}
+
+/// Prints a step's lines now (stdout is line-buffered), so they come out in the order things happen, interleaved
+/// rightly with hints on stderr; nothing when the output is JSON.
+fn say(json: bool, text: &str) {
+    if !json {
+        print!("{text}");
+    }
 }

@@ -7,6 +7,7 @@ pub mod import;
 pub mod listing;
 pub mod report;
 pub mod restore;
+pub mod simulator;
 
 use crate::args::Connection;
 use crate::aws::Aws;
@@ -22,4 +23,6 @@ pub struct Context<'a> {
     pub bars: Bars,
     /// No progress bars or hints on stderr.
     pub quiet: bool,
+    /// The output is JSON: nothing but the outcome goes to stdout.
+    pub json: bool,
 }
