@@ -177,6 +177,18 @@ async fn the_access_review_renders_in_chromium_with_the_simulators_numbers() {
             .unwrap_or_else(|| panic!("{role} has no row"));
         assert_eq!(number(&dom[at..], "class=\"n total\""), *count, "{role}");
     }
+    // Roles as admins know them, with the API name beside; the activity line whole, outside the chart.
+    let viewer = &dom[dom.find("data-role=\"consumer\"").expect("consumer row")..];
+    assert!(
+        viewer.starts_with("data-role=\"consumer\"><td>Viewer (consumer)</td>"),
+        "{}",
+        &viewer[..80]
+    );
+    let legend = format!(
+        "id=\"activity-legend\">{active} activated, {} pending invitations</p>",
+        users.len() as u64 - active
+    );
+    assert!(dom.contains(&legend), "{legend} not in the page");
     // Licence seats per tier, from the same users.
     let tier_total =
         |roles: &[&str]| -> u64 { roles.iter().filter_map(|r| per_role.get(*r)).sum() };

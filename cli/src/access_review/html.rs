@@ -274,12 +274,23 @@ fn active_inactive(page: &mut String, active: u64, inactive: u64) {
     let a = width(active, total, 600.0);
     let _ = write!(
         page,
-        "<h2>Activated and pending invitations</h2><svg id=\"chart-activity\" width=\"820\" height=\"40\" role=\"img\">\
+        "<h2>Activated and pending invitations</h2><svg id=\"chart-activity\" width=\"600\" height=\"32\" role=\"img\">\
          <rect x=\"0\" y=\"4\" width=\"{a:.1}\" height=\"24\" fill=\"{ACTIVE}\"/>\
-         <rect x=\"{a:.1}\" y=\"4\" width=\"{:.1}\" height=\"24\" fill=\"{INACTIVE}\"/>\
-         <text x=\"610\" y=\"21\">{active} activated, {inactive} pending invitations</text></svg>",
+         <rect x=\"{a:.1}\" y=\"4\" width=\"{:.1}\" height=\"24\" fill=\"{INACTIVE}\"/></svg>\
+         <p class=\"legend\" id=\"activity-legend\">{active} activated, {inactive} pending invitations</p>",
         600.0 - a
     );
+}
+
+/// A role as admins know it, for a chart's narrow label: the UI name of a standard role, else its name.
+fn short_role(api_name: &str) -> String {
+    sisense::ui_role_name(api_name).map_or_else(|| api_name.to_string(), str::to_string)
+}
+
+/// A role as admins know it with the API name beside it: `Viewer (consumer)`; a custom role as it is named.
+fn long_role(api_name: &str) -> String {
+    sisense::ui_role_name(api_name)
+        .map_or_else(|| api_name.to_string(), |ui| format!("{ui} ({api_name})"))
 }
 
 fn roles(page: &mut String, review: &Review) {
@@ -298,7 +309,7 @@ fn roles(page: &mut String, review: &Review) {
              fill=\"{ACTIVE}\"/><rect x=\"{:.1}\" y=\"{y}\" width=\"{i:.1}\" height=\"20\" fill=\"{INACTIVE}\"/>\
              <text x=\"{:.1}\" y=\"{}\">{}</text>",
             y + 15,
-            escape(role),
+            escape(&short_role(role)),
             140.0 + a,
             146.0 + a + i,
             y + 15,
@@ -309,10 +320,11 @@ fn roles(page: &mut String, review: &Review) {
     for (role, (active, inactive)) in &review.roles {
         let _ = write!(
             page,
-            "<tr data-role=\"{0}\"><td>{0}</td><td class=\"n active\">{active}</td>\
+            "<tr data-role=\"{0}\"><td>{2}</td><td class=\"n active\">{active}</td>\
              <td class=\"n pending\">{inactive}</td><td class=\"n total\">{1}</td></tr>",
             escape(role),
-            active + inactive
+            active + inactive,
+            escape(&long_role(role))
         );
     }
     page.push_str("</table>");
@@ -385,7 +397,7 @@ fn candidates(page: &mut String, review: &Review) {
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{seen}</td><td class=\"n\">{}</td>{owned}</tr>",
             escape(&c.email),
-            escape(&c.role),
+            escape(&long_role(&c.role)),
             escape(&c.groups),
             c.days_inactive
         );

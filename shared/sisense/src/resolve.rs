@@ -33,6 +33,20 @@ pub enum ResolveError {
 /// Group names every user belongs to implicitly; naming them resolves to nothing to add.
 pub const IMPLICIT_GROUPS: [&str; 2] = ["everyone", "all users in system"];
 
+/// The name Sisense's UI shows for a standard role's API name (`consumer` -> `Viewer`); `None` for any other
+/// (custom) role. The contract's roles carry no `displayName`, and admins know the UI names.
+pub fn ui_role_name(api_name: &str) -> Option<&'static str> {
+    match api_name {
+        "super" => Some("Sys. Admin"),
+        "admin" => Some("Admin"),
+        "dataAdmin" => Some("Data Admin"),
+        "dataDesigner" => Some("Data Designer"),
+        "contributor" => Some("Designer"),
+        "consumer" => Some("Viewer"),
+        _ => None,
+    }
+}
+
 const ROLE_ALIASES: [(&str, &str); 5] = [
     ("viewer", "consumer"),
     ("designer", "contributor"),
