@@ -144,6 +144,10 @@ impl Directory for SisenseClient {
         self.directory.count_users().await
     }
 
+    async fn first_page_len(&self, limit: u32) -> Result<Option<usize>, Error> {
+        self.directory.first_page_len(limit).await
+    }
+
     fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {
         self.directory.server_dry_run()
     }

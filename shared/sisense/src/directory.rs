@@ -139,6 +139,12 @@ pub trait Directory: Send + Sync {
     async fn groups(&self, scope: Option<&str>) -> Result<Vec<Group>, Error>;
     /// How many users the server says it has, where it can tell (`GET /api/users/count` on Sisense): lets a
     /// listing prove it is complete. `None` where the API has no count.
+    /// How many users the first page holds when `limit` are asked for (only `_id` where the family can say so):
+    /// a server that answers fewer while holding more caps its pages. `None` where the family cannot ask.
+    async fn first_page_len(&self, _limit: u32) -> Result<Option<usize>, Error> {
+        Ok(None)
+    }
+
     async fn count_users(&self) -> Result<Option<u64>, Error> {
         Ok(None)
     }

@@ -100,7 +100,7 @@ pub enum Error {
     },
 
     /// Listing cannot be trusted (e.g. the server ignored `sort=_id`), so it stops rather than miss users.
-    #[error("paging users failed: {0}")]
+    #[error("paging failed: {0}")]
     Paging(String),
 
     /// A create could not be confirmed: the POST may or may not have been applied and reconciling failed too.

@@ -34,10 +34,13 @@ pub trait Listed: Send + 'static {
     type Key: Ord + Clone + std::fmt::Display + Send;
     /// This item's id.
     fn key(&self) -> &Self::Key;
+    /// What is listed, for messages (`users`, `dashboards`).
+    const WHAT: &'static str;
 }
 
 impl Listed for User {
     type Key = UserId;
+    const WHAT: &'static str = "users";
     fn key(&self) -> &UserId {
         &self.id
     }
@@ -45,6 +48,7 @@ impl Listed for User {
 
 impl Listed for Dashboard {
     type Key = DashboardId;
+    const WHAT: &'static str = "dashboards";
     fn key(&self) -> &DashboardId {
         &self.id
     }
@@ -55,8 +59,9 @@ fn check_sorted<T: Listed>(items: &[T], skip: u64) -> Result<(), Error> {
     match items.windows(2).find(|w| w[0].key() >= w[1].key()) {
         None => Ok(()),
         Some(w) => Err(Error::Paging(format!(
-            "the page at skip={skip} is not in id order ({} before {}) although a sort by id was requested; \
+            "listing {}: the page at skip={skip} is not in id order ({} before {}) although a sort by id was requested; \
              paging could miss or repeat items",
+            T::WHAT,
             w[0].key(),
             w[1].key()
         ))),
@@ -179,7 +184,8 @@ where
                 Poll::Ready(Err(_)) => Poll::Ready((
                     skip,
                     Err(Error::Paging(format!(
-                        "parsing the page at skip={skip} was interrupted: the runtime is shutting down"
+                        "listing {}: parsing the page at skip={skip} was interrupted: the runtime is shutting down",
+                        T::WHAT
                     ))),
                 )),
             },
@@ -190,7 +196,8 @@ where
                 None if self.in_flight.is_empty() => Poll::Ready((
                     self.next_skip,
                     Err(Error::Paging(format!(
-                        "nothing was pending at skip={} before an empty page ended the listing",
+                        "listing {}: nothing was pending at skip={} before an empty page ended the listing",
+                        T::WHAT,
                         self.next_skip
                     ))),
                 )),
@@ -460,6 +467,28 @@ mod tests {
         assert!(
             matches!(err, Error::Paging(m) if m.contains("skip=5")),
             "{err}"
+        );
+        assert!(err.to_string().contains("listing users"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_dashboards_listing_is_named_as_such() {
+        let dashboard = |n: u64| -> Dashboard {
+            serde_json::from_value(serde_json::json!({"oid": format!("d{n:03}"), "title": "x"}))
+                .unwrap()
+        };
+        let fetch = move |skip: u64, _limit: u32| async move {
+            Ok(if skip == 0 {
+                vec![dashboard(2), dashboard(1)]
+            } else {
+                vec![]
+            })
+        };
+        let items: Vec<Result<Dashboard, Error>> = paged(5, 1, fetch).collect().await;
+        let err = items.last().unwrap().as_ref().unwrap_err();
+        assert!(
+            err.to_string().contains("listing dashboards"),
+            "not 'paging users': {err}"
         );
     }
 

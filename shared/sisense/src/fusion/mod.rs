@@ -238,6 +238,15 @@ impl Directory for FusionDirectory {
         crate::rest::count_users(&self.transport, &self.auth).await
     }
 
+    async fn first_page_len(&self, limit: u32) -> Result<Option<usize>, Error> {
+        let query = UserQuery {
+            fields: Some(vec!["_id".into()]),
+            ..UserQuery::default()
+        };
+        let body = self.users_page_body(&query, 0, limit).await?;
+        Ok(Some(parse_users_page(body)?.len()))
+    }
+
     async fn groups(&self, _scope: Option<&str>) -> Result<Vec<Group>, Error> {
         self.json(&Call::get(&["api", "v1", "groups"])).await
     }

@@ -126,6 +126,10 @@ impl Directory for LegacyDirectory {
     }
 
     /// Every user once, in the server's order.
+    async fn first_page_len(&self, limit: u32) -> Result<Option<usize>, Error> {
+        Ok(Some(self.users_page(0, limit).await?.len()))
+    }
+
     fn users(&self, query: UserQuery) -> BoxStream<'_, Result<User, Error>> {
         let limit = query.page_size.unwrap_or(self.config.page_size).max(1);
         let active = query.active;

@@ -49,6 +49,11 @@ impl<'de, I: Deserialize<'de>, T: Deserialize<'de>> Visitor<'de> for RefVisitor<
     }
 }
 
+/// The key of the user's SSO token (a JWT SSO login writes it beside `ssoTokenIat`).
+const SSO_TOKEN: &str = "ssoToken";
+/// What `extra` holds instead of an SSO token's value.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
 /// The keys [`User`] names; any other key goes to `extra`.
 enum Key {
     Id,
@@ -204,6 +209,13 @@ impl<'de> Visitor<'de> for UserVisitor {
                 Key::LastLogin => once(&mut last_login, &mut map, "lastLogin")?,
                 Key::LastActivity => once(&mut last_activity, &mut map, "lastActivity")?,
                 Key::TenantId => once(&mut tenant_id, &mut map, "tenantId")?,
+                // The SSO token is a credential: only its presence is kept (never logged, snapshotted or sent).
+                Key::Other(name) if name == SSO_TOKEN => {
+                    let token = map.next_value::<Value>()?;
+                    if !token.is_null() {
+                        extra.insert(name, Value::String(REDACTED.into()));
+                    }
+                }
                 Key::Other(name) => {
                     extra.insert(name, map.next_value::<Value>()?);
                 }

@@ -144,10 +144,53 @@ impl User {
         self.active.unwrap_or(true)
     }
 
-    /// The later of last login and last activity; `None` when never seen.
+    /// The later of last login and last activity; `None` when never seen. Judging staleness takes more
+    /// signals than these (`lifecycle::activity`): SSO logins do not write `lastLogin`.
     pub fn last_seen(&self) -> Option<DateTime<Utc>> {
         self.last_login.max(self.last_activity)
     }
+
+    /// `ssoTokenIat`: the `iat` of the JWT of the user's last JWT SSO login (Sisense writes it there and leaves
+    /// `lastLogin` alone). Epoch seconds as Sisense writes it; epoch milliseconds and RFC 3339 text are accepted
+    /// too. `None` when absent or unreadable.
+    pub fn sso_token_iat(&self) -> Option<DateTime<Utc>> {
+        match self.extra.get("ssoTokenIat")? {
+            Value::Number(n) => epoch(n.as_f64()?),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(epoch)
+                .or_else(|| s.parse::<DateTime<Utc>>().ok()),
+            _ => None,
+        }
+    }
+
+    /// `createdSso`: how an SSO user was created (`saml`, `jwt`, ...); `None` for other users.
+    pub fn created_sso(&self) -> Option<&str> {
+        self.extra
+            .get("createdSso")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether the user signs in through SSO: created by SSO, or carrying an SSO token or its `iat`. Such a
+    /// user's `lastLogin` does not move when they sign in.
+    pub fn is_sso(&self) -> bool {
+        self.created_sso().is_some()
+            || self.extra.get("ssoToken").is_some_and(|v| !v.is_null())
+            || self.extra.get("ssoTokenIat").is_some_and(|v| !v.is_null())
+    }
+}
+
+/// An epoch instant in seconds, or in milliseconds when too large to be seconds (after the year 5138).
+fn epoch(value: f64) -> Option<DateTime<Utc>> {
+    if !value.is_finite() || value <= 0.0 {
+        return None;
+    }
+    let millis = if value >= 1e11 { value } else { value * 1000.0 };
+    DateTime::from_timestamp_millis(millis as i64)
 }
 
 /// A dashboard as `GET /api/v1/dashboards/admin` lists it: one instance of it (the owner's, or a copy a share
@@ -287,6 +330,42 @@ mod tests {
             Some(Ref::Expanded(role)) => assert_eq!(role.extra["manifest"], json!({})),
             other => panic!("expected expanded role, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn sso_signals_are_read_in_seconds_milliseconds_or_text_and_the_token_is_never_kept() {
+        let user = |v: serde_json::Value| -> User {
+            let mut base = json!({"_id": "u1", "email": "a@example.com"});
+            base.as_object_mut()
+                .unwrap()
+                .extend(v.as_object().unwrap().clone());
+            serde_json::from_value(base).unwrap()
+        };
+        let at = "2026-11-20T08:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        for iat in [
+            json!(1_795_163_400),
+            json!(1_795_163_400_000_u64),
+            json!("1795163400"),
+            json!("2026-11-20T08:30:00Z"),
+        ] {
+            let u = user(json!({"ssoTokenIat": iat.clone()}));
+            assert_eq!(u.sso_token_iat(), Some(at), "{iat}");
+            assert!(u.is_sso());
+        }
+        assert_eq!(user(json!({"ssoTokenIat": "soon"})).sso_token_iat(), None);
+        assert_eq!(user(json!({"ssoTokenIat": null})).sso_token_iat(), None);
+        let saml = user(json!({"createdSso": "saml"}));
+        assert_eq!(saml.created_sso(), Some("saml"));
+        assert!(saml.is_sso());
+        assert!(!user(json!({"createdSso": ""})).is_sso());
+        assert!(!user(json!({"lastLogin": "2026-11-20T08:30:00Z"})).is_sso());
+
+        let token = "eyJhbGciOiJIUzI1NiJ9.secret.signature";
+        let u = user(json!({"ssoToken": token}));
+        assert!(u.is_sso(), "the token's presence is kept");
+        let shown = format!("{u:?} {}", serde_json::to_string(&u).unwrap());
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("[REDACTED]"), "{shown}");
     }
 
     #[test]
