@@ -14,7 +14,8 @@ use crate::location::Location;
 /// Exit codes, as `--help` shows them.
 pub const EXIT_CODES: &str = "Exit codes: 0 success (dry runs and already-imported files included), \
 1 failure (Sisense, storage or credentials), 2 usage error, 3 partial failure (some rows or users failed; \
-see the report), 4 refused (over the safety caps, a file that cannot be imported, an import another run holds).";
+see the report), 4 refused (over the safety caps, a file that cannot be imported, an import another run holds), \
+5 a live deactivate refused because the activity evidence failed its health check (SignalUnhealthy).";
 
 /// sisense-lifecycle: export, import and deactivate Sisense users from a laptop, with the same jobs the Lambda
 /// functions run.
@@ -97,6 +98,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Serve the demo's simulated Sisense on 127.0.0.1 until Ctrl-C, to try every other command against it.
     Simulator(SimulatorArgs),
+    /// Read-only checks of what this Sisense can tell (paging, count, activity signals, dashboards, sessions),
+    /// with a verdict per job. Run it first.
+    Doctor(DoctorArgs),
 }
 
 /// `export`.
@@ -142,8 +146,9 @@ pub struct DeactivateArgs {
     /// A user never seen is stale once created more than this many days ago (default: --inactive-days).
     #[arg(long)]
     pub grace_days: Option<u32>,
-    /// What to do to a stale user: deactivate, demote (to Viewer, out of every group) or delete.
-    #[arg(long, default_value = "deactivate")]
+    /// What to do to a stale user: demote (to Viewer, out of every group; undone by restore), deactivate (where
+    /// the installation honours it: probed) or delete.
+    #[arg(long, default_value = "demote")]
     pub action: Action,
     /// Plan and report only; write nothing to Sisense.
     #[arg(long)]
@@ -184,6 +189,44 @@ pub struct DeactivateArgs {
     /// Judge staleness as of this instant (RFC 3339) instead of now: replays and tests.
     #[arg(long)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// The activity evidence.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+}
+
+/// The activity evidence and its health check (`deactivate`, `doctor`).
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// An activity feed: a CSV file or folder, or s3://bucket/key.csv or s3://bucket/prefix/, with an email and a
+    /// last-seen column (an IdP sign-in export, say): one more signal.
+    #[arg(long, env = "ACTIVITY_FEED")]
+    pub activity_feed: Option<Location>,
+    /// A feed whose newest entry is older than this many days is refused (stale evidence is no evidence).
+    #[arg(long, default_value_t = 7)]
+    pub activity_feed_max_age_days: u32,
+    /// Judge SSO users by lastLogin too: only if this installation writes it for SSO logins.
+    #[arg(long)]
+    pub trust_last_login: bool,
+    /// Health check: least percentage of activated users seen within --inactive-days for a live run to act.
+    #[arg(long, default_value_t = lifecycle::stale::DEFAULT_MIN_RECENT_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub min_recent_percent: u32,
+    /// Health check: largest percentage of activated users whose activity is unknown for a live run to act.
+    #[arg(long, default_value_t = lifecycle::stale::DEFAULT_MAX_UNKNOWN_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_unknown_percent: u32,
+}
+
+/// `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A user last seen more than this many days ago is stale.
+    #[arg(long, default_value_t = DEFAULT_INACTIVE_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub inactive_days: u32,
+    /// Judge as of this instant (RFC 3339) instead of now.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// The activity evidence.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 /// `restore`.

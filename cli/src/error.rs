@@ -17,6 +17,8 @@ pub enum Exit {
     Partial = 3,
     /// The job refused: over the safety caps, a file that cannot be imported, an import another run holds.
     Refused = 4,
+    /// A live run refused to act on people: the activity evidence failed its health check (`SignalUnhealthy`).
+    SignalUnhealthy = 5,
 }
 
 impl From<Exit> for ExitCode {
@@ -71,6 +73,11 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage(_) => Exit::Usage,
+            CliError::Job { source, .. }
+                if matches!(**source, JobError::SignalUnhealthy { .. }) =>
+            {
+                Exit::SignalUnhealthy
+            }
             CliError::Refused(_) | CliError::BadExport(_) => Exit::Refused,
             CliError::Job { source, .. } if source.is_refusal() => Exit::Refused,
             _ => Exit::Failure,

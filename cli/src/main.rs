@@ -52,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(&ctx, args).await,
         Command::Report(args) => commands::report::run(&ctx, args).await,
         Command::Simulator(args) => commands::simulator::run(args).await,
+        Command::Doctor(args) => commands::doctor::run(&ctx, args).await,
     };
     ctx.bars.finish();
     match result {

@@ -431,7 +431,15 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
 
     let dry = cli(
         &dir,
-        &["deactivate", "--now", NOW, "--dry-run", "--force"],
+        &[
+            "deactivate",
+            "--now",
+            NOW,
+            "--dry-run",
+            "--force",
+            "--action",
+            "deactivate",
+        ],
         &token_env(&sim),
     )
     .await;
@@ -466,6 +474,8 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
     assert!(sim.writes().is_empty());
 
     let live_args = [
+        "deactivate",
+        "--action",
         "deactivate",
         "--now",
         NOW,
@@ -515,6 +525,51 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
         .join("reports")
         .join(summary["reportKey"].as_str().unwrap());
     assert!(csv_rows(&report).len() >= expected.act.len());
+
+    // The next run reports the accounts it deactivated as done, with their last seen kept: `active: false`
+    // after a login is a deactivated account, not an invitation never accepted.
+    let again = cli(
+        &dir,
+        &[
+            "deactivate",
+            "--action",
+            "deactivate",
+            "--now",
+            NOW,
+            "--dry-run",
+            "--json",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["stale"], 0, "nothing left to deactivate");
+    let report = dir
+        .join("reports")
+        .join(again.json()["reportKey"].as_str().unwrap());
+    let mut reader = csv::Reader::from_path(&report).unwrap();
+    let rows: Vec<std::collections::HashMap<String, String>> =
+        reader.deserialize().map(Result::unwrap).collect();
+    let logged_in: BTreeSet<String> = sim
+        .users()
+        .iter()
+        .filter(|u| expected.act.contains(u["_id"].as_str().unwrap()) && u["lastLogin"].is_string())
+        .map(|u| u["_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(logged_in.len() > 10, "{}", logged_in.len());
+    for id in &logged_in {
+        let row = rows
+            .iter()
+            .find(|r| &r["user_id"] == id)
+            .unwrap_or_else(|| panic!("{id} has no row"));
+        assert_eq!(row["status"], "already_done", "{row:?}");
+        assert!(!row["last_seen"].is_empty(), "last seen kept: {row:?}");
+        assert_eq!(row["last_seen_source"], "lastLogin", "{row:?}");
+    }
+    assert_eq!(
+        again.json()["alreadyDone"].as_u64(),
+        Some(logged_in.len() as u64)
+    );
 }
 
 e2e_tests::per_family!(s3_locations_and_the_secret_work_through_moto);
@@ -695,15 +750,16 @@ async fn the_demo_prints_its_lines_in_the_order_things_happen_on_a_terminal() {
             .unwrap_or_else(|| panic!("{needle:?} not in {tty}"))
     };
     assert!(
-        at("Sisense simulator with 120 users") < at("1. export"),
+        at("Sisense simulator with 120 users") < at("1. doctor"),
         "{tty}"
     );
     assert!(
-        at("2. import") < at("--resume"),
+        at("3. import") < at("--resume"),
         "the import's hint follows its heading: {tty}"
     );
-    assert!(at("--resume") < at("3. deactivation"), "{tty}");
-    assert!(at("3. deactivation") < at("4. access review"), "{tty}");
+    assert!(at("--resume") < at("4. demotion"), "{tty}");
+    assert!(at("4. demotion") < at("5. access review"), "{tty}");
+    assert!(at("1. doctor") < at("2. export"), "{tty}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -998,5 +1054,72 @@ async fn restore_undoes_a_demote_from_its_local_report_and_the_review_shows_dash
         bad.stderr.contains("not a deactivate report"),
         "{}",
         bad.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_prints_verdicts_read_only_and_a_frozen_signal_exits_5_with_nothing_changed() {
+    let sim = Simulator::start(SimConfig {
+        users: 500,
+        now: now(),
+        api_token: Some(TOKEN.into()),
+        sign_ins: sisense_sim::SignInMix::enterprise(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = workdir("doctor");
+    let table = cli(&dir, &["doctor", "--now", NOW], &token_env(&sim)).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    for needle in [
+        "ssoTokenIat",
+        "deactivate",
+        "ready",
+        "evidence health: healthy",
+    ] {
+        assert!(table.stdout.contains(needle), "{needle}: {}", table.stdout);
+    }
+    let json = cli(&dir, &["doctor", "--now", NOW, "--json"], &token_env(&sim)).await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!(json.json()["jobs"]["export"]["verdict"], "ready");
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+
+    let later = (now() + chrono::Duration::days(730)).to_rfc3339();
+    let frozen = cli(
+        &dir,
+        &["deactivate", "--now", &later, "--force", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(frozen.code, 5, "{} {}", frozen.stdout, frozen.stderr);
+    assert!(frozen.stderr.contains("looks frozen"), "{}", frozen.stderr);
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+    let doctor = cli(&dir, &["doctor", "--now", &later], &token_env(&sim)).await;
+    assert!(doctor.stdout.contains("not ready"), "{}", doctor.stdout);
+
+    // A feed that is too old is refused before anything is read from Sisense.
+    std::fs::write(
+        dir.join("old-feed.csv"),
+        "email,last_seen\nann@example.com,2026-01-01\n",
+    )
+    .unwrap();
+    let stale = cli(
+        &dir,
+        &[
+            "deactivate",
+            "--now",
+            NOW,
+            "--dry-run",
+            "--activity-feed",
+            "old-feed.csv",
+        ],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(stale.code, 4, "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("older than the 7 days"),
+        "{}",
+        stale.stderr
     );
 }

@@ -34,6 +34,8 @@ async fn sim(release: Release) -> Simulator {
             page_cap: Some(150),
             ..Faults::default()
         },
+        // SSO users carry the fields Sisense's server writes on a JWT login (ssoTokenIat, ssoToken).
+        sign_ins: sisense_sim::SignInMix::enterprise(),
         ..SimConfig::default()
     })
     .await

@@ -133,6 +133,8 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
         &[
             ("PROTECTED_GROUPS", "Executives"),
             ("PROTECTED_USERS", "ann.smith7@example.com"),
+            // This scenario is the deactivate action's (the default is demote).
+            ("STALE_ACTION", "deactivate"),
         ],
     )
     .await;
@@ -156,8 +158,8 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
     assert_eq!(with_status(&rows, "protected"), expected.protected);
     let header = String::from_utf8(world.get(key).await).unwrap();
     assert!(header.starts_with(
-        "user_id,email,role_name,last_seen,created_date,days_inactive,dashboards_owned,action,status,message,\
-         previous_role,previous_groups,snapshot_key,dashboards_moved,sessions\n"
+        "user_id,email,role_name,last_seen,last_seen_source,created_date,days_inactive,dashboards_owned,action,\
+         status,message,previous_role,previous_groups,snapshot_key,dashboards_moved,sessions\n"
     ));
 
     // 2. Dry run with the caps lifted: the full plan, still no write.

@@ -8,6 +8,7 @@ pub mod html;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use lifecycle::activity::Evidence;
 use lifecycle::export::{HEADER, Summary};
 use lifecycle::stale::{Standing, Thresholds, standing};
 use serde_json::json;
@@ -89,6 +90,11 @@ impl Review {
         let (id, email, active, created, login, activity, role, groups) = (
             id?, email?, active?, created?, login?, activity?, role?, groups?,
         );
+        // The SSO evidence columns; an export from before they existed judges everyone by the logins alone.
+        let (iat, sso) = (
+            headers.iter().position(|h| h == "sso_token_iat"),
+            headers.iter().position(|h| h == "created_sso"),
+        );
         let mut review = Review {
             summary: Summary::with_thresholds(thresholds),
             roles: BTreeMap::new(),
@@ -122,15 +128,22 @@ impl Review {
                     ));
                 }
             };
-            let user: User = serde_json::from_value(json!({
+            let mut user = json!({
                 "_id": get(id),
                 "email": get(email),
                 "active": is_active,
                 "created": time(created)?,
                 "lastLogin": time(login)?,
                 "lastActivity": time(activity)?,
-            }))
-            .map_err(|e| format!("line {line}: {e}"))?;
+            });
+            if let Some(at) = iat.map(time).transpose()?.flatten() {
+                user["ssoTokenIat"] = json!(at.timestamp());
+            }
+            if let Some(how) = sso.map(get).filter(|s| !s.is_empty()) {
+                user["createdSso"] = json!(how);
+            }
+            let user: User =
+                serde_json::from_value(user).map_err(|e| format!("line {line}: {e}"))?;
             let role_name = get(role);
             review.summary.add(&user, role_name, now);
             let per_role = review
@@ -152,7 +165,8 @@ impl Review {
             if let Standing::Stale {
                 last_seen,
                 days_inactive,
-            } = standing(&user, now, thresholds)
+                ..
+            } = standing(&user, now, thresholds, Evidence::default())
             {
                 review.candidates.push(Candidate {
                     email: user.email,

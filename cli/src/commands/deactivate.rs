@@ -20,6 +20,7 @@ pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, Cl
         Some(at) => Box::new(FixedClock(at)),
         None => Box::new(SystemClock),
     };
+    options.feed = super::doctor::load_feed(ctx, &args.evidence, clock.now()).await?;
     deactivate(&client, ctx, &args.reports, clock.as_ref(), options).await
 }
 
@@ -38,6 +39,8 @@ pub fn options(args: &DeactivateArgs) -> StaleOptions {
         transfer_dashboards_to: args.transfer_dashboards_to.clone(),
         revoke_sessions: !args.no_revoke_sessions,
         notice_days: args.notice_days,
+        trust_last_login: args.evidence.trust_last_login,
+        health: super::doctor::limits(&args.evidence),
         ..StaleOptions::default()
     }
 }
@@ -79,10 +82,33 @@ fn exit(summary: &StaleSummary) -> Exit {
     }
 }
 
+/// The health check in one line: verdict, shares, and the reasons when unhealthy.
+fn evidence(s: &StaleSummary) -> String {
+    let h = &s.signal_health;
+    let mut line = format!(
+        "{} ({}% of {} activated users seen recently, {}% unknown)",
+        h.verdict, h.recent_percent, h.activated, h.unknown_percent
+    );
+    if !h.reasons.is_empty() {
+        line.push_str(&format!(
+            "; a live run would refuse: {}",
+            h.reasons.join("; ")
+        ));
+    }
+    line
+}
+
 fn headline(s: &StaleSummary) -> String {
     let mut scanned = format!(
-        "scanned {} users: {} active; stale: {} to act on, {} protected, {} already done",
-        s.scanned, s.active, s.stale, s.protected, s.already_done
+        "scanned {} users: {} active; stale: {} to act on, {} protected, {} already done; {} with unknown \
+         activity (SSO, no SSO evidence) left alone\nevidence: {}",
+        s.scanned,
+        s.active,
+        s.stale,
+        s.protected,
+        s.already_done,
+        s.activity_unknown,
+        evidence(s)
     );
     if s.notice_days > 0 {
         scanned.push_str(&format!(

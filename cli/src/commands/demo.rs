@@ -9,7 +9,7 @@ use lifecycle::import::OnExisting;
 use lifecycle::stale::StaleOptions;
 use serde_json::json;
 use sisense::{ClientConfig, Credentials, SecretString, SisenseClient};
-use sisense_sim::{SimConfig, Simulator};
+use sisense_sim::{SignInMix, SimConfig, Simulator};
 
 use super::Context;
 use super::import::Import;
@@ -48,6 +48,7 @@ fn prepare(out: &Path) -> Result<(), CliError> {
 pub fn demo_config(users: usize) -> SimConfig {
     SimConfig {
         users,
+        sign_ins: SignInMix::enterprise(),
         ..SimConfig::default()
     }
 }
@@ -67,11 +68,31 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
     say(
         ctx.json,
         &format!(
-            "Sisense simulator with {} users at {}\n\n1. export\n",
+            "Sisense simulator with {} users at {} (40% sign in through JWT SSO, 10% through SAML)\n\n\
+             1. doctor: what this Sisense can tell about activity\n",
             args.users,
             sim.base_url()
         ),
     );
+    let doctor = lifecycle::doctor::diagnose(
+        &client,
+        chrono::Utc::now(),
+        &lifecycle::doctor::DoctorOptions {
+            thresholds: StaleOptions::default().thresholds,
+            feed: None,
+            trust_last_login: false,
+            health: lifecycle::stale::HealthLimits::default(),
+        },
+    )
+    .await
+    .map_err(CliError::job("doctor"))?;
+    for (job, readiness) in &doctor.jobs {
+        say(
+            ctx.json,
+            &format!("  {job:<11} {:<18} {}\n", readiness.verdict, readiness.why),
+        );
+    }
+    say(ctx.json, "\n2. export\n");
 
     let exports = Location::Local(out.join("exports/users"));
     let export = super::export::export_to(&client, ctx, &exports, 1000).await?;
@@ -86,7 +107,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
     say(
         ctx.json,
         &format!(
-            "\n2. import of {} (some rows are bad on purpose)\n",
+            "\n3. import of {} (some rows are bad on purpose)\n",
             sample.display()
         ),
     );
@@ -107,7 +128,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
 
     say(
         ctx.json,
-        "\n3. deactivation of users not seen for 90 days (dry run; the caps are passed so the whole plan shows)\n",
+        "\n4. demotion of users not seen for 90 days (dry run; the caps are passed so the whole plan shows)\n",
     );
     let mut options = StaleOptions {
         dry_run: true,
@@ -119,7 +140,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
         super::deactivate::deactivate(&client, ctx, &reports, &SystemClock, options).await?;
     say(ctx.json, &deactivate.text);
 
-    say(ctx.json, "\n4. access review\n");
+    say(ctx.json, "\n5. access review\n");
     let latest = out.join("exports/users/latest.csv");
     let bytes = std::fs::read(&latest).map_err(|e| CliError::io("reading", &latest, e))?;
     let html = out.join("access-review.html");
@@ -148,6 +169,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
         exit: Exit::Success,
         json: json!({
             "out": out.display().to_string(),
+            "doctor": serde_json::to_value(&doctor).unwrap_or_default(),
             "export": export.json,
             "import": import.json,
             "deactivate": deactivate.json,

@@ -2,6 +2,7 @@
 
 pub mod deactivate;
 pub mod demo;
+pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod listing;

@@ -3,8 +3,10 @@
 //! `restoreFrom`, [`lifecycle::restore::restore_users`] to undo that run.
 
 use lambda_runtime::LambdaEvent;
+use lifecycle::activity::Feed;
+use lifecycle::doctor::{DoctorOptions, diagnose};
 use lifecycle::restore::{RestoreOptions, restore_users};
-use lifecycle::stale::{Action, StaleOptions, deactivate_stale_users};
+use lifecycle::stale::{Action, HealthLimits, StaleOptions, deactivate_stale_users};
 use serde::Deserialize;
 use serde_json::Value;
 use sl_aws::env::{clock, flag, list, optional, parsed, required, thresholds};
@@ -53,6 +55,45 @@ pub struct StaleRequest {
     /// with (what a `continuation` carries; the state machine's first hop sends its execution name), otherwise a
     /// run of this id is planned. Defaults to the Lambda request id, which an asynchronous retry keeps.
     pub run_id: Option<String>,
+    /// `ACTIVITY_FEED`: a key or prefix in the report bucket holding activity CSVs (one more signal).
+    pub activity_feed: Option<String>,
+    /// `ACTIVITY_FEED_MAX_AGE_DAYS`: a feed whose newest entry is older stops the run.
+    pub activity_feed_max_age_days: Option<u32>,
+    /// `TRUST_LAST_LOGIN`: judge SSO users by `lastLogin` too.
+    pub trust_last_login: Option<bool>,
+    /// `MIN_RECENT_PERCENT`: the health check's least share of activated users seen recently.
+    pub min_recent_percent: Option<u32>,
+    /// `MAX_UNKNOWN_PERCENT`: the health check's largest share of activated users with unknown activity.
+    pub max_unknown_percent: Option<u32>,
+    /// Run `doctor` instead: read-only checks of what the installation can tell, with a verdict per job.
+    #[serde(default)]
+    pub doctor: bool,
+}
+
+/// `ACTIVITY_FEED_MAX_AGE_DAYS` unless set: stale evidence is no evidence.
+pub const DEFAULT_FEED_MAX_AGE_DAYS: u32 = 7;
+
+/// Where the activity feed is, and how old it may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSettings {
+    /// Key or prefix in the report bucket; `None`: no feed.
+    pub location: Option<String>,
+    /// Most days since its newest entry.
+    pub max_age_days: u32,
+}
+
+/// The feed settings from the request, else the environment.
+pub fn feed_settings(request: &StaleRequest) -> Result<FeedSettings, ConfigError> {
+    Ok(FeedSettings {
+        location: request
+            .activity_feed
+            .clone()
+            .or_else(|| optional("ACTIVITY_FEED")),
+        max_age_days: request.activity_feed_max_age_days.map_or_else(
+            || parsed("ACTIVITY_FEED_MAX_AGE_DAYS", DEFAULT_FEED_MAX_AGE_DAYS),
+            Ok,
+        )?,
+    })
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
@@ -109,6 +150,19 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
             0 => None,
             n => Some(n),
         },
+        trust_last_login: request
+            .trust_last_login
+            .map_or_else(|| flag("TRUST_LAST_LOGIN", defaults.trust_last_login), Ok)?,
+        health: HealthLimits {
+            min_recent_percent: request.min_recent_percent.map_or_else(
+                || parsed("MIN_RECENT_PERCENT", defaults.health.min_recent_percent),
+                Ok,
+            )?,
+            max_unknown_percent: request.max_unknown_percent.map_or_else(
+                || parsed("MAX_UNKNOWN_PERCENT", defaults.health.max_unknown_percent),
+                Ok,
+            )?,
+        },
         ..defaults
     };
     options.validate()?;
@@ -149,6 +203,7 @@ impl App {
         let bucket = required("REPORT_BUCKET")?;
         let clock = clock()?;
         let (restore_from, restore_dry_run) = (request.restore_from.clone(), request.dry_run);
+        let (doctor, feed) = (request.doctor, feed_settings(&request)?);
         let mut options = options(request)?;
         options
             .run_id
@@ -161,6 +216,22 @@ impl App {
         let client = self.clients.sisense.client().await?;
         metrics.family(client.family().as_str());
         let store = S3Store::new(self.clients.s3.clone(), bucket);
+        if let Some(location) = &feed.location {
+            let loaded = Feed::load(&store, location, clock.now(), feed.max_age_days)
+                .await
+                .map_err(|e| FunctionError::Job(lifecycle::JobError::Config(e.to_string())))?;
+            options.feed = Some(Arc::new(loaded));
+        }
+        if doctor {
+            let doctor = DoctorOptions {
+                thresholds: options.thresholds,
+                feed: options.feed.clone(),
+                trust_last_login: options.trust_last_login,
+                health: options.health,
+            };
+            let result = diagnose(&client, clock.now(), &doctor).await;
+            return json(&self.settled(result).await?);
+        }
         match restore_from {
             Some(report_key) => {
                 let restore = RestoreOptions {

@@ -5,7 +5,7 @@ use lifecycle::export::{DEFAULT_PREFIX, ExportOptions, ExportOutcome, export_use
 use lifecycle::seats::Tier;
 use serde::Deserialize;
 use serde_json::Value;
-use sl_aws::env::{clock, optional, parsed, required, thresholds};
+use sl_aws::env::{clock, flag, optional, parsed, required, thresholds};
 use sl_aws::{Clients, RunMetrics, S3Store};
 
 /// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
@@ -69,6 +69,7 @@ impl App {
             ),
             prefetch: Some(parsed("EXPORT_PREFETCH", 8)?),
             thresholds: thresholds(request.inactive_days, None)?,
+            trust_last_login: flag("TRUST_LAST_LOGIN", false)?,
             ..ExportOptions::default()
         };
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 5)?;

@@ -37,6 +37,7 @@ impl FunctionError {
                 JobError::Config(_) => "ConfigError",
                 JobError::CannotJudgeStaleness { .. } => "StalenessUnknown",
                 JobError::DeactivationUnsupported { .. } => "DeactivationUnsupported",
+                JobError::SignalUnhealthy { .. } => "SignalUnhealthy",
                 JobError::Incomplete { .. } => "ListingIncomplete",
                 JobError::InputMissing(_) => "InputMissing",
                 JobError::Notify(_) => "NotifyError",

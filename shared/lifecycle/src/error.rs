@@ -27,10 +27,12 @@ pub enum JobError {
     /// The input object does not exist.
     #[error("input {0} does not exist")]
     InputMissing(String),
-    /// The API reports no last login or activity (Periscope), so no user can be judged stale.
+    /// The API reports no last login or activity (Periscope) and no activity feed was given, so no user can be
+    /// judged stale.
     #[error(
         "{family} reports no last login or activity for its users, so staleness cannot be judged; \
-         no user was listed or changed (review inactive users with the site's own usage data instead)"
+         no user was listed or changed (give an activity feed, ACTIVITY_FEED, such as the site's usage data or \
+         your identity provider's sign-in export)"
     )]
     CannotJudgeStaleness {
         /// The API family, as people name it.
@@ -52,6 +54,18 @@ pub enum JobError {
         user: String,
         /// Planned users not attempted.
         not_attempted: u64,
+        /// Where the run's report is (`bucket/key`).
+        report: String,
+    },
+    /// The activity evidence as a whole failed the health check, so a live run refused to act: nothing was
+    /// written to Sisense; the report and summary say why.
+    #[error(
+        "the activity evidence is not healthy enough to act on people: {reasons}. Nothing was changed in \
+         Sisense; the report is {report}"
+    )]
+    SignalUnhealthy {
+        /// Why, joined.
+        reasons: String,
         /// Where the run's report is (`bucket/key`).
         report: String,
     },
@@ -86,6 +100,7 @@ impl JobError {
             | JobError::InputMissing(_)
             | JobError::CannotJudgeStaleness { .. }
             | JobError::DeactivationUnsupported { .. }
+            | JobError::SignalUnhealthy { .. }
             | JobError::Incomplete { .. } => None,
         }
     }
@@ -98,6 +113,7 @@ impl JobError {
             JobError::Config(_)
                 | JobError::CannotJudgeStaleness { .. }
                 | JobError::DeactivationUnsupported { .. }
+                | JobError::SignalUnhealthy { .. }
         )
     }
 }

@@ -1,8 +1,10 @@
 //! The sisense-lifecycle jobs as plain async functions over ports: [`sisense::Directory`] for Sisense,
 //! [`ObjectStore`] for artefacts and [`Clock`] for time. No Lambda, no AWS types here.
 
+pub mod activity;
 pub mod artefact;
 pub mod clock;
+pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod import;

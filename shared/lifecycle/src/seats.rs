@@ -68,6 +68,12 @@ pub struct TierSeats {
     pub stale: u64,
     /// Invitations never accepted.
     pub pending_invitations: u64,
+    /// Activated SSO users whose activity cannot be told (no SSO evidence): neither active nor reclaimable.
+    #[serde(default)]
+    pub activity_unknown: u64,
+    /// Accounts activated once and deactivated since (`active: false`, seen before).
+    #[serde(default)]
+    pub deactivated: u64,
 }
 
 /// Seats per tier.
@@ -94,6 +100,8 @@ impl Seats {
             Standing::Current => seats.active += 1,
             Standing::Stale { .. } => seats.stale += 1,
             Standing::Pending { .. } => seats.pending_invitations += 1,
+            Standing::Unknown { .. } => seats.activity_unknown += 1,
+            Standing::Deactivated { .. } => seats.deactivated += 1,
         }
     }
 
@@ -147,6 +155,7 @@ mod tests {
             "consumer",
             &Standing::Stale {
                 last_seen: None,
+                source: None,
                 days_inactive: 100,
             },
         );

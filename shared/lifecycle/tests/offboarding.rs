@@ -457,7 +457,7 @@ async fn a_restore_reports_what_it_cannot_read_and_refuses_what_is_not_a_report(
     let user = sim.users()[5]["_id"].as_str().unwrap().to_string();
     let header = lifecycle::stale::HEADER.join(",");
     let csv = format!(
-        "{header}\n{user},a@example.com,consumer,,,100,0,demote,demoted,,Designer,Sales,reports/deactivations/snapshots/run-x/gone.json,,revoked\n"
+        "{header}\n{user},a@example.com,consumer,,,,100,0,demote,demoted,,Designer,Sales,reports/deactivations/snapshots/run-x/gone.json,,revoked\n"
     );
     store.put(key, csv.into_bytes(), "text/csv").await.unwrap();
     let options = RestoreOptions {

@@ -9,6 +9,7 @@ use lifecycle::JobError;
 use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
 use lifecycle::{FixedClock, MemoryStore, ObjectStore};
 use serde_json::Value;
+use sisense::Directory;
 use sisense_sim::{Faults, Release, Simulator, StaleRule};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -274,9 +275,11 @@ async fn dry_run_is_the_default_and_sends_no_write() {
     assert!(sim.writes().is_empty(), "{:?}", sim.writes());
     let rows = report(&store, &summary.report_key);
     assert_eq!(
-        ids_with(&rows, "would_deactivate").len() as u64,
-        summary.stale
+        summary.action,
+        Action::Demote,
+        "demote is the default action"
     );
+    assert_eq!(ids_with(&rows, "would_demote").len() as u64, summary.stale);
 }
 
 #[tokio::test]
@@ -579,4 +582,77 @@ async fn a_notice_that_cannot_be_sent_warns_nobody_and_an_unreadable_ledger_stop
         sim.writes().is_empty(),
         "nothing acted on without knowing who was warned"
     );
+}
+
+#[tokio::test]
+async fn warned_users_now_protected_done_seen_or_gone_are_cleared_rows_matching_the_count() {
+    let sim = sim(400).await;
+    let client = common::client(&sim);
+    let store = MemoryStore::default();
+    let options = StaleOptions {
+        notice_days: 7,
+        ..live(&sim, Action::Demote)
+    };
+    let first = deactivate_stale_users(&client, &store, &FixedClock(now()), &options)
+        .await
+        .unwrap();
+    let warned = ids_with(&report(&store, &first.report_key), "warned");
+    assert!(warned.len() > 10, "{first:?}");
+    let mut warned = warned.into_iter();
+    // One logs in, one is now protected by name, one is made a Viewer without groups by hand, one is deleted.
+    let users = by_id(&sim);
+    let (seen, named, viewer, gone) = (
+        warned.next().unwrap(),
+        warned.next().unwrap(),
+        warned.next().unwrap(),
+        warned.next().unwrap(),
+    );
+    let later = now() + chrono::Duration::days(8);
+    let mut u = users[&seen].clone();
+    u["lastLogin"] = serde_json::json!(sisense_sim::timestamp(later));
+    sim.put_user(u);
+    let mut u = users[&viewer].clone();
+    u["roleId"] = common::role_id(&sim, "consumer");
+    u["groups"] = serde_json::json!([]);
+    sim.put_user(u);
+    client
+        .delete_user(&sisense::UserId::from(gone.clone()))
+        .await
+        .unwrap();
+    let mut options = options;
+    options
+        .protected_users
+        .push(users[&named]["email"].as_str().unwrap().to_string());
+    options.dry_run = true;
+    let second = deactivate_stale_users(&client, &store, &FixedClock(later), &options)
+        .await
+        .unwrap();
+    let rows = report(&store, &second.report_key);
+    let cleared = ids_with(&rows, "cleared");
+    assert_eq!(
+        cleared.len() as u64,
+        second.cleared,
+        "every cleared user has a cleared row: {rows:?}"
+    );
+    for id in [&seen, &named, &viewer, &gone] {
+        assert!(cleared.contains(id), "{id} is reported cleared");
+    }
+    let message =
+        |id: &String| rows.iter().find(|r| &r["user_id"] == id).unwrap()["message"].clone();
+    assert!(
+        message(&named).contains("protected user"),
+        "{}",
+        message(&named)
+    );
+    assert!(
+        message(&viewer).contains("already done"),
+        "{}",
+        message(&viewer)
+    );
+    assert!(
+        message(&gone).contains("no longer listed"),
+        "{}",
+        message(&gone)
+    );
+    assert!(!ids_with(&rows, "protected").contains(&named));
 }

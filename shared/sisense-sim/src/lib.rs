@@ -26,6 +26,7 @@ mod oracle;
 mod periscope;
 mod routes;
 mod seed;
+mod sign_in;
 mod state;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ pub use faults::{Faults, RecordedRequest};
 pub use oracle::{StaleRule, StaleSets};
 pub use periscope::PERISCOPE_ROLES;
 pub use seed::{BUILT_IN_GROUPS, GROUPS, ROLES, object_id, timestamp};
+pub use sign_in::{SignIn, SignInKind, SignInMix};
 
 /// Which Sisense release the simulator answers as.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,6 +110,8 @@ pub struct SimConfig {
     pub dashboards_every: usize,
     /// Faults from the start.
     pub faults: Faults,
+    /// How the users sign in, and so which activity fields move (default: every user a password user).
+    pub sign_ins: SignInMix,
 }
 
 impl Default for SimConfig {
@@ -129,6 +133,7 @@ impl Default for SimConfig {
             periscope_page_size: 100,
             dashboards_every: 4,
             faults: Faults::default(),
+            sign_ins: SignInMix::default(),
         }
     }
 }
@@ -185,6 +190,7 @@ pub struct Simulator {
     shared: Arc<Shared>,
     base_url: String,
     server: JoinHandle<()>,
+    sign_ins: Vec<SignIn>,
 }
 
 impl Drop for Simulator {
@@ -203,7 +209,9 @@ impl Simulator {
             &config.username,
             config.release,
             config.dashboards_every,
+            &config.sign_ins,
         );
+        let sign_ins = population.sign_ins.clone();
         let (_, _, user_prefix) = seed::prefixes(config.seed);
         let shared = Arc::new(Shared {
             state: Mutex::new(state::State::new(
@@ -238,7 +246,14 @@ impl Simulator {
             shared,
             base_url,
             server,
+            sign_ins,
         })
+    }
+
+    /// How each seeded user really signs in and when they last signed in: the truth the API may not show
+    /// (the oracle of the staleness tests).
+    pub fn sign_ins(&self) -> &[SignIn] {
+        &self.sign_ins
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -333,9 +348,14 @@ impl Simulator {
     /// The test oracle for exports: every stored user as the 13 cells of the export CSV
     /// (`user_id` ... `group_names`), in `_id` order. The simulator's own values never start with a formula
     /// character, so no neutralisation is applied here.
-    pub fn export_rows(&self) -> Vec<[String; 13]> {
+    pub fn export_rows(&self) -> Vec<[String; 17]> {
         let (roles, groups) = (self.role_names(), self.group_names());
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let instant = |v: &Value| {
+            v.as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
         self.users()
             .iter()
             .map(|u| {
@@ -348,6 +368,26 @@ impl Simulator {
                     .filter_map(|g| groups.get(g.as_str()?).map(String::as_str))
                     .filter(|name| !BUILT_IN_GROUPS.contains(name))
                     .collect();
+                // Last seen: the latest of a real login (not one the creation wrote, within a minute of it),
+                // the JWT SSO iat (seconds) and lastActivity; ties go to that order.
+                let created = instant(&u["created"]);
+                let login = instant(&u["lastLogin"])
+                    .filter(|l| created.is_none_or(|c| (*l - c).num_seconds().abs() > 60));
+                let iat = u["ssoTokenIat"]
+                    .as_i64()
+                    .and_then(|s| DateTime::from_timestamp(s, 0));
+                let mut seen: Option<(DateTime<Utc>, &str)> = None;
+                for (at, source) in [
+                    (login, "lastLogin"),
+                    (iat, "ssoTokenIat"),
+                    (instant(&u["lastActivity"]), "lastActivity"),
+                ] {
+                    if let Some(at) = at
+                        && seen.is_none_or(|(best, _)| at > best)
+                    {
+                        seen = Some((at, source));
+                    }
+                }
                 [
                     text(&u["_id"]),
                     text(&u["userName"]),
@@ -362,6 +402,10 @@ impl Simulator {
                     text(&u["email"]),
                     role,
                     group_names.join(";"),
+                    seen.map_or_else(String::new, |(at, _)| timestamp(at)),
+                    seen.map_or_else(String::new, |(_, s)| s.to_string()),
+                    iat.map_or_else(String::new, timestamp),
+                    text(&u["createdSso"]),
                 ]
             })
             .collect()

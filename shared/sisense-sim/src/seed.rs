@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::Release;
+use crate::sign_in::{SignIn, SignInMix};
 
 /// Role API names and the names the UI shows (people write these; the API never sends them).
 pub const ROLES: [(&str, &str); 6] = [
@@ -59,6 +60,8 @@ pub(crate) struct Population {
     pub users: Vec<Value>,
     pub dashboards: Vec<Value>,
     pub tenant_id: String,
+    /// How each user really signs in (the oracle the API may not show).
+    pub sign_ins: Vec<SignIn>,
 }
 
 /// Id prefixes derived from the seed, so ids differ per "installation".
@@ -75,9 +78,12 @@ pub(crate) fn populate(
     service_user: &str,
     release: Release,
     dashboards_every: usize,
+    mix: &SignInMix,
 ) -> Population {
     let (role_prefix, group_prefix, user_prefix) = prefixes(seed);
     let mut rng = StdRng::seed_from_u64(seed);
+    let mut sign_in_rng = StdRng::seed_from_u64(seed ^ 0x5349_474e);
+    let mut sign_ins = Vec::with_capacity(users);
     let roles: Vec<Value> = ROLES
         .iter()
         .enumerate()
@@ -180,6 +186,16 @@ pub(crate) fn populate(
         if let Some(t) = last_activity.filter(|_| release.extra_user_fields()) {
             user["lastActivity"] = json!(timestamp(t));
         }
+        // The person's last sign-in: what each way of signing in leaves a trace of, or not.
+        sign_ins.push(crate::sign_in::apply(
+            mix,
+            &mut sign_in_rng,
+            i,
+            &mut user,
+            last_login,
+            created,
+            now,
+        ));
         out.push(user);
     }
     Population {
@@ -188,6 +204,7 @@ pub(crate) fn populate(
         dashboards: crate::dashboards::seed(&out, dashboards_every, user_prefix + 3, now),
         users: out,
         tenant_id,
+        sign_ins,
     }
 }
 
@@ -202,9 +219,33 @@ mod tests {
 
     #[test]
     fn same_seed_same_population_other_seed_other_ids() {
-        let a = populate(7, 200, now(), "svc@example.com", Release::Contract, 4);
-        let b = populate(7, 200, now(), "svc@example.com", Release::Contract, 4);
-        let c = populate(8, 200, now(), "svc@example.com", Release::Contract, 4);
+        let a = populate(
+            7,
+            200,
+            now(),
+            "svc@example.com",
+            Release::Contract,
+            4,
+            &SignInMix::default(),
+        );
+        let b = populate(
+            7,
+            200,
+            now(),
+            "svc@example.com",
+            Release::Contract,
+            4,
+            &SignInMix::default(),
+        );
+        let c = populate(
+            8,
+            200,
+            now(),
+            "svc@example.com",
+            Release::Contract,
+            4,
+            &SignInMix::default(),
+        );
         assert_eq!(a.users, b.users);
         assert_ne!(
             a.roles[0]["_id"], c.roles[0]["_id"],
@@ -214,7 +255,15 @@ mod tests {
 
     #[test]
     fn population_mixes_activity_roles_and_states() {
-        let p = populate(42, 5_000, now(), "svc@example.com", Release::Contract, 4);
+        let p = populate(
+            42,
+            5_000,
+            now(),
+            "svc@example.com",
+            Release::Contract,
+            4,
+            &SignInMix::default(),
+        );
         let days_since = |u: &Value, key: &str| {
             u[key].as_str().map(|t| {
                 (now() - DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)).num_days()

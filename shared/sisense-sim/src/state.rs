@@ -593,7 +593,15 @@ mod tests {
     fn state() -> State {
         let now = Utc::now();
         State::new(
-            populate(1, 30, now, "svc@example.com", Release::Contract, 4),
+            populate(
+                1,
+                30,
+                now,
+                "svc@example.com",
+                Release::Contract,
+                4,
+                &crate::SignInMix::default(),
+            ),
             prefixes(1).2,
             now,
             Release::Contract,

@@ -4,11 +4,14 @@ use std::borrow::Cow;
 
 use sisense::User;
 
+use crate::activity::{Evidence, Source, last_seen};
 use crate::artefact::{neutralise, timestamp};
 use crate::names::Names;
 
-/// The CSV header, exactly. The first ten columns are those of the script this replaces, in its order.
-pub const HEADER: [&str; 13] = [
+/// The CSV header, exactly. The first ten columns are those of the script this replaces, in its order; the last
+/// four are the activity evidence: `last_seen` and its `last_seen_source` by [`crate::activity`]'s rule (without a
+/// feed), and the SSO fields it reads (`sso_token_iat` as RFC 3339, `created_sso` as Sisense writes it).
+pub const HEADER: [&str; 17] = [
     "user_id",
     "user_name",
     "first_name",
@@ -22,11 +25,17 @@ pub const HEADER: [&str; 13] = [
     "email",
     "role_name",
     "group_names",
+    "last_seen",
+    "last_seen_source",
+    "sso_token_iat",
+    "created_sso",
 ];
 
 /// The user fields the export reads (rows, summary, seat standing), asked for as the listing's `fields`
 /// whitelist so the server sends nothing else (`role` in case a release sends the role there, not in `roleId`).
-pub const FIELDS: [&str; 13] = [
+/// `ssoTokenIat` and `createdSso` are what the staleness rule needs besides the logins; the SSO token itself is
+/// never asked for.
+pub const FIELDS: [&str; 15] = [
     "userName",
     "email",
     "firstName",
@@ -39,6 +48,8 @@ pub const FIELDS: [&str; 13] = [
     "tenantId",
     "lastLogin",
     "lastActivity",
+    "ssoTokenIat",
+    "createdSso",
     "_id",
 ];
 
@@ -54,9 +65,10 @@ pub(crate) mod column {
 /// The column added after [`HEADER`] when users belong to Periscope sites.
 pub const SITE_COLUMN: &str = "site";
 
-/// The 13 cells of a user's row, neutralised; cells the user holds as written are borrowed, not copied.
-pub fn row<'a>(user: &'a User, names: &'a Names) -> [Cow<'a, str>; 13] {
+/// The 17 cells of a user's row, neutralised; cells the user holds as written are borrowed, not copied.
+pub fn row<'a>(user: &'a User, names: &'a Names) -> [Cow<'a, str>; 17] {
     let text = |t: &'a Option<String>| Cow::Borrowed(t.as_deref().unwrap_or_default());
+    let seen = last_seen(user, Evidence::default());
     let cells = [
         Cow::Borrowed(user.id.as_str()),
         text(&user.user_name),
@@ -71,6 +83,10 @@ pub fn row<'a>(user: &'a User, names: &'a Names) -> [Cow<'a, str>; 13] {
         Cow::Borrowed(user.email.as_str()),
         Cow::Borrowed(names.role(user)),
         Cow::Owned(names.groups(user)),
+        Cow::Owned(timestamp(seen.at)),
+        Cow::Borrowed(seen.source.map_or("", Source::as_str)),
+        Cow::Owned(timestamp(user.sso_token_iat())),
+        Cow::Borrowed(user.created_sso().unwrap_or_default()),
     ];
     cells.map(|cell| match neutralise(&cell) {
         Cow::Borrowed(_) => cell,
@@ -119,7 +135,8 @@ mod tests {
         let u = user(json!({
             "_id": "u1", "userName": "ann", "email": "ann@x.io", "firstName": "=cmd", "roleId": "r1",
             "groups": ["g1", "g2", "g9"], "active": false, "created": "2025-01-02T03:04:05Z",
-            "lastLogin": "2026-11-01T10:00:00.5Z", "tenantId": "t1"
+            "lastLogin": "2026-11-01T10:00:00.5Z", "tenantId": "t1", "createdSso": "jwt",
+            "ssoTokenIat": 1_795_163_400, "ssoToken": "never-exported"
         }));
         assert_eq!(
             row(&u, &names),
@@ -136,7 +153,11 @@ mod tests {
                 "",
                 "ann@x.io",
                 "consumer",
-                "Sales;Finance;g9"
+                "Sales;Finance;g9",
+                "2026-11-20T08:30:00.000Z",
+                "ssoTokenIat",
+                "2026-11-20T08:30:00.000Z",
+                "jwt",
             ]
         );
     }

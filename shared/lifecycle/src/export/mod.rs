@@ -42,6 +42,8 @@ pub struct ExportOptions {
     pub flush_bytes: usize,
     /// Staleness thresholds for the summary's seat counts (the deactivation job's defaults unless set).
     pub thresholds: Thresholds,
+    /// Judge SSO users by `lastLogin` too (`TRUST_LAST_LOGIN`), as the deactivation job does with it.
+    pub trust_last_login: bool,
     /// Told of every user written.
     pub progress: Progress,
 }
@@ -54,6 +56,7 @@ impl Default for ExportOptions {
             prefetch: None,
             flush_bytes: 256 << 10,
             thresholds: Thresholds::new(DEFAULT_INACTIVE_DAYS, None),
+            trust_last_login: false,
             progress: Progress::default(),
         }
     }
@@ -281,7 +284,7 @@ impl Diff {
     /// Compares one user of the new export.
     async fn compare(
         &mut self,
-        cells: &[Cow<'_, str>; 13],
+        cells: &[Cow<'_, str>; 17],
         flush_bytes: usize,
     ) -> Result<(), ExportError> {
         let Diff::Comparing {
@@ -378,6 +381,7 @@ async fn write_csv(
         csv.write_record(HEADER)?;
     }
     let mut summary = Summary::with_thresholds(options.thresholds);
+    summary.trust_last_login = options.trust_last_login;
     summary.last_login_available = capabilities.last_login;
     let query = UserQuery {
         page_size: options.page_size,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sisense::User;
 
+use crate::activity::{Evidence, Source, last_seen};
 use crate::seats::Seats;
 use crate::stale::{DEFAULT_INACTIVE_DAYS, Standing, Thresholds, standing};
 
@@ -44,10 +45,18 @@ pub struct Summary {
     pub per_site: BTreeMap<String, u64>,
     /// Days without a login after which an activated user counts as stale (the deactivation job's threshold).
     pub stale_days: u32,
-    /// Licence seats per tier: total, active, stale, pending invitations.
+    /// Licence seats per tier: total, active, stale, pending invitations, activity unknown, deactivated.
     pub seats: Seats,
+    /// Activated users per source of their last seen (`lastLogin`, `ssoTokenIat`, `lastActivity`, `feed`), and
+    /// `none` for those no signal shows.
+    pub last_seen_sources: BTreeMap<String, u64>,
+    /// Activated SSO users whose activity cannot be told (no SSO evidence): never counted stale.
+    pub activity_unknown: u64,
     #[serde(skip)]
     thresholds: Thresholds,
+    /// `TRUST_LAST_LOGIN`: judge SSO users by `lastLogin` too, as the deactivation job does with it.
+    #[serde(skip)]
+    pub trust_last_login: bool,
 }
 
 impl Summary {
@@ -76,7 +85,10 @@ impl Summary {
             per_site: BTreeMap::new(),
             stale_days: thresholds.inactive_days,
             seats: Seats::new(),
+            last_seen_sources: BTreeMap::new(),
+            activity_unknown: 0,
             thresholds,
+            trust_last_login: false,
         }
     }
 
@@ -108,13 +120,29 @@ impl Summary {
             count(&mut self.per_site, site);
         }
         // Without last logins nobody can be judged stale: activated users count as active seats.
-        let standing = match standing(user, now, self.thresholds) {
-            Standing::Stale { .. } if !self.last_login_available => Standing::Current,
+        let evidence = Evidence {
+            feed: None,
+            trust_last_login: self.trust_last_login,
+        };
+        let standing = match standing(user, now, self.thresholds, evidence) {
+            Standing::Stale { .. } | Standing::Unknown { .. } if !self.last_login_available => {
+                Standing::Current
+            }
             judged => judged,
         };
         self.seats.add(role_name, &standing);
         if !self.last_login_available {
             return;
+        }
+        if matches!(standing, Standing::Unknown { .. }) {
+            self.activity_unknown += 1;
+        }
+        if user.is_active() {
+            let source = last_seen(user, evidence).source;
+            count(
+                &mut self.last_seen_sources,
+                source.map_or("none", Source::as_str),
+            );
         }
         if user.last_login.is_none() {
             self.never_logged_in += 1;

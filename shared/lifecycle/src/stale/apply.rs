@@ -100,6 +100,12 @@ pub enum Status {
     AwaitingNotice,
     /// Warned earlier and seen since (or no longer to be acted on): removed from the notice ledger.
     Cleared,
+    /// An SSO user with no SSO evidence: whether they are active cannot be told, so they are left alone.
+    ActivityUnknown,
+    /// Already in the action's end state (an account deactivated earlier, for `deactivate`).
+    AlreadyDone,
+    /// A live run refused to act: the evidence as a whole failed the health check. Nothing was written.
+    SignalUnhealthy,
 }
 
 impl Status {
@@ -124,6 +130,9 @@ impl Status {
             Status::WouldWarn => "would_warn",
             Status::AwaitingNotice => "awaiting_notice",
             Status::Cleared => "cleared",
+            Status::ActivityUnknown => "activity_unknown",
+            Status::AlreadyDone => "already_done",
+            Status::SignalUnhealthy => "signal_unhealthy",
         }
     }
 }
@@ -332,7 +341,10 @@ impl Context<'_> {
             | Status::Warned
             | Status::WouldWarn
             | Status::AwaitingNotice
-            | Status::Cleared => {
+            | Status::Cleared
+            | Status::ActivityUnknown
+            | Status::AlreadyDone
+            | Status::SignalUnhealthy => {
                 tracing::warn!(user_id = %id, status = row.status.as_str(), message = %row.message, "action not done")
             }
         }

@@ -2,6 +2,7 @@
 //! them, under caps, dry run by default, verifying every write by reading the user back, with an audit report.
 
 mod apply;
+mod health;
 mod notice;
 mod policy;
 mod run;
@@ -17,12 +18,17 @@ use std::sync::Arc;
 use sisense::{DashboardId, Directory, GroupResolver, RoleResolver, User, UserId, UserQuery};
 
 pub use apply::{Action, Status};
+pub use health::{
+    DEFAULT_MAX_UNKNOWN_PERCENT, DEFAULT_MIN_RECENT_PERCENT, HealthLimits, SignalHealth,
+};
 pub use policy::{Protection, Standing, Thresholds, standing};
 pub use run::Continuation;
 
+pub(crate) use health::HealthCount;
 use notice::Ledger;
 use run::{Frozen, Planned, RunKeys};
 
+use crate::activity::{Evidence, Feed, LastSeen, Source, last_seen, signals};
 use crate::artefact::{
     REPORT_PREFIX, csv_bytes, instant, normalise_prefix, put_csv, put_json, stamp, timestamp,
 };
@@ -45,11 +51,12 @@ pub const DEFAULT_MAX_ACTION_PERCENT: u32 = 10;
 /// The report's columns, exactly. `previous_role`, `previous_groups` and `snapshot_key` are the state before a
 /// live action (what a restore puts back); `dashboards_moved` the dashboards handed to the transfer target;
 /// `sessions` whether the user's tokens were revoked.
-pub const HEADER: [&str; 15] = [
+pub const HEADER: [&str; 16] = [
     "user_id",
     "email",
     "role_name",
     "last_seen",
+    "last_seen_source",
     "created_date",
     "days_inactive",
     "dashboards_owned",
@@ -111,13 +118,19 @@ pub struct StaleOptions {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// Told of every user scanned and every action applied.
     pub progress: Progress,
+    /// The activity feed (`ACTIVITY_FEED`), loaded by the caller with [`Feed::load`]: one more signal.
+    pub feed: Option<Arc<Feed>>,
+    /// Judge SSO users by `lastLogin` too: the operator knows their installation writes it for SSO logins.
+    pub trust_last_login: bool,
+    /// The health check a live run must pass before any write (`force` never passes it).
+    pub health: HealthLimits,
 }
 
 impl Default for StaleOptions {
     fn default() -> Self {
         StaleOptions {
             thresholds: Thresholds::new(DEFAULT_INACTIVE_DAYS, None),
-            action: Action::Deactivate,
+            action: Action::Demote,
             dry_run: true,
             protected_roles: DEFAULT_PROTECTED_ROLES.map(String::from).to_vec(),
             protected_users: Vec::new(),
@@ -136,6 +149,9 @@ impl Default for StaleOptions {
             notice_days: 0,
             notifier: None,
             progress: Progress::default(),
+            feed: None,
+            trust_last_login: false,
+            health: HealthLimits::default(),
         }
     }
 }
@@ -150,6 +166,14 @@ impl StaleOptions {
                 0,
                 "must be at least 1 (0 would target everyone)",
             ));
+        }
+        for (name, value) in [
+            ("minRecentPercent", self.health.min_recent_percent),
+            ("maxUnknownPercent", self.health.max_unknown_percent),
+        ] {
+            if value > 100 {
+                return Err(InvalidOption::new(name, value, "must be between 0 and 100"));
+            }
         }
         if self.max_action_percent > 100 {
             return Err(InvalidOption::new(
@@ -259,6 +283,24 @@ pub struct StaleSummary {
     /// Whether the warned users were notified (`NOTIFY_TOPIC_ARN`).
     #[serde(default)]
     pub notified: bool,
+    /// Activated SSO users whose activity cannot be told (`activity_unknown`): left alone.
+    #[serde(default)]
+    pub activity_unknown: u64,
+    /// Accounts activated once and deactivated since (`active: false`, seen before).
+    #[serde(default)]
+    pub deactivated: u64,
+    /// The evidence as a whole, and whether a live run may act on it.
+    #[serde(default)]
+    pub signal_health: SignalHealth,
+    /// Whether SSO users were judged by `lastLogin` too (`TRUST_LAST_LOGIN`).
+    #[serde(default)]
+    pub trust_last_login: bool,
+    /// People the activity feed names, when a feed was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_users: Option<u64>,
+    /// Rows of the activity feed without an email or a readable instant (counted, never fatal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_rows_invalid: Option<u64>,
 }
 
 /// One report row.
@@ -267,6 +309,8 @@ pub(crate) struct Row {
     user: User,
     role_name: String,
     last_seen: Option<DateTime<Utc>>,
+    /// The signal `last_seen` comes from.
+    source: Option<Source>,
     days_inactive: i64,
     /// The dashboards the user owns (`None` where they cannot be listed).
     dashboards: Option<Vec<DashboardId>>,
@@ -293,6 +337,7 @@ impl Row {
             role_name,
             user,
             last_seen,
+            source: None,
             days_inactive,
             dashboards: None,
             action: None,
@@ -305,7 +350,7 @@ impl Row {
         }
     }
 
-    fn cells(&self) -> [String; 15] {
+    fn cells(&self) -> [String; 16] {
         let ids = |ids: &[DashboardId]| {
             ids.iter()
                 .map(DashboardId::as_str)
@@ -318,6 +363,7 @@ impl Row {
             self.user.email.clone(),
             self.role_name.clone(),
             timestamp(self.last_seen),
+            self.source.map_or("", Source::as_str).to_string(),
             timestamp(self.user.created),
             self.days_inactive.to_string(),
             self.dashboards
@@ -340,21 +386,29 @@ impl Row {
     }
 }
 
-/// The plan: users to act on, and the stale users the report shows without acting.
+/// The plan: users to act on, the users the report shows without acting, and the evidence counted on the way.
 struct Plan {
     act: Vec<Row>,
     keep: Vec<Row>,
+    health: HealthCount,
 }
 
 impl Plan {
-    /// Reports `row` without acting on it; a user warned earlier is no longer to be acted on, so its warning
-    /// goes (the ledger drops every user not acted on).
-    fn keep(&mut self, mut row: Row, was_warned: bool) {
+    /// Reports `row` without acting on it, as `status` with `message`. A user warned earlier is no longer to be
+    /// acted on, so its warning goes (the ledger keeps only users acted on or still under notice) and its row
+    /// says `cleared`, with why, so that the rows and the summary's `cleared` agree. Returns whether the row is
+    /// reported as `status` (not cleared): the caller counts it then.
+    fn leave(&mut self, mut row: Row, status: Status, message: String, was_warned: bool) -> bool {
+        row.action = None;
         if was_warned {
-            row.message
-                .push_str("; warned earlier: removed from the notice ledger");
+            notice::clear(&mut row, &message);
+            self.keep.push(row);
+            return false;
         }
+        row.status = status;
+        row.message = message;
         self.keep.push(row);
+        true
     }
 }
 
@@ -411,7 +465,7 @@ pub async fn deactivate_stale_users(
         .validate()
         .map_err(|e| JobError::Config(e.to_string()))?;
     let capabilities = directory.capabilities();
-    if !capabilities.last_login {
+    if !capabilities.last_login && options.feed.is_none() {
         tracing::error!(
             family = capabilities.family,
             "no last logins: refusing to judge staleness"
@@ -501,6 +555,16 @@ pub async fn deactivate_stale_users(
         )
     });
 
+    summary.trust_last_login = options.trust_last_login;
+    summary.feed_users = options.feed.as_ref().map(|f| f.len() as u64);
+    summary.feed_rows_invalid = options.feed.as_ref().map(|f| f.rows_invalid);
+    summary.signal_health = plan
+        .health
+        .verdict(options.health, options.thresholds.inactive_days);
+    if !options.dry_run && !summary.signal_health.reasons.is_empty() {
+        return refuse_unhealthy(store, plan, summary).await;
+    }
+
     summary.cap = u64::from(options.max_actions)
         .min(summary.active * u64::from(options.max_action_percent) / 100);
     let over = summary.stale > summary.cap;
@@ -571,6 +635,40 @@ pub async fn deactivate_stale_users(
     .await?;
     put_json(store, &summary.summary_key, &summary).await?;
     finished(directory, summary, None)
+}
+
+/// A live run whose evidence failed the health check: every planned row (and every warning it would have given)
+/// says why, the report and summary are written, and the run ends with `SignalUnhealthy`. Nothing is written to
+/// Sisense, and no notice ledger.
+async fn refuse_unhealthy(
+    store: &dyn ObjectStore,
+    plan: Plan,
+    mut summary: StaleSummary,
+) -> Result<StaleSummary, StaleError> {
+    let reasons = summary.signal_health.reasons.join("; ");
+    tracing::error!(reasons = %reasons, "activity evidence unhealthy: refusing to act");
+    let mut rows = plan.act;
+    rows.extend(plan.keep);
+    for row in &mut rows {
+        if row.action.is_some() || matches!(row.status, Status::Warned) {
+            row.action = None;
+            row.status = Status::SignalUnhealthy;
+            row.message = format!("not acted on: {reasons}");
+        }
+    }
+    summary.warned = 0;
+    rows.sort_by(|a, b| a.user.id.cmp(&b.user.id));
+    put_csv(
+        store,
+        &summary.report_key,
+        csv_bytes(HEADER, rows.iter().map(Row::cells))?,
+    )
+    .await?;
+    put_json(store, &summary.summary_key, &summary).await?;
+    Err(JobError::SignalUnhealthy {
+        reasons,
+        report: format!("{}/{}", summary.bucket, summary.report_key),
+    })
 }
 
 /// Continues the run at `keys` with the settings it was planned with.
@@ -673,7 +771,7 @@ struct Scan<'a> {
     warned: Option<&'a Ledger>,
 }
 
-/// Lists every user once and sorts the stale ones into "act" and "keep".
+/// Lists every user once and sorts the stale ones into "act" and "keep", judging each by every activity signal.
 async fn plan(
     directory: &dyn Directory,
     options: &StaleOptions,
@@ -681,97 +779,152 @@ async fn plan(
     scan: &Scan<'_>,
     summary: &mut StaleSummary,
 ) -> Result<Plan, StaleError> {
-    let Scan {
-        protection,
-        target,
-        names,
-        ..
-    } = scan;
     let mut plan = Plan {
         act: Vec::new(),
         keep: Vec::new(),
+        health: HealthCount::default(),
+    };
+    let evidence = Evidence {
+        feed: options.feed.as_deref(),
+        trust_last_login: options.trust_last_login,
     };
     options.progress.start("scanning users", None);
     let mut users = directory.users(UserQuery::default());
     while let Some(user) = users.try_next().await? {
         summary.scanned += 1;
         options.progress.advance(1);
-        let was_warned = scan.warned.is_some_and(|l| l.contains(user.id.as_str()));
-        let role_name = names.role(&user).to_string();
-        let (last_seen, days_inactive, pending) = match standing(&user, now, options.thresholds) {
-            Standing::Current if was_warned => {
-                summary.active += 1;
-                let last_seen = user.last_seen();
-                let mut row = Row::new(
-                    user,
-                    role_name,
-                    last_seen,
-                    last_seen.map_or(0, |t| (now - t).num_days()),
-                );
-                row.action = None;
-                notice::clear(&mut row, "seen since the warning");
-                plan.keep.push(row);
-                continue;
-            }
-            Standing::Current => {
-                summary.active += 1;
-                continue;
-            }
-            Standing::Pending { stale: false, .. } => {
-                summary.pending_invitations += 1;
-                continue;
-            }
-            Standing::Pending {
-                days_since_created,
-                stale: true,
-            } => {
-                summary.pending_invitations += 1;
-                (None, days_since_created, true)
-            }
-            Standing::Stale {
-                last_seen,
-                days_inactive,
-            } => {
-                summary.active += 1;
-                (last_seen, days_inactive, false)
-            }
-        };
-        let mut row = Row::new(user, role_name, last_seen, days_inactive);
-        row.action = Some(options.action);
-        row.dashboards = scan
-            .owned
-            .map(|owned| owned.get(&row.user.id).cloned().unwrap_or_default());
-        if let Some(reason) = protection.reason(&row.user) {
-            summary.protected += 1;
-            row.action = None;
-            row.status = Status::Protected;
-            row.message = reason;
-            plan.keep(row, was_warned);
-        } else if pending && target.action() != Action::Delete {
-            row.action = None;
-            row.status = Status::PendingInvitation;
-            row.message = format!(
-                "invitation never accepted (created {days_inactive} days ago); only the delete action removes \
-                 invitations"
-            );
-            plan.keep(row, was_warned);
-        } else if target.action() == Action::Delete && row.owned() > 0 && !scan.transfer {
-            summary.protected_owners += 1;
-            row.action = None;
-            row.status = Status::ProtectedOwner;
-            row.message = format!(
-                "owns {} dashboards, which Sisense deletes with the user: left alone (set transferDashboardsTo \
-                 to hand them to another user first)",
-                row.owned()
-            );
-            plan.keep(row, was_warned);
-        } else if target.is_done(&row.user, names) {
-            summary.already_done += 1;
-        } else {
-            // Only a user still to be acted on keeps its warning.
-            summary.stale += 1;
-            plan.act.push(row);
-        }
+        let seen = last_seen(&user, evidence);
+        plan.health.add(
+            &user,
+            &seen,
+            &signals(&user, evidence.feed),
+            now,
+            options.thresholds.inactive_days,
+        );
+        let standing = standing(&user, now, options.thresholds, evidence);
+        judge(&mut plan, user, standing, &seen, scan, options, summary);
     }
     Ok(plan)
+}
+
+/// Sorts one listed user into the plan.
+fn judge(
+    plan: &mut Plan,
+    user: User,
+    standing: Standing,
+    seen: &LastSeen,
+    scan: &Scan<'_>,
+    options: &StaleOptions,
+    summary: &mut StaleSummary,
+) {
+    let was_warned = scan.warned.is_some_and(|l| l.contains(user.id.as_str()));
+    let role_name = scan.names.role(&user).to_string();
+    let mut row = Row::new(user, role_name, seen.at, 0);
+    row.source = seen.source;
+    let (days_inactive, pending, deactivated) = match standing {
+        Standing::Current => {
+            summary.active += 1;
+            if was_warned {
+                plan.leave(row, Status::Cleared, "seen since the warning".into(), true);
+            }
+            return;
+        }
+        Standing::Pending { stale: false, .. } => {
+            summary.pending_invitations += 1;
+            if was_warned {
+                plan.leave(row, Status::Cleared, "no longer stale".into(), true);
+            }
+            return;
+        }
+        Standing::Deactivated { stale: false, .. } => {
+            summary.deactivated += 1;
+            if was_warned {
+                plan.leave(row, Status::Cleared, "seen since the warning".into(), true);
+            }
+            return;
+        }
+        Standing::Unknown { days_inactive, .. } => {
+            summary.active += 1;
+            summary.activity_unknown += 1;
+            row.days_inactive = days_inactive;
+            let message = unknown_message(&row.user, row.last_seen);
+            plan.leave(row, Status::ActivityUnknown, message, was_warned);
+            return;
+        }
+        Standing::Pending {
+            days_since_created,
+            stale: true,
+        } => {
+            summary.pending_invitations += 1;
+            (days_since_created, true, false)
+        }
+        Standing::Deactivated {
+            days_inactive,
+            stale: true,
+            ..
+        } => {
+            summary.deactivated += 1;
+            (days_inactive, false, true)
+        }
+        Standing::Stale { days_inactive, .. } => {
+            summary.active += 1;
+            (days_inactive, false, false)
+        }
+    };
+    row.days_inactive = days_inactive;
+    row.action = Some(options.action);
+    row.dashboards = scan
+        .owned
+        .map(|owned| owned.get(&row.user.id).cloned().unwrap_or_default());
+    let action = scan.target.action();
+    if let Some(reason) = scan.protection.reason(&row.user) {
+        if plan.leave(row, Status::Protected, reason, was_warned) {
+            summary.protected += 1;
+        }
+    } else if pending && action != Action::Delete {
+        let message = format!(
+            "invitation never accepted (created {days_inactive} days ago); only the delete action removes              invitations"
+        );
+        plan.leave(row, Status::PendingInvitation, message, was_warned);
+    } else if deactivated && action == Action::Deactivate {
+        summary.already_done += 1;
+        let message = format!(
+            "already deactivated (active: false; last seen {} days ago)",
+            days_inactive
+        );
+        plan.leave(row, Status::AlreadyDone, message, was_warned);
+    } else if action == Action::Delete && row.owned() > 0 && !scan.transfer {
+        let message = format!(
+            "owns {} dashboards, which Sisense deletes with the user: left alone (set transferDashboardsTo              to hand them to another user first)",
+            row.owned()
+        );
+        if plan.leave(row, Status::ProtectedOwner, message, was_warned) {
+            summary.protected_owners += 1;
+        }
+    } else if scan.target.is_done(&row.user, scan.names) {
+        summary.already_done += 1;
+        if was_warned {
+            plan.leave(row, Status::Cleared, "already done".into(), true);
+        }
+    } else {
+        // Only a user still to be acted on keeps its warning.
+        summary.stale += 1;
+        plan.act.push(row);
+    }
+}
+
+/// Why an SSO user's activity is unknown, in words.
+fn unknown_message(user: &User, last_login: Option<DateTime<Utc>>) -> String {
+    let how = user.created_sso().map_or_else(
+        || "an SSO user".to_string(),
+        |s| format!("an SSO user ({s})"),
+    );
+    let login = last_login.map_or_else(
+        || "no login recorded".to_string(),
+        |t| format!("lastLogin {}", t.format("%Y-%m-%d")),
+    );
+    format!(
+        "activity unknown: {how} with {login}; SSO sign-ins do not write lastLogin, so it says nothing. Left \
+         alone: give an activity feed that covers this user, or set TRUST_LAST_LOGIN=true"
+    )
 }

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use sisense::{GroupId, GroupResolver, ResolveError, RoleId, RoleResolver, User};
 
+use crate::activity::{Evidence, Source, last_seen};
+
 /// The thresholds, in days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
@@ -95,8 +97,8 @@ impl Protection {
 /// Where one user stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    /// A pending invitation (`active: false`: on Sisense `active` means the account was activated, not that it
-    /// is enabled). Never "already deactivated"; only `delete` acts on it, once `stale`.
+    /// A pending invitation (`active: false` and never seen: on Sisense `active` means the account was
+    /// activated, not that it is enabled). Never "already deactivated"; only `delete` acts on it, once `stale`.
     Pending {
         /// Whole days since the invitation was created (0 when unknown).
         days_since_created: i64,
@@ -107,39 +109,97 @@ pub enum Standing {
     Current,
     /// Stale by age.
     Stale {
-        /// Last login or activity; `None` when never seen.
+        /// The latest signal; `None` when never seen.
         last_seen: Option<DateTime<Utc>>,
+        /// The signal `last_seen` comes from.
+        source: Option<Source>,
         /// Whole days since last seen (or since created, when never seen).
         days_inactive: i64,
     },
+    /// An SSO user whose only evidence is a `lastLogin` that SSO logins do not move (or nothing): whether they
+    /// are active cannot be told, so they are left alone (`activity_unknown`) until a feed covers them.
+    Unknown {
+        /// The latest signal there is (an old `lastLogin`), if any.
+        last_seen: Option<DateTime<Utc>>,
+        /// Its source.
+        source: Option<Source>,
+        /// Whole days since that signal (or since created).
+        days_inactive: i64,
+    },
+    /// `active: false` but seen at some time: an account that was activated and later deactivated (on a
+    /// release that honours `active: false`), not an invitation.
+    Deactivated {
+        /// The latest signal.
+        last_seen: DateTime<Utc>,
+        /// Its source.
+        source: Source,
+        /// Whole days since then.
+        days_inactive: i64,
+        /// Not seen for the inactive days.
+        stale: bool,
+    },
 }
 
-/// Classifies `user` at `now`.
-pub fn standing(user: &User, now: DateTime<Utc>, thresholds: Thresholds) -> Standing {
+impl Standing {
+    /// The last seen instant and its source, where the standing has one.
+    pub fn seen(&self) -> (Option<DateTime<Utc>>, Option<Source>) {
+        match self {
+            Standing::Pending { .. } | Standing::Current => (None, None),
+            Standing::Stale {
+                last_seen, source, ..
+            }
+            | Standing::Unknown {
+                last_seen, source, ..
+            } => (*last_seen, *source),
+            Standing::Deactivated {
+                last_seen, source, ..
+            } => (Some(*last_seen), Some(*source)),
+        }
+    }
+}
+
+/// Classifies `user` at `now` by every activity signal ([`crate::activity`]).
+pub fn standing(
+    user: &User,
+    now: DateTime<Utc>,
+    thresholds: Thresholds,
+    evidence: Evidence<'_>,
+) -> Standing {
     let days = |since: DateTime<Utc>| (now - since).num_days();
+    let inactive = Duration::days(thresholds.inactive_days.into());
+    let grace = Duration::days(thresholds.never_logged_in_grace_days.into());
+    let seen = last_seen(user, evidence);
     if !user.is_active() {
-        let grace = Duration::days(thresholds.never_logged_in_grace_days.into());
-        return Standing::Pending {
-            days_since_created: user.created.map_or(0, days),
-            stale: user.created.is_some_and(|created| now - created > grace),
+        return match (seen.at, seen.source) {
+            (Some(at), Some(source)) => Standing::Deactivated {
+                last_seen: at,
+                source,
+                days_inactive: days(at),
+                stale: now - at > inactive,
+            },
+            _ => Standing::Pending {
+                days_since_created: user.created.map_or(0, days),
+                stale: user.created.is_some_and(|created| now - created > grace),
+            },
         };
     }
-    match (user.last_seen(), user.created) {
-        (Some(seen), _) if now - seen > Duration::days(thresholds.inactive_days.into()) => {
-            Standing::Stale {
-                last_seen: Some(seen),
-                days_inactive: days(seen),
-            }
-        }
-        (None, Some(created))
-            if now - created > Duration::days(thresholds.never_logged_in_grace_days.into()) =>
-        {
-            Standing::Stale {
-                last_seen: None,
-                days_inactive: days(created),
-            }
-        }
-        _ => Standing::Current,
+    let recent = seen.at.is_some_and(|at| now - at <= inactive);
+    let too_new = seen.at.is_none() && user.created.is_none_or(|created| now - created <= grace);
+    if recent || too_new {
+        return Standing::Current;
+    }
+    let days_inactive = seen.at.or(user.created).map_or(0, days);
+    if seen.unknown {
+        return Standing::Unknown {
+            last_seen: seen.at,
+            source: seen.source,
+            days_inactive,
+        };
+    }
+    Standing::Stale {
+        last_seen: seen.at,
+        source: seen.source,
+        days_inactive,
     }
 }
 
@@ -171,7 +231,12 @@ mod tests {
     fn last_seen_is_the_later_of_login_and_activity_and_the_boundary_is_exclusive() {
         let at = |days: i64| (now() - Duration::days(days)).to_rfc3339();
         assert_eq!(
-            standing(&user(json!({"lastLogin": at(90)})), now(), T),
+            standing(
+                &user(json!({"lastLogin": at(90)})),
+                now(),
+                T,
+                Evidence::default()
+            ),
             Standing::Current,
             "exactly 90 days is not more than 90"
         );
@@ -179,15 +244,22 @@ mod tests {
             standing(
                 &user(json!({"lastLogin": at(200), "lastActivity": at(3)})),
                 now(),
-                T
+                T,
+                Evidence::default()
             ),
             Standing::Current,
             "recent activity counts even with an old login"
         );
-        match standing(&user(json!({"lastLogin": at(91)})), now(), T) {
+        match standing(
+            &user(json!({"lastLogin": at(91)})),
+            now(),
+            T,
+            Evidence::default(),
+        ) {
             Standing::Stale {
                 days_inactive: 91,
                 last_seen: Some(_),
+                source: Some(Source::LastLogin),
             } => {}
             other => panic!("{other:?}"),
         }
@@ -197,41 +269,174 @@ mod tests {
     fn never_seen_users_get_the_grace_period_from_creation() {
         let at = |days: i64| (now() - Duration::days(days)).to_rfc3339();
         assert_eq!(
-            standing(&user(json!({"created": at(29)})), now(), T),
+            standing(
+                &user(json!({"created": at(29)})),
+                now(),
+                T,
+                Evidence::default()
+            ),
             Standing::Current
         );
         assert_eq!(
-            standing(&user(json!({"created": at(31)})), now(), T),
+            standing(
+                &user(json!({"created": at(31)})),
+                now(),
+                T,
+                Evidence::default()
+            ),
             Standing::Stale {
                 last_seen: None,
+                source: None,
                 days_inactive: 31
             }
         );
         assert_eq!(
-            standing(&user(json!({})), now(), T),
+            standing(&user(json!({})), now(), T, Evidence::default()),
             Standing::Current,
             "no timestamps at all: age unknown, never acted on"
         );
         assert_eq!(
             standing(
-                &user(json!({"active": false, "created": at(999), "lastLogin": at(500)})),
+                &user(json!({"active": false, "created": at(999)})),
                 now(),
-                T
+                T,
+                Evidence::default()
             ),
             Standing::Pending {
                 days_since_created: 999,
                 stale: true
             },
-            "active false is a pending invitation, never 'already deactivated'"
+            "active false and never seen is a pending invitation, never 'already deactivated'"
         );
         assert_eq!(
-            standing(&user(json!({"active": false, "created": at(29)})), now(), T),
+            standing(
+                &user(json!({"active": false, "created": at(999), "lastLogin": at(999)})),
+                now(),
+                T,
+                Evidence::default()
+            ),
+            Standing::Pending {
+                days_since_created: 999,
+                stale: true
+            },
+            "a lastLogin written by a v0.9 create is no login"
+        );
+        match standing(
+            &user(json!({"active": false, "created": at(999), "lastLogin": at(500)})),
+            now(),
+            T,
+            Evidence::default(),
+        ) {
+            Standing::Deactivated {
+                days_inactive: 500,
+                source: Source::LastLogin,
+                stale: true,
+                ..
+            } => {}
+            other => panic!("active false but logged in once is a deactivated account: {other:?}"),
+        }
+        assert_eq!(
+            standing(
+                &user(json!({"active": false, "created": at(29)})),
+                now(),
+                T,
+                Evidence::default()
+            ),
             Standing::Pending {
                 days_since_created: 29,
                 stale: false
             },
             "within the grace period"
         );
+    }
+
+    #[test]
+    fn sso_users_are_judged_by_sso_evidence_and_unknown_without_it() {
+        let at = |days: i64| (now() - Duration::days(days)).to_rfc3339();
+        let iat = |days: i64| (now() - Duration::days(days)).timestamp();
+        let daily_jwt = user(
+            json!({"createdSso": "jwt", "created": at(800), "lastLogin": at(700),
+            "ssoTokenIat": iat(0)}),
+        );
+        assert_eq!(
+            standing(&daily_jwt, now(), T, Evidence::default()),
+            Standing::Current,
+            "a daily JWT user with an old lastLogin is current"
+        );
+        let gone_jwt =
+            user(json!({"createdSso": "jwt", "created": at(800), "ssoTokenIat": iat(200)}));
+        assert!(matches!(
+            standing(&gone_jwt, now(), T, Evidence::default()),
+            Standing::Stale {
+                source: Some(Source::SsoTokenIat),
+                days_inactive: 200,
+                ..
+            }
+        ));
+        let saml = user(json!({"createdSso": "saml", "created": at(400), "lastLogin": at(400)}));
+        assert_eq!(
+            standing(&saml, now(), T, Evidence::default()),
+            Standing::Unknown {
+                last_seen: None,
+                source: None,
+                days_inactive: 400
+            },
+            "a SAML JIT user's lastLogin is its creation: nothing is known"
+        );
+        let new_saml = user(json!({"createdSso": "saml", "created": at(3)}));
+        assert_eq!(
+            standing(&new_saml, now(), T, Evidence::default()),
+            Standing::Current,
+            "too new to judge"
+        );
+        let fed = crate::activity::Feed::from_pairs([("a@example.com", now() - Duration::days(1))]);
+        let with_feed = Evidence {
+            feed: Some(&fed),
+            trust_last_login: false,
+        };
+        assert_eq!(standing(&saml, now(), T, with_feed), Standing::Current);
+        let stale_fed =
+            crate::activity::Feed::from_pairs([("a@example.com", now() - Duration::days(120))]);
+        assert!(matches!(
+            standing(
+                &saml,
+                now(),
+                T,
+                Evidence {
+                    feed: Some(&stale_fed),
+                    trust_last_login: false
+                }
+            ),
+            Standing::Stale {
+                source: Some(Source::Feed),
+                days_inactive: 120,
+                ..
+            }
+        ));
+        let old_login =
+            user(json!({"createdSso": "saml", "created": at(900), "lastLogin": at(300)}));
+        assert!(matches!(
+            standing(&old_login, now(), T, Evidence::default()),
+            Standing::Unknown {
+                days_inactive: 300,
+                ..
+            }
+        ));
+        assert!(matches!(
+            standing(
+                &old_login,
+                now(),
+                T,
+                Evidence {
+                    feed: None,
+                    trust_last_login: true
+                }
+            ),
+            Standing::Stale {
+                days_inactive: 300,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub(crate) struct Planned {
     user: User,
     role_name: String,
     last_seen: Option<DateTime<Utc>>,
+    #[serde(default)]
+    source: Option<crate::activity::Source>,
     days_inactive: i64,
     dashboards: Option<Vec<DashboardId>>,
 }
@@ -85,6 +87,7 @@ impl Planned {
             user: row.user.clone(),
             role_name: row.role_name.clone(),
             last_seen: row.last_seen,
+            source: row.source,
             days_inactive: row.days_inactive,
             dashboards: row.dashboards.clone(),
         }
@@ -98,6 +101,7 @@ impl Planned {
             self.days_inactive,
         );
         row.dashboards = self.dashboards.clone();
+        row.source = self.source;
         row.action = Some(action);
         row
     }
@@ -329,7 +333,10 @@ async fn apply_segment(
                 | Status::Warned
                 | Status::WouldWarn
                 | Status::AwaitingNotice
-                | Status::Cleared => {}
+                | Status::Cleared
+                | Status::ActivityUnknown
+                | Status::AlreadyDone
+                | Status::SignalUnhealthy => {}
             }
         }
     }
@@ -377,7 +384,10 @@ fn count(rows: &[Row], summary: &mut StaleSummary) {
             | Status::Warned
             | Status::WouldWarn
             | Status::AwaitingNotice
-            | Status::Cleared => {
+            | Status::Cleared
+            | Status::ActivityUnknown
+            | Status::AlreadyDone
+            | Status::SignalUnhealthy => {
                 tracing::error!(
                     status = row.status.as_str(),
                     "an applied row kept a status applying never gives"
