@@ -135,6 +135,10 @@ pub struct ImportArgs {
     /// Continue an interrupted import: the run id it printed (or that `import` names when refusing).
     #[arg(long)]
     pub resume: Option<String>,
+    /// A tenant the run may act in (repeatable or comma-separated; `*` for every tenant; default: the service
+    /// account's own). Only on installations with tenants.
+    #[arg(long = "tenant", env = "TENANTS", value_delimiter = ',')]
+    pub tenants: Vec<String>,
 }
 
 /// `deactivate`.
@@ -192,6 +196,10 @@ pub struct DeactivateArgs {
     /// The activity evidence.
     #[command(flatten)]
     pub evidence: EvidenceArgs,
+    /// A tenant the run may act in (repeatable or comma-separated; `*` for every tenant; default: the service
+    /// account's own). Only on installations with tenants.
+    #[arg(long = "tenant", env = "TENANTS", value_delimiter = ',')]
+    pub tenants: Vec<String>,
 }
 
 /// The activity evidence and its health check (`deactivate`, `doctor`).

@@ -132,7 +132,7 @@ async fn fusion_jobs_send_and_receive_only_what_the_contract_declares() {
     let csv = format!(
         "email,first_name,last_name,role,groups,password\n\
          contract.one@example.com,Con,One,Viewer,Sales,\n\
-         contract.two@example.com,Con,Two,Designer,Finance;Everyone,Initial-Pass-9\n\
+         contract.two@example.com,Con,Two,Designer,Finance,Initial-Pass-9\n\
          contract.three@example.com,Con,Three,Sys. Admin,,\n\
          {existing},Renamed,Person,Data Designer,Marketing,\n"
     );
@@ -517,4 +517,108 @@ fn the_checker_fails_on_the_drifts_it_exists_to_catch() {
     );
     let ok_roles = recorded("GET", "/api/roles", None, 200, None, Some(json!([role])));
     assert!(contracts.check_response(&ok_roles).is_empty());
+}
+
+/// The behaviours Sisense's server code adds where the contract is silent, held to the contract too: an
+/// all-or-nothing bulk refusal (400, nothing created) and the fallback after it, a PATCH answered 200 that
+/// dropped a key, and legacy writes answered with an empty 200 (no response schema).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_bulks_dropped_keys_and_empty_bodies_conform_too() {
+    let contracts = Contracts::load();
+    let sim = sim(Release::Contract).await;
+    let client = fusion(&sim);
+    let role = RoleResolver::new(client.roles(None).await.unwrap())
+        .resolve("Viewer")
+        .unwrap()
+        .id
+        .clone();
+    let taken = sim.users()[7]["email"].as_str().unwrap().to_string();
+    let new = |email: &str| NewUser {
+        email: email.into(),
+        user_name: None,
+        first_name: None,
+        last_name: None,
+        role_id: Some(role.clone()),
+        groups: vec![],
+        scope: None,
+        password: None,
+    };
+    sim.clear_requests();
+    let outcomes = client
+        .create_users(&[new(&taken), new("contract.fresh@example.com")])
+        .await;
+    assert!(outcomes[0].result.is_err(), "{:?}", outcomes[0].result);
+    assert!(outcomes[1].result.is_ok(), "{:?}", outcomes[1].result);
+    let refused: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/users/bulk")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(refused, [400], "one refused bulk, nothing created by it");
+    let problems_found = problems(&contracts, &sim.requests(), true);
+    assert!(problems_found.is_empty(), "{problems_found:#?}");
+
+    // A patch the server answers 200 while dropping what it does not keep: the user reads back unchanged there.
+    let id = UserId::from(sim.users()[9]["_id"].as_str().unwrap().to_string());
+    let before = client.get_user(&id).await.unwrap().unwrap();
+    let patched = client
+        .update_user(
+            &id,
+            &UserPatch {
+                first_name: Some("Kept".into()),
+                active: Some(!before.is_active()),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.first_name.as_deref(), Some("Kept"));
+    assert_eq!(
+        patched.active, before.active,
+        "active dropped, 200 all the same"
+    );
+
+    // Legacy v0.9: PUT and POST /api/users/delete answer an empty 200, which the client accepts.
+    let password = SecretString::from(sim.password().to_string());
+    let token = SecretString::from(sim.rest_api_token().to_string());
+    let legacy = client_for_legacy(&sim, &password, &token);
+    sim.clear_requests();
+    let renamed = legacy
+        .update_user(
+            &id,
+            &UserPatch {
+                first_name: Some("Legacy".into()),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.first_name.as_deref(), Some("Legacy"), "read back");
+    let fresh = outcomes[1].result.as_ref().unwrap().id.clone();
+    legacy.delete_user(&fresh).await.unwrap();
+    assert!(sim.user_by_email("contract.fresh@example.com").is_none());
+    let empty: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| (r.method.clone(), r.status, r.response.is_none()))
+        .collect();
+    assert_eq!(
+        empty,
+        [("PUT".into(), 200, true), ("POST".into(), 200, true)],
+        "empty 200 bodies"
+    );
+    let problems_found = problems(&contracts, &sim.requests(), true);
+    assert!(problems_found.is_empty(), "{problems_found:#?}");
+}
+
+fn client_for_legacy(
+    sim: &Simulator,
+    password: &SecretString,
+    token: &SecretString,
+) -> SisenseClient {
+    let credentials =
+        Credentials::legacy_from_parts(Some(sim.username()), Some(password), Some(token)).unwrap();
+    client(sim, credentials)
 }

@@ -101,9 +101,16 @@ fn the_schedule_starts_the_machine_which_alone_invokes_the_function() {
         schedule["Properties"]["Target"]["Arn"],
         json!({"Ref": "DeactivateStateMachine"})
     );
-    // The function's state is readable (a continuation reads its plan) and a missing key is a 404.
+    // The function's state is readable (a continuation reads its plan), so is the activity feed (read only),
+    // and a missing key is a 404.
     let readable = t.allowed("DeactivateStaleUsersFunction", "s3:GetObject");
-    assert_eq!(readable, ["arn:aws:s3:::b/reports/deactivations/*"]);
+    assert_eq!(
+        readable,
+        [
+            "arn:aws:s3:::b/reports/deactivations/*",
+            "arn:aws:s3:::b/activity/*"
+        ]
+    );
     assert!(
         !t.allowed("DeactivateStaleUsersFunction", "s3:ListBucket")
             .is_empty(),

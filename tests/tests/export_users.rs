@@ -17,7 +17,7 @@ fn check_against_sim(csv: &[u8], sim: &Simulator) {
         .collect();
     assert_eq!(
         header.join(","),
-        "user_id,user_name,first_name,last_name,is_active,role_id,created_date,tenant_id,last_login,last_activity,email,role_name,group_names"
+        "user_id,user_name,first_name,last_name,is_active,role_id,created_date,tenant_id,last_login,last_activity,email,role_name,group_names,last_seen,last_seen_source,sso_token_iat,created_sso"
     );
     let rows: Vec<Vec<String>> = reader
         .records()
@@ -481,7 +481,9 @@ fn seats_truth(sim: &Simulator, at: chrono::DateTime<chrono::Utc>) -> Value {
     let names = sim.role_names();
     let mut seats = json!({});
     for t in ["administrators", "designers", "viewers", "unclassified"] {
-        seats[t] = json!({"total": 0, "active": 0, "stale": 0, "pendingInvitations": 0});
+        // Password users only here: no activity is unknown and no account was deactivated after a login.
+        seats[t] = json!({"total": 0, "active": 0, "stale": 0, "pendingInvitations": 0,
+            "activityUnknown": 0, "deactivated": 0});
     }
     for u in sim.users() {
         let t = tier(&names[u["roleId"].as_str().unwrap()]);

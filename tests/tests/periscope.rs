@@ -51,9 +51,9 @@ fn no_secret_in(logs: &str, sims: &[&Simulator]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_under_faults() {
     let world = World::new().await;
-    // An RBAC site of 350 users, listed in pages of 100 (`next_page_start`), and a groups site; both answer
+    // An RBAC site of 1,234 users, listed in pages of 100 (`next_page_start`), and a groups site; both answer
     // with wrapped lists.
-    let east = site("east", true, 350, 7).await;
+    let east = site("east", true, 1_234, 7).await;
     let west = site("west", false, 2_000, 8).await;
     let secret = world
         .secret(
@@ -75,23 +75,23 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
         .invoke(&json!({}))
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
-    assert_eq!(out["users"], 2_350);
+    assert_eq!(out["users"], 3_234);
     let csv = world.get(out["key"].as_str().unwrap()).await;
     let mut reader = csv::Reader::from_reader(csv.as_slice());
     let header: Vec<&str> = HEADER.iter().copied().chain([SITE_COLUMN]).collect();
     assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), header);
     let rows = records(&csv);
-    assert_eq!(rows.len(), 2_350);
+    assert_eq!(rows.len(), 3_234);
     let ids: std::collections::BTreeSet<&String> = rows.iter().map(|r| &r["user_id"]).collect();
-    assert_eq!(ids.len(), 2_350, "every user once");
+    assert_eq!(ids.len(), 3_234, "every user once");
     let pages: Vec<String> = east
         .requests()
         .into_iter()
         .filter(|r| r.path == "/api/v2/users")
         .map(|r| r.query.unwrap_or_default())
         .collect();
-    assert_eq!(pages.len(), 4, "350 users in pages of 100: {pages:?}");
-    assert!(pages[1..].iter().all(|q| q.starts_with("page_start=")));
+    assert_eq!(pages.len(), 13, "1,234 users in pages of 100: {pages:?}");
+    assert!(pages[1..].iter().all(|q| q.starts_with("next_page_start=")));
 
     let west_groups = west.group_names();
     for (sim, name) in [(&east, "east"), (&west, "west")] {
@@ -121,7 +121,7 @@ async fn export_writes_every_site_into_one_csv_with_a_site_column_and_again_unde
     }
     let summary: Value =
         serde_json::from_slice(&world.get(out["summaryKey"].as_str().unwrap()).await).unwrap();
-    assert_eq!(summary["perSite"], json!({"east": 350, "west": 2_000}));
+    assert_eq!(summary["perSite"], json!({"east": 1_234, "west": 2_000}));
     assert_eq!(summary["lastLoginAvailable"], false);
     assert_eq!(summary["neverLoggedIn"], 0, "no guess from a missing field");
     e2e_tests::assert_spoke(&east, Family::Periscope);

@@ -72,7 +72,7 @@ impl Review {
             headers.iter().position(|h| h == name).ok_or_else(|| {
                 format!(
                     "not an export CSV: column {name:?} is missing (expected the columns {})",
-                    HEADER.join(",")
+                    HEADER[..13].join(",")
                 )
             })
         };
@@ -238,7 +238,7 @@ mod tests {
              a3,,,,false,r,2025-01-01T00:00:00.000Z,,,,gone@x.io,admin,\n\
              a4,,,,true,r,2025-01-01T00:00:00.000Z,,,,never@x.io,,\n\
              a5,,,,true,r,2026-11-01T00:00:00.000Z,,,,new@x.io,'=cmd,\n",
-            HEADER.join(",")
+            HEADER[..13].join(",")
         );
         let review = Review::from_csv(csv.as_bytes(), NOW.parse().unwrap(), thresholds()).unwrap();
         assert_eq!(
@@ -277,6 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn an_export_with_the_sso_columns_judges_sso_users_by_them() {
+        // A SAML user with only an old lastLogin is unknown, not a candidate; a JWT user is judged by its iat.
+        let csv = format!(
+            "{}\n\
+             s1,,,,true,r,2025-01-01T00:00:00.000Z,,2025-06-01T00:00:00.000Z,,saml@x.io,consumer,,,,,saml\n\
+             j1,,,,true,r,2025-01-01T00:00:00.000Z,,2025-06-01T00:00:00.000Z,,jwt@x.io,consumer,,,,2026-11-21T00:00:00.000Z,jwt\n\
+             j2,,,,true,r,2025-01-01T00:00:00.000Z,,,,gone@x.io,consumer,,,,2026-01-01T00:00:00.000Z,jwt\n",
+            HEADER.join(",")
+        );
+        let review = Review::from_csv(csv.as_bytes(), NOW.parse().unwrap(), thresholds()).unwrap();
+        let candidates: Vec<&str> = review.candidates.iter().map(|c| c.email.as_str()).collect();
+        assert_eq!(candidates, ["gone@x.io"]);
+        assert_eq!(review.summary.activity_unknown, 1);
+    }
+
+    #[test]
     fn rejects_what_is_not_an_export() {
         let err = Review::from_csv(
             b"email,role\na@x.io,viewer\n",
@@ -285,10 +301,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("column \"user_id\" is missing"), "{err}");
-        let csv = format!("{}\na,,,,yes,,,,,,a@x.io,,\n", HEADER.join(","));
+        let csv = format!("{}\na,,,,yes,,,,,,a@x.io,,\n", HEADER[..13].join(","));
         let err = Review::from_csv(csv.as_bytes(), NOW.parse().unwrap(), thresholds()).unwrap_err();
         assert!(err.contains("line 2: is_active \"yes\""), "{err}");
-        let csv = format!("{}\na,,,,true,,2026-13-01,,,,a@x.io,,\n", HEADER.join(","));
+        let csv = format!(
+            "{}\na,,,,true,,2026-13-01,,,,a@x.io,,\n",
+            HEADER[..13].join(",")
+        );
         let err = Review::from_csv(csv.as_bytes(), NOW.parse().unwrap(), thresholds()).unwrap_err();
         assert!(
             err.contains("created_date \"2026-13-01\" is not a timestamp"),

@@ -121,6 +121,8 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
             on_existing: OnExisting::Skip,
             default_role: lifecycle::import::DEFAULT_ROLE,
             resume: None,
+            tenants: None,
+            service_account: Some(sim.username().to_string()),
         },
     )
     .await?;

@@ -31,6 +31,8 @@ pub async fn run(ctx: &Context<'_>, args: &ImportArgs) -> Result<Outcome, CliErr
         on_existing: args.on_existing,
         default_role: &args.default_role,
         resume: args.resume.as_deref(),
+        tenants: (!args.tenants.is_empty()).then(|| args.tenants.clone()),
+        service_account: client.config().credentials.username().map(str::to_string),
     };
     import(&client, ctx, &plan).await
 }
@@ -49,6 +51,10 @@ pub struct Import<'a> {
     pub default_role: &'a str,
     /// The run to continue.
     pub resume: Option<&'a str>,
+    /// `--tenant`: the tenants the import may act in (default: the service account's own).
+    pub tenants: Option<Vec<String>>,
+    /// The account the import runs as.
+    pub service_account: Option<String>,
 }
 
 /// Imports `plan.file` into `directory`.
@@ -91,6 +97,8 @@ pub async fn import(
         report_prefix,
         default_role: plan.default_role.to_string(),
         progress: ctx.bars.progress(),
+        tenants: plan.tenants.clone(),
+        service_account: plan.service_account.clone(),
         ..ImportOptions::default()
     };
     // Without a deadline one hop does the whole file; a `Continue` can only come from a resumed run.

@@ -12,7 +12,7 @@ use lifecycle::import::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sl_aws::env::{flag, optional, parsed};
+use sl_aws::env::{flag, list, optional, parsed};
 use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, hop_deadline};
 
 /// A direct invocation (and what a continuation carries).
@@ -138,6 +138,7 @@ impl Settings {
             max_rows: parsed("MAX_ROWS", defaults.max_rows)?,
             max_hops: parsed("MAX_HOPS", defaults.max_hops)?,
             rows_per_hop: (rows_per_hop > 0).then_some(rows_per_hop),
+            tenants: optional("TENANTS").map(|_| list("TENANTS")),
             ..defaults
         };
         options.validate()?;
@@ -198,6 +199,9 @@ impl App {
         settings.options.deadline = Some(hop_deadline(event.context.deadline, settings.margin));
         let client = self.clients.sisense.client().await?;
         metrics.family(client.family().as_str());
+        // The account the import runs as: its tenant is the default TENANTS.
+        settings.options.service_account =
+            client.config().credentials.username().map(str::to_string);
         let mut results = Vec::with_capacity(requests.len());
         for direct in requests {
             let result = self

@@ -68,6 +68,8 @@ pub struct StaleRequest {
     /// Run `doctor` instead: read-only checks of what the installation can tell, with a verdict per job.
     #[serde(default)]
     pub doctor: bool,
+    /// `TENANTS`: the tenants the run may act in (names, or `["*"]`; default the service account's own).
+    pub tenants: Option<Vec<String>>,
 }
 
 /// `ACTIVITY_FEED_MAX_AGE_DAYS` unless set: stale evidence is no evidence.
@@ -150,6 +152,9 @@ pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
             0 => None,
             n => Some(n),
         },
+        tenants: request
+            .tenants
+            .or_else(|| optional("TENANTS").map(|_| list("TENANTS"))),
         trust_last_login: request
             .trust_last_login
             .map_or_else(|| flag("TRUST_LAST_LOGIN", defaults.trust_last_login), Ok)?,

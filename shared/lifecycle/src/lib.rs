@@ -15,6 +15,7 @@ pub mod restore;
 pub mod seats;
 pub mod stale;
 pub mod store;
+pub mod tenancy;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{InvalidOption, JobError};

@@ -50,7 +50,7 @@ pub struct Faults {
     /// `GET /api/v1/users` ignores `fields` and sends every field of every user (a release or proxy that does
     /// not apply the whitelist).
     pub ignore_fields: bool,
-    /// Periscope's `/api/v2/users` ignores `page_start` (every answer is the first page, with the same
+    /// Periscope's `/api/v2/users` ignores `next_page_start` (every answer is the first page, with the same
     /// `next_page_start`).
     pub ignore_page_start: bool,
     /// `change_owner` answers 200 with the dashboard but changes nothing.

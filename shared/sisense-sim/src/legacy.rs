@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::routes::{self, authorize, error, json_reply, parse_json};
+use crate::routes::{self, authorize, empty_reply, error, json_reply, parse_json};
 use crate::state::{ListQuery, SimError};
 
 type Shared_ = State<Arc<Shared>>;
@@ -147,9 +147,9 @@ async fn get_user(State(shared): Shared_, headers: HeaderMap, Path(id): Path<Str
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }
 
-/// Creates every valid user of the array; when all were valid, 200 with a single user object, as the contract's
-/// response schema says (the first created: the client must find the others), else 400 naming the failures (the
-/// valid ones stay created, as with Fusion's bulk route).
+/// Creates every user of the array or none (all-or-nothing, as Fusion's bulk route); when all were valid, 200
+/// with a single user object, as the contract's response schema says (the first created: the client must find
+/// the others).
 async fn create_users(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
     let run = || -> Result<Value, SimError> {
         authorize(&shared, &headers)?;
@@ -166,18 +166,22 @@ async fn put_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let run = || -> Result<Value, SimError> {
+    let run = || -> Result<(), SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
         let ignore = shared.faults().ignore_writes;
-        shared.lock().patch(&id, &body, ignore)
+        shared
+            .lock()
+            .patch(&id, &body, ignore, &crate::state::V09_PUTTABLE)
+            .map(drop)
     };
-    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+    // The contract declares no response schema for this 200: Sisense answers with an empty body.
+    run().map_or_else(error, |()| empty_reply(StatusCode::OK))
 }
 
 /// Deletes the users whose ids the body lists; 404 when none of them exists.
 async fn delete_users(State(shared): Shared_, headers: HeaderMap, body: Bytes) -> Response {
-    let run = || -> Result<Value, SimError> {
+    let run = || -> Result<(), SimError> {
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
         let ids: Vec<String> = serde_json::from_value(body)
@@ -191,7 +195,8 @@ async fn delete_users(State(shared): Shared_, headers: HeaderMap, body: Bytes) -
         if deleted.is_empty() {
             return Err(SimError::new(404, 2000, "None of the users was found"));
         }
-        Ok(Value::from(deleted.len()))
+        Ok(())
     };
-    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+    // No response schema in the contract: an empty 200.
+    run().map_or_else(error, |()| empty_reply(StatusCode::OK))
 }

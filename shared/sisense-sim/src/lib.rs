@@ -112,6 +112,14 @@ pub struct SimConfig {
     pub faults: Faults,
     /// How the users sign in, and so which activity fields move (default: every user a password user).
     pub sign_ins: SignInMix,
+    /// Licence seats per tier (`administrators`, `designers`, `viewers`): a create or a role change that needs
+    /// a seat of a full tier is refused with 2007. A tier not named is unlimited (the default).
+    pub licence_seats: std::collections::BTreeMap<String, u64>,
+    /// Multitenancy (L2022 and later): the tenants besides `system`. When set, `GET /api/v1/tenants` answers
+    /// `[{_id, name}]` with the system tenant first, and every user and group carries `tenantId`: the service
+    /// account and the groups are the system tenant's, the other users spread over every tenant in turn. Empty
+    /// (the default): no tenants route (404, as on L8.2.4).
+    pub tenants: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -134,6 +142,8 @@ impl Default for SimConfig {
             dashboards_every: 4,
             faults: Faults::default(),
             sign_ins: SignInMix::default(),
+            licence_seats: std::collections::BTreeMap::new(),
+            tenants: Vec::new(),
         }
     }
 }
@@ -202,7 +212,7 @@ impl Drop for Simulator {
 impl Simulator {
     /// Seeds the installation and serves it on `127.0.0.1` at a random port.
     pub async fn start(config: SimConfig) -> std::io::Result<Self> {
-        let population = seed::populate(
+        let mut population = seed::populate(
             config.seed,
             config.users,
             config.now,
@@ -211,15 +221,18 @@ impl Simulator {
             config.dashboards_every,
             &config.sign_ins,
         );
+        let tenants = seed::tenants(&mut population, &config.tenants);
         let sign_ins = population.sign_ins.clone();
+        let licence_seats = config.licence_seats.clone();
         let (_, _, user_prefix) = seed::prefixes(config.seed);
         let shared = Arc::new(Shared {
-            state: Mutex::new(state::State::new(
-                population,
-                user_prefix,
-                config.now,
-                config.release,
-            )),
+            state: Mutex::new({
+                let mut state =
+                    state::State::new(population, user_prefix, config.now, config.release);
+                state.seats = licence_seats;
+                state.tenants = tenants;
+                state
+            }),
             faults: Mutex::new(config.faults),
             rng: Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(1))),
             log: Mutex::new(Vec::new()),
@@ -254,6 +267,21 @@ impl Simulator {
     /// (the oracle of the staleness tests).
     pub fn sign_ins(&self) -> &[SignIn] {
         &self.sign_ins
+    }
+
+    /// Tenant names by id (empty without tenants).
+    pub fn tenant_names(&self) -> HashMap<String, String> {
+        let state = self.shared.lock();
+        state
+            .tenants
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t["_id"].as_str()?.to_string(),
+                    t["name"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -4,7 +4,7 @@
 //! on an RBAC site, `/api/v2/users/{id}` with Periscope-style role ids (`0000-admin-1111-id`, see
 //! [`PERISCOPE_ROLES`]) and `/api/v1/roles`. Lists answer as objects wrapping the array (`{"users": [...]}`,
 //! `{"roles": [...]}`, `{"groups": [...]}`), and `/api/v2/users` is paged (`next_page_start`, resumed with
-//! `page_start`; [`crate::SimConfig::periscope_page_size`]). A user created without roles is in the site's
+//! the query parameter `next_page_start`; [`crate::SimConfig::periscope_page_size`]). A user created without roles is in the site's
 //! Everyone. Creates need `invited_by_email`, an
 //! existing user. `?test_mode=true` validates a write and answers as if applied, changing nothing. Users carry
 //! no last login and no active flag, as in the real API.
@@ -263,8 +263,9 @@ fn translate(store: &Store, body: &Value, rbac: bool, create: bool) -> Result<Va
 }
 
 /// A site's users as Periscope lists them: `{"users": [...]}`; on an RBAC site (`/api/v2/users`) paged, with
-/// `next_page_start` (an opaque start, here the next user's id) until the last page, resumed with
-/// `page_start`.
+/// `next_page_start` (an opaque start, here the next user's id) until the last page, resumed with the query
+/// parameter of the same name, as Sisense's own script pages. Any other parameter is ignored, as a site ignores
+/// what it does not know: the first page again.
 fn list(shared: &Shared, rbac: bool, params: &HashMap<String, String>) -> Result<Value, SimError> {
     let store = shared.lock();
     if !rbac {
@@ -276,7 +277,7 @@ fn list(shared: &Shared, rbac: bool, params: &HashMap<String, String>) -> Result
         return Ok(json!({ "users": users }));
     }
     let start = params
-        .get("page_start")
+        .get("next_page_start")
         .filter(|_| !shared.faults().ignore_page_start);
     if let Some(start) = start
         && !store.users.contains_key(start)
@@ -284,7 +285,7 @@ fn list(shared: &Shared, rbac: bool, params: &HashMap<String, String>) -> Result
         return Err(SimError::new(
             400,
             6040,
-            format!("Invalid page_start {start:?}."),
+            format!("Invalid next_page_start {start:?}."),
         ));
     }
     let size = shared.periscope_page_size.max(1);
@@ -343,7 +344,7 @@ fn update(
     let ignore = test || shared.faults().ignore_writes;
     let mut store = shared.lock();
     let translated = translate(&store, &body, rbac, false)?;
-    let user = store.patch(id, &translated, ignore)?;
+    let user = store.patch(id, &translated, ignore, &crate::state::V09_PUTTABLE)?;
     Ok(view(&store, &user, rbac))
 }
 

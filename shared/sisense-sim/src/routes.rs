@@ -27,7 +27,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .put(crate::periscope::put_v1)
                 .delete(crate::periscope::delete_v1),
         )
-        .route("/api/v1/users/bulk", post(bulk_create))
+        .route("/api/v1/users/bulk", post(bulk_create).delete(bulk_delete))
         .route(
             "/api/v1/users/{id}",
             get(get_user).patch(patch_user).delete(delete_user),
@@ -36,6 +36,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/roles", get(roles_v1))
         .route("/api/users/count", get(count_users))
         .route("/api/v1/groups", get(groups))
+        .route("/api/v1/tenants", get(tenants))
         .merge(crate::dashboards::routes())
         .merge(crate::legacy::routes())
         .merge(crate::periscope::routes())
@@ -50,6 +51,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 pub(crate) fn error(err: SimError) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(err.body())).into_response()
+}
+
+/// A reply with no body, where the contract declares no response schema.
+pub(crate) fn empty_reply(status: StatusCode) -> Response {
+    status.into_response()
 }
 
 pub(crate) fn json_reply(status: StatusCode, value: Value) -> Response {
@@ -226,7 +232,9 @@ async fn patch_user(
         authorize(&shared, &headers)?;
         let body = parse_json(&body)?;
         let ignore = shared.faults().ignore_writes;
-        shared.lock().patch(&id, &body, ignore)
+        shared
+            .lock()
+            .patch(&id, &body, ignore, &crate::state::V1_PATCHABLE)
     };
     run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
 }
@@ -240,6 +248,39 @@ async fn delete_user(
         authorize(&shared, &headers)?;
         let ignore = shared.faults().ignore_writes;
         shared.lock().delete(&id, ignore)
+    };
+    run().map_or_else(error, |()| StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /api/v1/users/bulk?ids=a,b`: every user or none; one missing id is a 404 for the whole batch.
+async fn bulk_delete(
+    State(shared): Shared_,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let run = || -> Result<(), SimError> {
+        authorize(&shared, &headers)?;
+        let ids: Vec<&str> = params
+            .get("ids")
+            .map(|ids| ids.split(',').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let ignore = shared.faults().ignore_writes;
+        let mut state = shared.lock();
+        if let Some(missing) = ids.iter().find(|id| !state.users.contains_key(**id)) {
+            return Err(SimError::new(
+                404,
+                2001,
+                format!("User {missing} was not found"),
+            ));
+        }
+        let before = state.users.clone();
+        for id in &ids {
+            if let Err(e) = state.delete(id, ignore) {
+                state.users = before;
+                return Err(e);
+            }
+        }
+        Ok(())
     };
     run().map_or_else(error, |()| StatusCode::NO_CONTENT.into_response())
 }
@@ -281,6 +322,19 @@ async fn count_users(
 }
 
 /// The groups; served on `/api/v1/groups` and, for the legacy family, `/api/groups`.
+/// `GET /api/v1/tenants` (multitenancy, L2022 and later; not in the L8.2.4 contract): 404 without tenants.
+async fn tenants(State(shared): Shared_, headers: HeaderMap) -> Response {
+    let run = || -> Result<Value, SimError> {
+        authorize(&shared, &headers)?;
+        let tenants = shared.lock().tenants.clone();
+        if tenants.is_empty() {
+            return Err(SimError::new(404, 1404, "Route not found"));
+        }
+        Ok(Value::Array(tenants))
+    };
+    run().map_or_else(error, |v| json_reply(StatusCode::OK, v))
+}
+
 pub(crate) async fn groups(State(shared): Shared_, headers: HeaderMap) -> Response {
     if periscope::is_partner(&headers) {
         return periscope::groups(&shared, &headers);

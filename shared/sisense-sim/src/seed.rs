@@ -198,6 +198,13 @@ pub(crate) fn populate(
         ));
         out.push(user);
     }
+    // Sisense's built-in "Admins" group (never assignable through the API: 2010), added after the users drew
+    // their groups so the population is as before.
+    let mut groups = groups;
+    groups.push(
+        json!({"_id": object_id(group_prefix, groups.len() as u64 + 1), "name": "Admins",
+        "created": timestamp(now - Duration::days(900))}),
+    );
     Population {
         roles,
         groups,
@@ -206,6 +213,27 @@ pub(crate) fn populate(
         tenant_id,
         sign_ins,
     }
+}
+
+/// Spreads the population over `system` and the `names` tenants (see [`crate::SimConfig::tenants`]); the
+/// tenants as `GET /api/v1/tenants` lists them, empty when `names` is.
+pub(crate) fn tenants(population: &mut Population, names: &[String]) -> Vec<Value> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let system = population.tenant_id.clone();
+    let prefix = u32::from_str_radix(&system[..8], 16).unwrap_or_default();
+    let mut tenants = vec![json!({"_id": system, "name": "system"})];
+    for (i, name) in names.iter().enumerate() {
+        tenants.push(json!({"_id": object_id(prefix, i as u64 + 2), "name": name}));
+    }
+    for (i, user) in population.users.iter_mut().enumerate() {
+        user["tenantId"] = tenants[i % tenants.len()]["_id"].clone();
+    }
+    for group in &mut population.groups {
+        group["tenantId"] = json!(system);
+    }
+    tenants
 }
 
 #[cfg(test)]

@@ -8,8 +8,13 @@ use serde_json::{Map, Value, json};
 use crate::Release;
 use crate::seed::{BUILT_IN_GROUPS, Population, object_id, timestamp};
 
-/// What `PATCH /api/v1/users/{id}` accepts, per the contract (`active` only on releases that honour it).
-const PATCHABLE: [&str; 8] = [
+/// What `PATCH /api/v1/users/{id}` keeps, as Sisense's server code does: every other key (`email`, `userName`,
+/// `active`...) is dropped silently while the answer is 200 (`active` is kept only by releases that honour it).
+pub(crate) const V1_PATCHABLE: [&str; 5] =
+    ["firstName", "lastName", "groups", "roleId", "preferences"];
+
+/// What v0.9 `PUT /api/users/{user}` writes (`active` only on releases that honour it).
+pub(crate) const V09_PUTTABLE: [&str; 8] = [
     "email",
     "userName",
     "firstName",
@@ -19,6 +24,19 @@ const PATCHABLE: [&str; 8] = [
     "preferences",
     "uiSettings",
 ];
+
+/// The built-in groups Sisense refuses to assign (2010): "Admins" and "Everyone".
+const UNASSIGNABLE_GROUPS: [&str; 2] = ["Admins", "Everyone"];
+
+/// The licence tier of a role's API name, as Sisense licenses seats.
+fn tier_of(role_name: &str) -> Option<&'static str> {
+    match role_name {
+        "super" | "admin" | "dataAdmin" => Some("administrators"),
+        "contributor" | "dataDesigner" => Some("designers"),
+        "consumer" => Some("viewers"),
+        _ => None,
+    }
+}
 
 /// What the bulk create's 201 items carry: the contract's `sisenseUser`, no `_id`.
 const BULK_ECHO: [&str; 8] = [
@@ -63,6 +81,10 @@ pub(crate) struct State {
     pub groups: Vec<Value>,
     pub users: BTreeMap<String, Value>,
     pub tenant_id: String,
+    /// The tenants (`[{_id, name}]`, system first); empty without multitenancy.
+    pub tenants: Vec<Value>,
+    /// Licence seats per tier (`administrators`, `designers`, `viewers`); a tier not named is unlimited.
+    pub seats: BTreeMap<String, u64>,
     pub next_user: u64,
     pub user_prefix: u32,
     pub tokens: HashMap<String, u64>,
@@ -160,6 +182,8 @@ impl State {
             .map(|u| (u["_id"].as_str().unwrap_or_default().to_string(), u))
             .collect();
         State {
+            seats: BTreeMap::new(),
+            tenants: Vec::new(),
             roles: population.roles,
             groups: population.groups,
             users,
@@ -320,18 +344,70 @@ impl State {
             let ids = groups
                 .as_array()
                 .ok_or_else(|| SimError::new(400, 2005, "groups must be an array of ids"))?;
-            if let Some(missing) = ids
-                .iter()
-                .find(|id| !self.groups.iter().any(|g| g["_id"] == **id))
-            {
-                return Err(SimError::new(
-                    400,
-                    2005,
-                    format!("Group {missing} was not found"),
-                ));
+            for id in ids {
+                match self.groups.iter().find(|g| g["_id"] == *id) {
+                    None => {
+                        return Err(SimError::new(
+                            400,
+                            2010,
+                            format!("Group {id} was not found"),
+                        ));
+                    }
+                    Some(g) if UNASSIGNABLE_GROUPS.iter().any(|n| g["name"] == *n) => {
+                        return Err(SimError::new(
+                            400,
+                            2010,
+                            format!(
+                                "Users cannot be assigned to the built-in group {}",
+                                g["name"]
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
             }
         }
         Ok(())
+    }
+
+    /// 2007 when `role` (an id) needs a licence seat of a tier that has none free; `user` (an id) already
+    /// holding a seat of that tier keeps it.
+    fn check_seat(&self, role: Option<&Value>, user: Option<&str>) -> Result<(), SimError> {
+        let Some(role) = role else { return Ok(()) };
+        let name_of = |id: &Value| {
+            self.roles
+                .iter()
+                .find(|r| r["_id"] == *id)
+                .and_then(|r| r["name"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let name = name_of(role);
+        let Some(tier) = tier_of(&name) else {
+            return Ok(());
+        };
+        let Some(limit) = self.seats.get(tier).copied() else {
+            return Ok(());
+        };
+        let held = self
+            .users
+            .values()
+            .filter(|u| u["_id"].as_str() != user)
+            .filter(|u| tier_of(&name_of(&u["roleId"])) == Some(tier))
+            .count() as u64;
+        if user.is_some_and(|id| {
+            self.users
+                .get(id)
+                .is_some_and(|u| tier_of(&name_of(&u["roleId"])) == Some(tier))
+        }) || held < limit
+        {
+            return Ok(());
+        }
+        Err(SimError::new(
+            400,
+            2007,
+            format!("No available {tier} license for role {name} ({held} of {limit} in use)"),
+        ))
     }
 
     /// Checks a create body as [`State::create`] does, without creating; the trimmed email when valid.
@@ -363,6 +439,7 @@ impl State {
             ));
         }
         self.check_role_and_groups(body)?;
+        self.check_seat(obj.get("roleId"), None)?;
         if obj
             .get("password")
             .is_some_and(|p| p.as_str().is_none_or(str::is_empty))
@@ -390,7 +467,8 @@ impl State {
         if !activated {
             user["pendingExpiration"] = json!(timestamp(self.now + chrono::Duration::days(7)));
         }
-        if self.release.extra_user_fields() {
+        // A user is created in the caller's tenant: the service account's, the system tenant.
+        if self.release.extra_user_fields() || !self.tenants.is_empty() {
             user["tenantId"] = json!(self.tenant_id);
         }
         for key in ["firstName", "lastName"] {
@@ -419,36 +497,51 @@ impl State {
             .collect())
     }
 
-    /// Creates every valid user of a JSON array; when any was invalid, an error naming each failure (the valid
-    /// ones stay created: Sisense does not document partial failure, so the client must reconcile).
+    /// Creates every user of a JSON array, or none: one invalid, existing (2004) or built-in-group (2010) item
+    /// rejects the whole batch with that item's code, as Sisense's server code does. The message does not say
+    /// which item (the hard case: the client cannot drop just that one).
     pub fn create_many(&mut self, body: &Value) -> Result<Vec<Value>, SimError> {
         let items = body
             .as_array()
             .ok_or_else(|| SimError::new(400, 1003, "Expected a JSON array of users"))?;
-        let mut created = Vec::new();
-        let mut failures = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            match self.create(item) {
-                Ok(user) => created.push(user),
-                Err(e) => failures.push(format!("item {i}: {}", e.message)),
+        let mut emails = std::collections::HashSet::new();
+        for item in items {
+            let email = self.check_new(item)?;
+            if !emails.insert(email.to_lowercase()) {
+                return Err(SimError::new(400, 2004, "User already exists"));
             }
         }
-        if failures.is_empty() {
-            Ok(created)
-        } else {
-            Err(SimError::new(
-                400,
-                2010,
-                format!("Some users could not be created: {}", failures.join("; ")),
-            ))
+        // Seats are counted for the batch as a whole.
+        let before = self.users.clone();
+        let mut created = Vec::with_capacity(items.len());
+        for item in items {
+            match self.create(item) {
+                Ok(user) => created.push(user),
+                Err(e) => {
+                    self.users = before;
+                    return Err(e);
+                }
+            }
         }
+        Ok(created)
     }
 
-    pub fn patch(&mut self, id: &str, body: &Value, ignore: bool) -> Result<Value, SimError> {
+    /// Applies the keys of `body` that `keys` names (and `active` where the release honours it), dropping every
+    /// other key silently; 2007, 2010 and unknown ids are refused.
+    pub fn patch(
+        &mut self,
+        id: &str,
+        body: &Value,
+        ignore: bool,
+        keys: &[&str],
+    ) -> Result<Value, SimError> {
         let patch = body
             .as_object()
             .ok_or_else(|| SimError::new(400, 2001, "patch must be a JSON object"))?;
         self.check_role_and_groups(body)?;
+        if self.users.contains_key(id) {
+            self.check_seat(patch.get("roleId"), Some(id))?;
+        }
         if let Some(email) = patch.get("email").and_then(Value::as_str)
             && self.users.values().any(|u| {
                 u["_id"] != id
@@ -472,7 +565,7 @@ impl State {
         if !ignore {
             // Fields the release does not accept are ignored silently, as a lenient server would.
             for (key, value) in patch {
-                if PATCHABLE.contains(&key.as_str()) || (key == "active" && honours_active) {
+                if keys.contains(&key.as_str()) || (key == "active" && honours_active) {
                     user[key] = value.clone();
                 }
             }
@@ -736,7 +829,13 @@ mod tests {
     fn create_validates_email_uniqueness_role_groups_and_password() {
         let mut s = state();
         let role = s.roles[5]["_id"].clone();
-        let group = s.groups[0]["_id"].clone();
+        // Past the built-ins "Everyone" and "All users in system", which Sisense never assigns (2010).
+        let group = s.groups[2]["_id"].clone();
+        let everyone = s.groups[0]["_id"].clone();
+        let refused = s
+            .create(&json!({"email": "new@x.io", "roleId": role, "groups": [everyone]}))
+            .unwrap_err();
+        assert_eq!(refused.code, 2010, "{refused:?}");
         let ok = s
             .create(&json!({"email": "new@x.io", "roleId": role, "groups": [group]}))
             .unwrap();
@@ -777,7 +876,12 @@ mod tests {
         let id = s.users.keys().nth(3).unwrap().clone();
         let before = s.users[&id].clone();
         let answered = s
-            .patch(&id, &json!({"firstName": "Zed", "active": false}), true)
+            .patch(
+                &id,
+                &json!({"firstName": "Zed", "active": false}),
+                true,
+                &V1_PATCHABLE,
+            )
             .unwrap();
         assert_eq!(
             answered,
@@ -787,10 +891,17 @@ mod tests {
         assert_eq!(s.users[&id], before, "ignored patch changes nothing");
         s.patch(
             &id,
-            &json!({"firstName": "Zed", "_id": "hijack", "active": !before["active"].as_bool().unwrap()}),
+            &json!({"firstName": "Zed", "_id": "hijack", "active": !before["active"].as_bool().unwrap(),
+                "email": "new@example.com", "userName": "renamed"}),
             false,
+            &V1_PATCHABLE,
         )
         .unwrap();
+        assert_eq!(s.users[&id]["email"], before["email"], "PATCH drops email");
+        assert_eq!(
+            s.users[&id]["userName"], before["userName"],
+            "PATCH drops userName"
+        );
         assert_eq!(s.users[&id]["firstName"], "Zed");
         assert_eq!(
             s.users[&id]["active"], before["active"],

@@ -148,6 +148,10 @@ impl Directory for SisenseClient {
         self.directory.first_page_len(limit).await
     }
 
+    async fn tenants(&self) -> Result<Option<Vec<crate::Tenant>>, Error> {
+        self.directory.tenants().await
+    }
+
     fn server_dry_run(&self) -> Option<&dyn ServerDryRun> {
         self.directory.server_dry_run()
     }

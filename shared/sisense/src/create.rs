@@ -60,16 +60,37 @@ pub(crate) async fn create_user(creator: &dyn Creator, user: &NewUser) -> Result
 /// Users the newest-users listing asks for beyond the chunk (others may create users at the same time).
 const NEWEST_SLACK: usize = 20;
 
+/// How a bulk create answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BulkAnswer {
+    /// Success: the users found afterwards were created by it.
+    Accepted,
+    /// A definite refusal (a 4xx): Sisense's bulk create is all-or-nothing, so it created nobody, and a user
+    /// found by email afterwards existed before: never to be reported as created.
+    Refused,
+    /// Anything else (a 5xx, a timeout, an undocumented status): it may have created some.
+    Unknown,
+}
+
 /// One outcome per user of `chunk`: the users a bulk create confirmed with their ids (matched by email); the
 /// others found in one listing of the newest users (the contract's bulk 201 carries no `_id`, and a half-applied
-/// bulk may have made some); and for each still missing, a look and, if absent, a single create.
-/// `accepted`: whether the bulk create answered success (users found then were created by it, not reconciled).
+/// bulk may have made some); and for each still missing, a look and, if absent, a single create. After a
+/// [`BulkAnswer::Refused`] nothing is looked for: each user is created alone, and one that exists already is
+/// that create's error.
 pub(crate) async fn confirm_bulk(
     creator: &dyn Creator,
     chunk: &[NewUser],
     confirmed: Vec<User>,
-    accepted: bool,
+    answer: BulkAnswer,
 ) -> Vec<CreateOutcome> {
+    if answer == BulkAnswer::Refused {
+        let mut outcomes = Vec::with_capacity(chunk.len());
+        for user in chunk {
+            outcomes.push(outcome(user, create_user(creator, user).await, false));
+        }
+        return outcomes;
+    }
+    let accepted = answer == BulkAnswer::Accepted;
     let mut by_email: HashMap<String, (User, bool)> = confirmed
         .into_iter()
         .map(|u| (u.email.to_lowercase(), (u, false)))

@@ -6,7 +6,7 @@ use futures::stream::BoxStream;
 
 use crate::error::Error;
 use crate::ids::{DashboardId, UserId};
-use crate::models::{Dashboard, Group, NewUser, Role, ShareRule, User, UserPatch};
+use crate::models::{Dashboard, Group, NewUser, Role, ShareRule, Tenant, User, UserPatch};
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -139,6 +139,12 @@ pub trait Directory: Send + Sync {
     async fn groups(&self, scope: Option<&str>) -> Result<Vec<Group>, Error>;
     /// How many users the server says it has, where it can tell (`GET /api/users/count` on Sisense): lets a
     /// listing prove it is complete. `None` where the API has no count.
+    /// The installation's tenants (multitenancy, L2022 and later: `GET /api/v1/tenants`), or `None` where it has
+    /// none (the route is absent, as on L8.2.4) or the family has no such notion.
+    async fn tenants(&self) -> Result<Option<Vec<Tenant>>, Error> {
+        Ok(None)
+    }
+
     /// How many users the first page holds when `limit` are asked for (only `_id` where the family can say so):
     /// a server that answers fewer while holding more caps its pages. `None` where the family cannot ask.
     async fn first_page_len(&self, _limit: u32) -> Result<Option<usize>, Error> {

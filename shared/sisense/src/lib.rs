@@ -40,7 +40,7 @@ pub use directory::{
 };
 pub use error::{Error, ErrorBody, is_retryable_status};
 pub use ids::{DashboardId, GroupId, RoleId, UserId};
-pub use models::{Dashboard, Group, NewUser, Ref, Role, ShareRule, User, UserPatch};
+pub use models::{Dashboard, Group, NewUser, Ref, Role, ShareRule, Tenant, User, UserPatch};
 pub use paging::{Listed, paged, paged_users};
 pub use resolve::{
     GroupResolver, IMPLICIT_GROUPS, ResolveError, RoleResolver, canonical_role, ui_role_name,

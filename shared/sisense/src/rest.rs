@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, Serializer};
 
-use crate::create::{Creator, confirm_bulk, outcome};
+use crate::create::{BulkAnswer, Creator, confirm_bulk, outcome};
 use crate::directory::CreateOutcome;
 use crate::error::Error;
 use crate::ids::{GroupId, RoleId};
@@ -113,13 +113,13 @@ pub(crate) async fn bulk_create(
                 .collect();
         }
     };
-    let (confirmed, ok) = match transport.send(&call, auth).await {
+    let (confirmed, answer) = match transport.send(&call, auth).await {
         Ok(reply) if accepted(reply.status) => {
             match decode(&call.method, &call.path(), &reply.body) {
-                Ok(body) => (users_with_ids(body), true),
+                Ok(body) => (users_with_ids(body), BulkAnswer::Accepted),
                 Err(e) => {
                     tracing::warn!(error = %e, "bulk create succeeded with an unreadable body; reconciling by email");
-                    (Vec::new(), true)
+                    (Vec::new(), BulkAnswer::Accepted)
                 }
             }
         }
@@ -128,14 +128,23 @@ pub(crate) async fn bulk_create(
                 status = reply.status.as_u16(),
                 "bulk create did not answer as documented; falling back to single creates"
             );
-            (Vec::new(), false)
+            (Vec::new(), BulkAnswer::Unknown)
+        }
+        Err(Error::Api { status, .. })
+            if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS =>
+        {
+            tracing::warn!(
+                status = status.as_u16(),
+                "bulk create refused (all or nothing: nobody created); creating each user alone"
+            );
+            (Vec::new(), BulkAnswer::Refused)
         }
         Err(e) => {
             tracing::warn!(error = %e, "bulk create failed; falling back to single creates");
-            (Vec::new(), false)
+            (Vec::new(), BulkAnswer::Unknown)
         }
     };
-    confirm_bulk(creator, chunk, confirmed, ok).await
+    confirm_bulk(creator, chunk, confirmed, answer).await
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ async fn an_rbac_site_lists_and_writes_users_by_id_with_role_ids() {
         .map(|r| r.query.unwrap_or_default())
         .collect();
     assert_eq!(pages.len(), 2, "120 users in pages of 100: {pages:?}");
-    assert!(pages[1].starts_with("page_start="), "{pages:?}");
+    assert!(pages[1].starts_with("next_page_start="), "{pages:?}");
     let roles = client.roles(None).await.unwrap();
     assert_eq!(roles.len(), sisense_sim::PERISCOPE_ROLES.len());
     assert!(roles.iter().all(|r| r.id.as_str().starts_with("acme:")));

@@ -65,6 +65,9 @@ pub(crate) mod column {
 /// The column added after [`HEADER`] when users belong to Periscope sites.
 pub const SITE_COLUMN: &str = "site";
 
+/// The column added last when the installation reports tenants (multitenancy): the user's tenant name.
+pub const TENANT_COLUMN: &str = "tenant";
+
 /// The 17 cells of a user's row, neutralised; cells the user holds as written are borrowed, not copied.
 pub fn row<'a>(user: &'a User, names: &'a Names) -> [Cow<'a, str>; 17] {
     let text = |t: &'a Option<String>| Cow::Borrowed(t.as_deref().unwrap_or_default());

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sisense::{Directory, UserQuery};
 
 pub use changes::{CHANGES_HEADER, Change, ChangeCounts};
-pub use csv_row::{FIELDS, HEADER, SITE_COLUMN, row};
+pub use csv_row::{FIELDS, HEADER, SITE_COLUMN, TENANT_COLUMN, row};
 pub use summary::{BUCKETS, Summary};
 
 use crate::artefact::{instant, neutralise, normalise_prefix, put_json, stamp};
@@ -375,11 +375,12 @@ async fn write_csv(
     let mut csv = new_writer();
     let capabilities = directory.capabilities();
     let with_site = !capabilities.scopes.is_empty();
-    if with_site {
-        csv.write_record(HEADER.iter().chain([&SITE_COLUMN]))?;
-    } else {
-        csv.write_record(HEADER)?;
-    }
+    let tenants = tenant_names(directory).await;
+    let extra: Vec<&str> = [(with_site, SITE_COLUMN), (tenants.is_some(), TENANT_COLUMN)]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    csv.write_record(HEADER.iter().chain(extra.iter()))?;
     let mut summary = Summary::with_thresholds(options.thresholds);
     summary.trust_last_login = options.trust_last_login;
     summary.last_login_available = capabilities.last_login;
@@ -395,14 +396,22 @@ async fn write_csv(
         let user = user?;
         options.progress.advance(1);
         let cells = row(&user, names);
-        summary.add(&user, names.role(&user), now);
+        let standing = summary.add(&user, names.role(&user), now);
         diff.compare(&cells, options.flush_bytes).await?;
-        if with_site {
-            let site = neutralise(user.scope.as_deref().unwrap_or_default());
-            csv.write_record(cells.iter().map(|c| c.as_bytes()).chain([site.as_bytes()]))?;
-        } else {
-            csv.write_record(cells.iter().map(|c| c.as_bytes()))?;
-        }
+        let site = with_site.then(|| neutralise(user.scope.as_deref().unwrap_or_default()));
+        let tenant = tenants.as_ref().map(|t| {
+            let id = user.tenant_id.as_deref().unwrap_or_default();
+            let name = t.get(id).map_or(id, String::as_str);
+            summary.add_tenant(name, names.role(&user), &standing);
+            neutralise(name)
+        });
+        csv.write_record(
+            cells
+                .iter()
+                .map(|c| c.as_bytes())
+                .chain(site.as_ref().map(|s| s.as_bytes()))
+                .chain(tenant.as_ref().map(|t| t.as_bytes())),
+        )?;
         csv.flush().map_err(csv::Error::from)?;
         if csv.get_ref().len() >= options.flush_bytes {
             let full = std::mem::replace(&mut csv, new_writer());
@@ -411,6 +420,20 @@ async fn write_csv(
     }
     upload.write(&into_bytes(csv)?).await?;
     Ok(summary)
+}
+
+/// Tenant names by id, where the installation reports tenants; a failure to read them is logged, never fatal
+/// (the export is then written without the tenant column).
+async fn tenant_names(
+    directory: &dyn Directory,
+) -> Option<std::collections::HashMap<String, String>> {
+    match directory.tenants().await {
+        Ok(tenants) => tenants.map(|t| t.into_iter().map(|t| (t.id, t.name)).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "tenants could not be read; exporting without the tenant column");
+            None
+        }
+    }
 }
 
 /// Whether the listing returned every user. It ends only on an empty page; the server's count, where it has one,

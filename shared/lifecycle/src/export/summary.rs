@@ -52,6 +52,12 @@ pub struct Summary {
     pub last_seen_sources: BTreeMap<String, u64>,
     /// Activated SSO users whose activity cannot be told (no SSO evidence): never counted stale.
     pub activity_unknown: u64,
+    /// Users per tenant name, where the installation reports tenants.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_tenant: BTreeMap<String, u64>,
+    /// Licence seats per tier of each tenant, where the installation reports tenants.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub seats_per_tenant: BTreeMap<String, Seats>,
     #[serde(skip)]
     thresholds: Thresholds,
     /// `TRUST_LAST_LOGIN`: judge SSO users by `lastLogin` too, as the deactivation job does with it.
@@ -87,6 +93,8 @@ impl Summary {
             seats: Seats::new(),
             last_seen_sources: BTreeMap::new(),
             activity_unknown: 0,
+            per_tenant: BTreeMap::new(),
+            seats_per_tenant: BTreeMap::new(),
             thresholds,
             trust_last_login: false,
         }
@@ -102,8 +110,8 @@ impl Summary {
             .map_or("older", |(name, _)| name)
     }
 
-    /// Counts one user.
-    pub fn add(&mut self, user: &User, role_name: &str, now: DateTime<Utc>) {
+    /// Counts one user; returns how it stands (for [`Summary::add_tenant`]).
+    pub fn add(&mut self, user: &User, role_name: &str, now: DateTime<Utc>) -> Standing {
         self.users += 1;
         if user.is_active() {
             self.active += 1;
@@ -132,7 +140,7 @@ impl Summary {
         };
         self.seats.add(role_name, &standing);
         if !self.last_login_available {
-            return;
+            return standing;
         }
         if matches!(standing, Standing::Unknown { .. }) {
             self.activity_unknown += 1;
@@ -149,6 +157,19 @@ impl Summary {
         }
         count(&mut self.last_login, Self::bucket(user.last_login, now));
         self.latest_login = self.latest_login.max(user.last_login);
+        standing
+    }
+
+    /// Counts a user [`Summary::add`] judged as `standing` in the tenant named `tenant`.
+    pub fn add_tenant(&mut self, tenant: &str, role_name: &str, standing: &Standing) {
+        count(&mut self.per_tenant, tenant);
+        if !self.seats_per_tenant.contains_key(tenant) {
+            self.seats_per_tenant
+                .insert(tenant.to_string(), Seats::new());
+        }
+        if let Some(seats) = self.seats_per_tenant.get_mut(tenant) {
+            seats.add(role_name, standing);
+        }
     }
 }
 

@@ -139,13 +139,16 @@ pub(super) async fn run_segment(
         }))
         .map(|(p, id, patch)| async move {
             match directory.update_user(id, patch).await {
-                Ok(_) => result(p, RowStatus::Updated, id.as_str(), ""),
-                Err(e) => result(
-                    p,
-                    RowStatus::Failed,
-                    id.as_str(),
-                    format!("update failed: {e}"),
-                ),
+                Ok(user) => match not_applied(&user, patch) {
+                    None => result(p, RowStatus::Updated, id.as_str(), ""),
+                    Some(what) => result(
+                        p,
+                        RowStatus::Failed,
+                        id.as_str(),
+                        format!("update not applied: Sisense answered success but {what}"),
+                    ),
+                },
+                Err(e) => result(p, RowStatus::Failed, id.as_str(), failure(p, "update", &e)),
             }
         })
         .buffered(concurrency.max(1))
@@ -179,7 +182,7 @@ pub(super) async fn run_segment(
                         user.id.as_str(),
                         p.note.clone().unwrap_or_default(),
                     ),
-                    Err(e) => result(p, RowStatus::Failed, "", format!("create failed: {e}")),
+                    Err(e) => result(p, RowStatus::Failed, "", failure(p, "create", &e)),
                 },
                 None => result(
                     p,
@@ -198,4 +201,50 @@ pub(super) async fn run_segment(
             }),
         })
         .collect()
+}
+
+/// What of `patch` the user Sisense answered with does not show; `None` when all of it does.
+fn not_applied(user: &sisense::User, patch: &sisense::UserPatch) -> Option<String> {
+    let differs = |want: &Option<String>, have: &Option<String>| {
+        want.as_ref().is_some_and(|w| have.as_ref() != Some(w))
+    };
+    if let Some(role) = &patch.role_id
+        && user.role_id() != Some(role)
+    {
+        return Some(format!(
+            "the role is still {:?}",
+            user.role_id().map(|r| r.as_str())
+        ));
+    }
+    if differs(&patch.first_name, &user.first_name) || differs(&patch.last_name, &user.last_name) {
+        return Some("the name is unchanged".into());
+    }
+    if let Some(groups) = &patch.groups {
+        let have: Vec<_> = user.group_ids().collect();
+        if let Some(missing) = groups.iter().find(|g| !have.contains(g)) {
+            return Some(format!("group {missing} is not among the user's groups"));
+        }
+    }
+    None
+}
+
+/// What a failed write says on its row: a licence refusal (Sisense's 2007) in words, else the error.
+fn failure(p: &Planned, what: &str, e: &sisense::Error) -> String {
+    if let sisense::Error::Api {
+        code: Some(2007), ..
+    } = e
+    {
+        let role = p.role_name.as_deref().unwrap_or("the role asked for");
+        let tier = match crate::seats::Tier::of_role(role) {
+            crate::seats::Tier::Administrators => "administrator",
+            crate::seats::Tier::Designers => "designer",
+            crate::seats::Tier::Viewers => "viewer",
+            crate::seats::Tier::Unclassified => "licence",
+        };
+        return format!(
+            "{what} failed: no free {tier} seat for role {role} (Sisense refused it with 2007: the licence has no \
+             {tier} seat left; free one or buy more)"
+        );
+    }
+    format!("{what} failed: {e}")
 }

@@ -23,6 +23,8 @@ pub enum Column {
     Password,
     /// `site`, `site_name`: the Periscope site(s) a row is for (`;` or `|` separated; empty = every site).
     Site,
+    /// `tenant`, `tenant_name`: the tenant a row's user is in (multitenancy); must be within `TENANTS`.
+    Tenant,
 }
 
 impl Column {
@@ -37,6 +39,7 @@ impl Column {
         Column::Groups,
         Column::Password,
         Column::Site,
+        Column::Tenant,
     ];
 
     /// The column's name in messages.
@@ -51,12 +54,13 @@ impl Column {
             Column::Groups => "groups",
             Column::Password => "password",
             Column::Site => "site",
+            Column::Tenant => "tenant",
         }
     }
 }
 
 /// Header spellings per column, already folded (lowercase, no spaces, underscores or dashes).
-const ALIASES: [(&str, Column); 20] = [
+const ALIASES: [(&str, Column); 22] = [
     ("email", Column::Email),
     ("emailaddress", Column::Email),
     ("mail", Column::Email),
@@ -77,6 +81,8 @@ const ALIASES: [(&str, Column); 20] = [
     ("password", Column::Password),
     ("site", Column::Site),
     ("sitename", Column::Site),
+    ("tenant", Column::Tenant),
+    ("tenantname", Column::Tenant),
 ];
 
 /// Folds a header: lowercase, without spaces, underscores or dashes.
@@ -154,7 +160,7 @@ pub enum FileError {
 }
 
 /// How many [`Column`]s there are.
-const COLUMNS: usize = Column::Site as usize + 1;
+const COLUMNS: usize = Column::Tenant as usize + 1;
 
 /// One data row: the line it starts on (the header is line 1; equal to the spreadsheet row unless an earlier
 /// cell holds a line break) and its cells by column.

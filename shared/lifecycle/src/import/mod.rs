@@ -139,11 +139,20 @@ pub async fn import_users(
     .await?;
     let capabilities = directory.capabilities();
     let names = names_by_scope(directory, &capabilities).await?;
+    let existing_names = plan::user_names(&existing);
+    let tenancy = crate::tenancy::Tenancy::resolve(
+        directory,
+        options.tenants.as_deref(),
+        options.service_account.as_deref(),
+    )
+    .await?;
     let context = plan::Context {
         capabilities: &capabilities,
         names: &names,
         default_role: &options.default_role,
         existing: &existing,
+        existing_names: &existing_names,
+        tenancy: tenancy.as_ref(),
         existing_at_start: &existing_at_start,
         on_existing: request.on_existing,
     };

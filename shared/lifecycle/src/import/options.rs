@@ -50,6 +50,10 @@ pub struct ImportOptions {
     pub deadline: Option<Instant>,
     /// Told of every segment of rows processed.
     pub progress: Progress,
+    /// The tenants the import may act in (`TENANTS`): `None` the service account's own, names, or `["*"]`.
+    pub tenants: Option<Vec<String>>,
+    /// The account the import runs as (its tenant is the default `TENANTS`).
+    pub service_account: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -64,6 +68,8 @@ impl Default for ImportOptions {
             rows_per_hop: None,
             deadline: None,
             progress: Progress::default(),
+            tenants: None,
+            service_account: None,
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct Planned {
     pub step: Step,
     /// What the report says about the row besides its status (e.g. created without a role), if anything.
     pub note: Option<String>,
+    /// The API name of the role the step gives (for messages: a licence refusal names it).
+    pub role_name: Option<String>,
 }
 
 /// The role and group resolvers of one scope, or of the whole directory.
@@ -103,6 +105,10 @@ pub struct Context<'a> {
     pub default_role: &'a str,
     /// Existing users by [`scope_key`], as listed now.
     pub existing: &'a HashMap<String, User>,
+    /// Existing users' emails by [`scope_key`] of their lower-case user name ([`user_names`]).
+    pub existing_names: &'a HashMap<String, String>,
+    /// The tenants the import may act in, where the installation has tenants.
+    pub tenancy: Option<&'a crate::tenancy::Tenancy>,
     /// The [`scope_key`]s that existed when the import started (first hop).
     pub existing_at_start: &'a HashSet<String>,
     /// Policy for existing users.
@@ -166,6 +172,7 @@ fn max_chars(column: Column) -> usize {
         Column::FirstName | Column::LastName | Column::Role => 128,
         Column::Name | Column::Password => 256,
         Column::Groups | Column::Site => 4096,
+        Column::Tenant => 128,
     }
 }
 
@@ -303,6 +310,7 @@ impl<'a> Plan<'a> {
                     site: None,
                     step: Step::Invalid(message),
                     note: None,
+                    role_name: None,
                 }];
             }
         };
@@ -311,12 +319,26 @@ impl<'a> Plan<'a> {
             .map(|site| {
                 let (step, note) = plan_row(row, email, site.as_deref(), &self.repeated, self.ctx)
                     .unwrap_or_else(|message| (Step::Invalid(message), None));
+                let role_id = match &step {
+                    Step::Create(new) => new.role_id.as_ref(),
+                    Step::Update { patch, .. } => patch.role_id.as_ref(),
+                    Step::Invalid(_) | Step::Skip { .. } | Step::AlreadyCreated { .. } => None,
+                };
+                let role_name = role_id.and_then(|id| {
+                    let names = self.ctx.names.get(site.as_deref().unwrap_or_default())?;
+                    names
+                        .roles
+                        .resolve(id.as_str())
+                        .ok()
+                        .map(|r| r.name.clone())
+                });
                 Planned {
                     row: row.row,
                     email: email.to_string(),
                     site,
                     step,
                     note,
+                    role_name,
                 }
             })
             .collect()
@@ -430,6 +452,15 @@ fn plan_step(
     }
     let mut groups = Vec::new();
     for name in list(groups_cell) {
+        if let Some(built_in) = UNASSIGNABLE_GROUPS
+            .iter()
+            .find(|g| g.eq_ignore_ascii_case(name.trim()))
+        {
+            return Err(format!(
+                "group {built_in:?} is built into Sisense and cannot be assigned through the API (Sisense refuses \
+                 it with 2010); remove it from the groups cell"
+            ));
+        }
         if let Some(group) = names.groups.resolve(name).map_err(|e| e.to_string())?
             && !groups.contains(&group.id)
         {
@@ -444,6 +475,46 @@ fn plan_step(
         (first, last) = split_name(row.get(Column::Name));
     }
 
+    let tenant_cell = row.get(Column::Tenant).trim();
+    match ctx.tenancy {
+        None if !tenant_cell.is_empty() => {
+            return Err(format!(
+                "tenant {tenant_cell:?} given, but this installation reports no tenants; leave the tenant column \
+                 empty"
+            ));
+        }
+        Some(t) if !tenant_cell.is_empty() && !t.allows_name(tenant_cell) => {
+            return Err(format!(
+                "tenant {tenant_cell:?} is outside TENANTS ({}): rows of other tenants are not imported",
+                t.allowed_names()
+            ));
+        }
+        Some(t) => {
+            if let Some(user) = ctx.existing.get(&key)
+                && !t.allows(user)
+            {
+                return Err(format!(
+                    "the user exists in tenant {}, outside TENANTS ({}): never changed",
+                    t.name_of(user),
+                    t.allowed_names()
+                ));
+            }
+        }
+        None => {}
+    }
+    let wanted_name = row.get(Column::UserName).trim();
+    if !wanted_name.is_empty()
+        && !ctx.existing.contains_key(&key)
+        && let Some(owner) = ctx
+            .existing_names
+            .get(&scope_key(site, &wanted_name.to_lowercase()))
+    {
+        return Err(format!(
+            "user name {wanted_name:?} belongs to the existing user {owner}: this row would change that user's \
+             email, and Sisense does not change email or user name through the API; fix the row or the user in \
+             Sisense"
+        ));
+    }
     if let Some(user) = ctx.existing.get(&key) {
         if !ctx.existing_at_start.contains(&key) {
             return Ok(Step::AlreadyCreated {
@@ -460,6 +531,19 @@ fn plan_step(
                 user.id
             )),
             OnExisting::Update => {
+                let wanted_name = row.get(Column::UserName).trim();
+                if !wanted_name.is_empty()
+                    && user
+                        .user_name
+                        .as_deref()
+                        .is_some_and(|current| !current.eq_ignore_ascii_case(wanted_name))
+                {
+                    return Err(format!(
+                        "Sisense does not change email or user name through the API (its PATCH drops them): the \
+                         user name stays {:?}; leave the user_name cell empty or equal to it",
+                        user.user_name.as_deref().unwrap_or_default()
+                    ));
+                }
                 let current = user
                     .group_ids()
                     .filter(|id| !names.groups.is_built_in(id))
@@ -512,6 +596,20 @@ fn plan_step(
         password: non_empty(row.get(Column::Password)).map(SecretString::from),
     })))
 }
+
+/// The emails of `existing` users by [`scope_key`] of their lower-case user name (users without one are left out).
+pub fn user_names(existing: &HashMap<String, User>) -> HashMap<String, String> {
+    existing
+        .values()
+        .filter_map(|u| {
+            let name = u.user_name.as_deref()?.trim().to_lowercase();
+            (!name.is_empty()).then(|| (scope_key(u.scope.as_deref(), &name), u.email.clone()))
+        })
+        .collect()
+}
+
+/// Built-in groups Sisense never assigns through its API (2010): a row naming one is invalid, never sent.
+pub const UNASSIGNABLE_GROUPS: [&str; 3] = ["Admins", "Everyone", "All users in system"];
 
 /// Whether the row's file has first or last name columns (then `name` is not split).
 fn file_has_split_names(row: &InputRow) -> bool {
@@ -604,6 +702,8 @@ mod tests {
             names: &names,
             default_role: "consumer",
             existing: &existing,
+            existing_names: &HashMap::new(),
+            tenancy: None,
             existing_at_start: &at_start,
             on_existing: OnExisting::Skip,
         };

@@ -106,6 +106,8 @@ pub enum Status {
     AlreadyDone,
     /// A live run refused to act: the evidence as a whole failed the health check. Nothing was written.
     SignalUnhealthy,
+    /// A user of a tenant outside `TENANTS`: never changed.
+    OtherTenant,
 }
 
 impl Status {
@@ -133,6 +135,7 @@ impl Status {
             Status::ActivityUnknown => "activity_unknown",
             Status::AlreadyDone => "already_done",
             Status::SignalUnhealthy => "signal_unhealthy",
+            Status::OtherTenant => "other_tenant",
         }
     }
 }
@@ -344,7 +347,8 @@ impl Context<'_> {
             | Status::Cleared
             | Status::ActivityUnknown
             | Status::AlreadyDone
-            | Status::SignalUnhealthy => {
+            | Status::SignalUnhealthy
+            | Status::OtherTenant => {
                 tracing::warn!(user_id = %id, status = row.status.as_str(), message = %row.message, "action not done")
             }
         }

@@ -38,6 +38,7 @@ use crate::names::Names;
 use crate::notify::Notifier;
 use crate::progress::Progress;
 use crate::store::ObjectStore;
+use crate::tenancy::Tenancy;
 
 /// Days without a login after which a user is stale, unless configured.
 pub const DEFAULT_INACTIVE_DAYS: u32 = 90;
@@ -124,6 +125,9 @@ pub struct StaleOptions {
     pub trust_last_login: bool,
     /// The health check a live run must pass before any write (`force` never passes it).
     pub health: HealthLimits,
+    /// The tenants the run may act in (`TENANTS`): `None` the service account's own, names, or `["*"]` for all.
+    /// Users of other tenants are reported `other_tenant` and never changed.
+    pub tenants: Option<Vec<String>>,
 }
 
 impl Default for StaleOptions {
@@ -152,6 +156,7 @@ impl Default for StaleOptions {
             feed: None,
             trust_last_login: false,
             health: HealthLimits::default(),
+            tenants: None,
         }
     }
 }
@@ -301,6 +306,12 @@ pub struct StaleSummary {
     /// Rows of the activity feed without an email or a readable instant (counted, never fatal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feed_rows_invalid: Option<u64>,
+    /// The tenants the run acted in (`*` for all), where the installation reports tenants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<String>,
+    /// Stale users of other tenants, reported `other_tenant` and never changed.
+    #[serde(default)]
+    pub other_tenant: u64,
 }
 
 /// One report row.
@@ -515,6 +526,13 @@ pub async fn deactivate_stale_users(
         &options.all_protected_users(),
         &options.protected_groups,
     )?;
+    let tenancy = Tenancy::resolve(
+        directory,
+        options.tenants.as_deref(),
+        options.service_account.as_deref(),
+    )
+    .await?;
+    summary.tenants = tenancy.as_ref().map(Tenancy::allowed_names);
     let ledger_key = notice::ledger_key(&prefix);
     let ledger = match options.notice_days {
         0 => None,
@@ -540,6 +558,7 @@ pub async fn deactivate_stale_users(
             owned: owned.as_ref(),
             transfer: setup.custodian.is_some(),
             warned: ledger.as_ref(),
+            tenancy: tenancy.as_ref(),
         },
         &mut summary,
     )
@@ -769,6 +788,8 @@ struct Scan<'a> {
     transfer: bool,
     /// The notice ledger, when notice is on.
     warned: Option<&'a Ledger>,
+    /// The tenants the run may act in, where the installation has tenants.
+    tenancy: Option<&'a Tenancy>,
 }
 
 /// Lists every user once and sorts the stale ones into "act" and "keep", judging each by every activity signal.
@@ -821,6 +842,27 @@ fn judge(
     let role_name = scan.names.role(&user).to_string();
     let mut row = Row::new(user, role_name, seen.at, 0);
     row.source = seen.source;
+    if let Some(tenancy) = scan.tenancy
+        && !tenancy.allows(&row.user)
+    {
+        let actionable = matches!(
+            standing,
+            Standing::Stale { .. }
+                | Standing::Pending { stale: true, .. }
+                | Standing::Deactivated { stale: true, .. }
+        );
+        if actionable {
+            let message = format!(
+                "in tenant {}, outside TENANTS ({}): never changed",
+                tenancy.name_of(&row.user),
+                tenancy.allowed_names()
+            );
+            if plan.leave(row, Status::OtherTenant, message, was_warned) {
+                summary.other_tenant += 1;
+            }
+        }
+        return;
+    }
     let (days_inactive, pending, deactivated) = match standing {
         Standing::Current => {
             summary.active += 1;

@@ -336,7 +336,8 @@ async fn apply_segment(
                 | Status::Cleared
                 | Status::ActivityUnknown
                 | Status::AlreadyDone
-                | Status::SignalUnhealthy => {}
+                | Status::SignalUnhealthy
+                | Status::OtherTenant => {}
             }
         }
     }
@@ -387,7 +388,8 @@ fn count(rows: &[Row], summary: &mut StaleSummary) {
             | Status::Cleared
             | Status::ActivityUnknown
             | Status::AlreadyDone
-            | Status::SignalUnhealthy => {
+            | Status::SignalUnhealthy
+            | Status::OtherTenant => {
                 tracing::error!(
                     status = row.status.as_str(),
                     "an applied row kept a status applying never gives"

@@ -177,6 +177,8 @@ pub fn check_plan(file: &InputFile) -> Result<(), TestCaseError> {
             names: &names,
             default_role: "consumer",
             existing: &existing,
+            existing_names: &HashMap::new(),
+            tenancy: None,
             existing_at_start: &at_start,
             on_existing: OnExisting::Skip,
         },

@@ -238,6 +238,11 @@ impl Directory for FusionDirectory {
         crate::rest::count_users(&self.transport, &self.auth).await
     }
 
+    /// `GET /api/v1/tenants`; a 404 (no such route before multitenancy) means no tenants.
+    async fn tenants(&self) -> Result<Option<Vec<crate::Tenant>>, Error> {
+        absent_if_not_found(self.json(&Call::get(&["api", "v1", "tenants"])).await)
+    }
+
     async fn first_page_len(&self, limit: u32) -> Result<Option<usize>, Error> {
         let query = UserQuery {
             fields: Some(vec!["_id".into()]),

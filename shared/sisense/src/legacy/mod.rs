@@ -228,10 +228,20 @@ impl Directory for LegacyDirectory {
 
     /// `PUT /api/users/{id}` with the changed fields only.
     #[tracing::instrument(skip_all, fields(family = "legacy", user_id = %id))]
+    /// `PUT /api/users/{id}`, whose 200 has no response schema in the contract (Sisense answers an empty body, or
+    /// whatever it likes): the user is read back instead.
     async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<User, Error> {
         let segments = ["api", "users", id.as_str()];
-        self.json(&Call::get(&segments).with_json(Method::PUT, patch)?)
-            .await
+        let call = Call::get(&segments).with_json(Method::PUT, patch)?;
+        self.transport.send(&call, self.auth.as_ref()).await?;
+        self.get_user(id).await?.ok_or_else(|| Error::Api {
+            status: reqwest::StatusCode::NOT_FOUND,
+            request: format!("GET /api/users/{id}"),
+            code: None,
+            message: format!("user {id} vanished after its update"),
+            body: String::new(),
+            retry_after: None,
+        })
     }
 
     /// `POST /api/users/delete` with the ids in the body: repeating it deletes nothing more.

@@ -67,6 +67,18 @@ impl Group {
     }
 }
 
+/// A tenant of a multi-tenant installation (L2022 and later), as `GET /api/v1/tenants` lists it; the system
+/// tenant is named `system`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// The tenant's id (what users' and groups' `tenantId` refers to).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Its name (the path segment tenant admins use: `https://<host>/<tenant>/`).
+    #[serde(default)]
+    pub name: String,
+}
+
 /// A Sisense user as `GET /api/v1/users` returns it (read by the hand-written `Deserialize` in `decode`, which
 /// keeps unknown fields without buffering the known ones as `#[serde(flatten)]` would).
 #[derive(Debug, Clone, PartialEq, Serialize)]

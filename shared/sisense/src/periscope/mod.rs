@@ -7,7 +7,8 @@
 //! id (RBAC sites), the role id or the group name, so users, roles and groups of several sites never collide
 //! and every operation finds its site again. Only this module reads that encoding. Lists are read whether they
 //! come bare or wrapped (`{"users": [...]}`), and `/api/v2/users` is followed page by page (`next_page_start`
-//! sent back as `page_start`, our assumption: the parameter name is undocumented). A site's own role id is
+//! sent back as the query parameter `next_page_start`, the name Sisense's own script pages its dashboards with;
+//! a site ignores a parameter it does not know and answers the first page again, which the repeat check stops). A site's own role id is
 //! kept as [`Role::other_ids`], so people can name a role by the id the site shows them. Writes with
 //! `test_mode=true` are validated by the server and not applied ([`ServerDryRun`]).
 
@@ -218,7 +219,7 @@ impl PeriscopeDirectory {
         })
     }
 
-    /// Every user of the site at `index`, following `next_page_start` (sent back as `page_start`) until it is
+    /// Every user of the site at `index`, following `next_page_start` (sent back under the same name) until it is
     /// absent; each user once. A start answered twice is an [`Error::Paging`], not a loop.
     async fn site_users(&self, index: usize) -> Result<Vec<User>, Error> {
         let site = self.site(index);
@@ -228,7 +229,7 @@ impl PeriscopeDirectory {
         loop {
             let mut call = self.call(index, segments);
             if let Some(start) = &start {
-                call = call.query("page_start", start.clone());
+                call = call.query("next_page_start", start.clone());
             }
             let page: Page<WireUser> = self.list_page(index, &call, "users").await?;
             for user in page.items {
