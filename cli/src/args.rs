@@ -70,6 +70,10 @@ pub struct Connection {
     /// Timeout of one HTTP attempt, in seconds.
     #[arg(long, global = true, default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// A PEM file of the private certificate authority Sisense's certificate comes from, trusted besides the
+    /// public roots (TLS verification is never turned off).
+    #[arg(long, env = "SISENSE_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {

@@ -31,6 +31,15 @@ pub async fn client(connection: &Connection, aws: &Aws) -> Result<SisenseClient,
     config.rate_limit = NonZeroU32::new(connection.rate_limit);
     config.read_rate_limit = NonZeroU32::new(connection.read_rate_limit);
     config.request_timeout = Duration::from_secs(connection.request_timeout_secs.max(1));
+    if let Some(path) = &connection.ca_cert {
+        // Added to the secret's own, if it has one: both are trusted besides the public roots.
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| CliError::io("reading the --ca-cert file", path, e))?;
+        config.ca_certificates = Some(match config.ca_certificates.take() {
+            Some(own) => format!("{own}\n{pem}"),
+            None => pem,
+        });
+    }
     Ok(SisenseClient::new(config)?)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod moto;
+pub mod proxy;
 pub mod runtime_api;
 pub mod source;
 pub mod template;

@@ -37,6 +37,10 @@ fn names_in(code: &str, found: &mut BTreeMap<String, bool>) {
     }
 }
 
+/// Variables the functions read through their libraries rather than `sl_aws::env`: the HTTP client's proxy
+/// settings (reqwest reads them when a client is built).
+pub const LIBRARY_VARIABLES: [&str; 2] = ["HTTPS_PROXY", "NO_PROXY"];
+
 /// The non-test code of every `.rs` file under `dir` (a file's text up to its `#[cfg(test)]`).
 fn code_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -69,6 +73,7 @@ pub fn env_read_by(binary: &str) -> BTreeMap<String, bool> {
         names_in(&code, &mut found);
     }
     found.retain(|name, _| !name.starts_with("AWS_"));
+    found.extend(LIBRARY_VARIABLES.map(|name| (name.to_string(), false)));
     found
 }
 
@@ -94,5 +99,6 @@ pub fn env_surely_read_by(binary: &str) -> BTreeMap<String, bool> {
         }
     }
     found.retain(|name, _| !name.starts_with("AWS_"));
+    found.extend(LIBRARY_VARIABLES.map(|name| (name.to_string(), false)));
     found
 }

@@ -200,7 +200,7 @@ impl Template {
     }
 
     /// `value` with a top-level `Fn::If` resolved (`None` for `AWS::NoValue`).
-    fn select(&self, value: &Value) -> Option<Value> {
+    pub fn select(&self, value: &Value) -> Option<Value> {
         match value
             .get("Fn::If")
             .and_then(Value::as_array)

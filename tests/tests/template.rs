@@ -581,3 +581,70 @@ fn notices_publish_only_to_the_given_topic_and_the_failed_metric_is_alarmed_and_
         );
     }
 }
+
+#[test]
+fn a_private_network_and_a_proxy_are_parameters_applied_to_all_three_functions_or_to_none() {
+    let vpc_policy = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
+    let managed = |t: &Template, id: &str| -> Vec<String> {
+        t.resource(id)["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p.get("Fn::If").is_some())
+            .filter_map(|p| t.select(p))
+            .filter_map(|p| t.eval(&p))
+            .collect()
+    };
+    let plain = Template::load(&[("BucketName", BUCKET)]);
+    for (id, _) in FUNCTIONS {
+        assert_eq!(
+            plain.select(&plain.resource(id)["Properties"]["VpcConfig"]),
+            None,
+            "{id}: no VPC unless asked"
+        );
+        assert!(!managed(&plain, id).iter().any(|p| p == vpc_policy), "{id}");
+        let env = plain.env(id);
+        assert!(
+            !env.contains_key("HTTPS_PROXY") && !env.contains_key("NO_PROXY"),
+            "{id}"
+        );
+    }
+    let private = Template::load(&[
+        ("BucketName", BUCKET),
+        ("SubnetIds", "subnet-0a1b2c3d,subnet-4e5f6a7b"),
+        ("SecurityGroupIds", "sg-0123abcd"),
+        ("HttpsProxy", "http://proxy.corp.example:3128"),
+        ("NoProxy", "169.254.169.254,.amazonaws.com"),
+    ]);
+    assert!(private.condition("HasVpc") && private.condition("HasProxy"));
+    for (id, binary) in FUNCTIONS {
+        let vpc = private
+            .select(&private.resource(id)["Properties"]["VpcConfig"])
+            .unwrap_or_else(|| panic!("{id} joins the VPC"));
+        assert_eq!(
+            vpc["SubnetIds"],
+            json!({"Fn::Split": [",", {"Ref": "SubnetIds"}]}),
+            "{id}"
+        );
+        assert_eq!(
+            vpc["SecurityGroupIds"],
+            json!({"Fn::Split": [",", {"Ref": "SecurityGroupIds"}]}),
+            "{id}"
+        );
+        assert!(
+            managed(&private, id).iter().any(|p| p == vpc_policy),
+            "{id} may create its network interfaces"
+        );
+        let env = private.env(id);
+        assert_eq!(env["HTTPS_PROXY"], "http://proxy.corp.example:3128", "{id}");
+        assert_eq!(env["NO_PROXY"], "169.254.169.254,.amazonaws.com", "{id}");
+        let read = env_read_by(binary);
+        assert!(read.contains_key("HTTPS_PROXY") && read.contains_key("NO_PROXY"));
+    }
+    // Subnets without security groups are refused by the template's own rule.
+    let rule = &plain.doc["Rules"]["NetworkNeedsSecurityGroups"];
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "SecurityGroupIds"}, ""]}]})
+    );
+}

@@ -64,6 +64,8 @@ struct SecretJson {
     #[serde(flatten)]
     site: SiteJson,
     sites: Option<Vec<SiteJson>>,
+    /// PEM certificate(s) of a private certificate authority, trusted besides the public roots.
+    ca_certificate: Option<String>,
 }
 
 /// One Periscope site's fields; `baseUrl` in a `sites` entry overrides the secret's.
@@ -109,7 +111,10 @@ pub fn parse_secret(id: &str, json: &str) -> Result<ClientConfig, SecretError> {
             )));
         }
     };
-    ClientConfig::new(base_url, credentials).map_err(|e| invalid(&e.to_string()))
+    let mut config =
+        ClientConfig::new(base_url, credentials).map_err(|e| invalid(&e.to_string()))?;
+    config.ca_certificates = secret.ca_certificate.filter(|pem| !pem.trim().is_empty());
+    Ok(config)
 }
 
 fn fusion_credentials(secret: &SecretJson) -> Result<Credentials, &'static str> {
@@ -229,6 +234,35 @@ pub async fn load_client_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_ca_in_the_secret_reaches_the_client_config_for_every_kind() {
+        let pem = "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----";
+        for secret in [
+            format!(r#"{{"baseUrl":"https://bi.corp","token":"t","caCertificate":"{pem}"}}"#),
+            format!(
+                r#"{{"kind":"legacy","baseUrl":"https://bi.corp","email":"a@b.c","password":"p","caCertificate":"{pem}"}}"#
+            ),
+            format!(
+                r#"{{"kind":"periscope","baseUrl":"https://p.corp","site":"s","apiKey":"k","rbac":true,"invitedByEmail":"a@b.c","caCertificate":"{pem}"}}"#
+            ),
+        ] {
+            let config = parse_secret("s", &secret).unwrap();
+            assert!(
+                config
+                    .ca_certificates
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("-----BEGIN CERTIFICATE-----\n")),
+                "{secret}"
+            );
+        }
+        let none = parse_secret(
+            "s",
+            r#"{"baseUrl":"https://b","token":"t","caCertificate":" "}"#,
+        )
+        .unwrap();
+        assert_eq!(none.ca_certificates, None, "a blank one is none");
+    }
 
     #[test]
     fn parses_password_and_token_secrets() {

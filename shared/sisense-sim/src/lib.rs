@@ -28,6 +28,7 @@ mod routes;
 mod seed;
 mod sign_in;
 mod state;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,6 +45,7 @@ pub use oracle::{StaleRule, StaleSets};
 pub use periscope::PERISCOPE_ROLES;
 pub use seed::{BUILT_IN_GROUPS, GROUPS, ROLES, object_id, timestamp};
 pub use sign_in::{SignIn, SignInKind, SignInMix};
+pub use tls::TlsIdentity;
 
 /// Which Sisense release the simulator answers as.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +122,9 @@ pub struct SimConfig {
     /// account and the groups are the system tenant's, the other users spread over every tenant in turn. Empty
     /// (the default): no tenants route (404, as on L8.2.4).
     pub tenants: Vec<String>,
+    /// Serve HTTPS with this certificate instead of plain HTTP (the base URL is then `https://127.0.0.1:<port>`;
+    /// give the certificate that name as an IP address).
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for SimConfig {
@@ -144,6 +149,7 @@ impl Default for SimConfig {
             sign_ins: SignInMix::default(),
             licence_seats: std::collections::BTreeMap::new(),
             tenants: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -201,6 +207,7 @@ pub struct Simulator {
     base_url: String,
     server: JoinHandle<()>,
     sign_ins: Vec<SignIn>,
+    tls_failures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Drop for Simulator {
@@ -248,18 +255,35 @@ impl Simulator {
             periscope_page_size: config.periscope_page_size,
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
         let app = routes::router(shared.clone());
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "simulator server stopped");
+        let tls_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (base_url, server) = match &config.tls {
+            None => {
+                let base_url = format!("http://{}", listener.local_addr()?);
+                let server = tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!(error = %e, "simulator server stopped");
+                    }
+                });
+                (base_url, server)
             }
-        });
+            Some(identity) => {
+                let base_url = format!("https://{}", listener.local_addr()?);
+                let listener = tls::TlsListener::new(listener, identity, tls_failures.clone())?;
+                let server = tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!(error = %e, "simulator server stopped");
+                    }
+                });
+                (base_url, server)
+            }
+        };
         Ok(Simulator {
             shared,
             base_url,
             server,
             sign_ins,
+            tls_failures,
         })
     }
 
@@ -267,6 +291,11 @@ impl Simulator {
     /// (the oracle of the staleness tests).
     pub fn sign_ins(&self) -> &[SignIn] {
         &self.sign_ins
+    }
+
+    /// TLS handshakes that did not complete (a client that refused the certificate), when serving HTTPS.
+    pub fn tls_failures(&self) -> u64 {
+        self.tls_failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tenant names by id (empty without tenants).

@@ -262,6 +262,9 @@ pub struct ClientConfig {
     /// Legacy family: let Sisense mail an invitation to created users (`notify=true`); off by default so a
     /// bulk import mails nobody unless asked.
     pub notify_new_users: bool,
+    /// PEM certificate(s) of a private certificate authority (the secret's `caCertificate`, the CLI's
+    /// `--ca-cert`), trusted besides the public roots. Verification is never turned off.
+    pub ca_certificates: Option<String>,
 }
 
 /// Default writes per second (Sisense's guidance is about 5-10 writes per second).
@@ -289,6 +292,7 @@ impl ClientConfig {
             prefetch: 1,
             bulk_chunk: 50,
             notify_new_users: false,
+            ca_certificates: None,
         })
     }
 }

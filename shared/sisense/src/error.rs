@@ -63,6 +63,22 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// The server's TLS certificate was refused (an unknown authority, a wrong name, expired): final, never
+    /// retried; the message says what to do.
+    #[error(
+        "the server's certificate is not trusted for {method} {path} ({reason}): if Sisense uses a certificate from \
+         your own certificate authority, add that CA as caCertificate in the secret (CLI: --ca-cert FILE or \
+         SISENSE_CA_CERT); TLS verification is never turned off"
+    )]
+    Tls {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// What the TLS library said about the certificate.
+        reason: String,
+    },
+
     /// The connection failed after the request was (possibly) sent, e.g. dropped mid-response.
     #[error("connection to Sisense failed during {method} {path}: {source}")]
     Transport {
@@ -131,6 +147,7 @@ impl Error {
             Error::Api { status, .. } => is_retryable_status(*status),
             Error::Timeout { .. } | Error::Connect { .. } | Error::Transport { .. } => true,
             Error::Config(_)
+            | Error::Tls { .. }
             | Error::Unauthorized { .. }
             | Error::Decode { .. }
             | Error::Paging(_)
@@ -175,6 +192,13 @@ impl Error {
     /// Classifies a reqwest failure into timeout, connect or transport.
     pub(crate) fn from_reqwest(method: &str, path: &str, source: reqwest::Error) -> Self {
         let (method, path) = (method.to_string(), path.to_string());
+        if let Some(reason) = certificate_problem(&source) {
+            return Error::Tls {
+                method,
+                path,
+                reason,
+            };
+        }
         if source.is_timeout() {
             Error::Timeout { method, path }
         } else if source.is_connect() {
@@ -191,6 +215,25 @@ impl Error {
             }
         }
     }
+}
+
+/// What the TLS library said, when `error` is (somewhere in its chain) a refused server certificate. An
+/// `io::Error` hides its payload from `source()` (and may wrap another `io::Error`), so each one is opened too.
+fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(
+        problem @ (rustls::Error::InvalidCertificate(_)
+        | rustls::Error::InvalidCertRevocationList(_)),
+    ) = error.downcast_ref::<rustls::Error>()
+    {
+        return Some(problem.to_string());
+    }
+    let payload = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .map(|payload| payload as &(dyn std::error::Error + 'static));
+    payload
+        .and_then(certificate_problem)
+        .or_else(|| error.source().and_then(certificate_problem))
 }
 
 /// The statuses a retry may cure. A 500 is among them: Sisense answers it for transient failures too (a node

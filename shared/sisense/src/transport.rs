@@ -149,6 +149,23 @@ enum Failure {
     Other(Error),
 }
 
+/// The certificates of a PEM bundle (a private CA, trusted besides the public roots); an error names what is
+/// wrong without echoing the text.
+fn private_roots(pem: &str) -> Result<Vec<reqwest::Certificate>, Error> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+        Error::Config(format!(
+            "caCertificate is not a PEM certificate bundle: {e}"
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(Error::Config(
+            "caCertificate holds no certificate (expected -----BEGIN CERTIFICATE----- blocks)"
+                .into(),
+        ));
+    }
+    Ok(certs)
+}
+
 /// HTTP, rate limit and retries, shared by every request of a directory.
 pub(crate) struct Transport {
     http: reqwest::Client,
@@ -163,11 +180,15 @@ pub(crate) struct Transport {
 impl Transport {
     /// Builds the HTTP client. TLS certificate verification is always on.
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("sisense-lifecycle/", env!("CARGO_PKG_VERSION")))
-            .https_only(config.base_url.scheme() == "https")
+            .https_only(config.base_url.scheme() == "https");
+        if let Some(pem) = &config.ca_certificates {
+            builder = builder.tls_certs_merge(private_roots(pem)?);
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?;
         Ok(Transport {

@@ -105,7 +105,7 @@ pub struct Context<'a> {
     pub default_role: &'a str,
     /// Existing users by [`scope_key`], as listed now.
     pub existing: &'a HashMap<String, User>,
-    /// Existing users' emails by [`scope_key`] of their lower-case user name ([`user_names`]).
+    /// Existing users' emails by [`scope_key`] of their lower-case user name (`user_names`).
     pub existing_names: &'a HashMap<String, String>,
     /// The tenants the import may act in, where the installation has tenants.
     pub tenancy: Option<&'a crate::tenancy::Tenancy>,
