@@ -7,7 +7,8 @@
 //! only the server's answers), after
 //! "closing" every object schema that lists `properties` (`additionalProperties: false`), so a field the
 //! contract does not declare is a failure in either direction. The few fields we knowingly send or accept
-//! beyond the contract are [`EXCEPTIONS`], each with its reason; nothing else passes.
+//! beyond the contract are [`EXCEPTIONS`] and the SSO fields of user answers ([`SSO_FIELDS`]), each with its
+//! reason; nothing else passes.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,20 @@ pub struct Exception {
     pub reason: &'static str,
 }
 
+/// Response fields a JWT SSO login writes on a user, beyond the L8.2.4 schemas: Sisense's server code (the 2018
+/// build whose users code matches L8.2.4) stores the login's `ssoTokenIat` and `ssoToken` on the user, and user
+/// documents are answered as stored. The client keeps only the token's presence (redacted when read).
+pub const SSO_FIELDS: [&str; 2] = ["ssoTokenIat", "ssoToken"];
+
+/// The operations whose answers carry users, and so [`SSO_FIELDS`].
+pub const USER_ANSWERS: [(&str, &str); 5] = [
+    ("GET", "/api/v1/users"),
+    ("GET", "/api/v1/users/{id}"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("GET", "/api/users"),
+    ("GET", "/api/users/{user}"),
+];
+
 /// Operations beyond the published contracts that the client calls, each with its reason: (method, path, why).
 pub const EXTRA_OPERATIONS: [(&str, &str, &str); 1] = [(
     "GET",
@@ -49,103 +64,7 @@ fn is_extra(method: &str, path: &str) -> bool {
 }
 
 /// Every departure from the published contract, with its reason.
-pub const EXCEPTIONS: [Exception; 17] = [
-    Exception {
-        method: "GET",
-        path: "/api/v1/users",
-        direction: "response",
-        field: "ssoTokenIat",
-        reason: "Sisense's server code (the 2018 build whose users code matches L8.2.4) writes the JWT SSO login's \
-                 iat on the user, and the user documents are answered as stored; the L8.2.4 schemas omit it",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/v1/users",
-        direction: "response",
-        field: "ssoToken",
-        reason: "written beside ssoTokenIat by a JWT SSO login; the client keeps only its presence (the value is \
-                 redacted when read, never logged or stored)",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/v1/users/{id}",
-        direction: "response",
-        field: "ssoTokenIat",
-        reason: "Sisense's server code (the 2018 build whose users code matches L8.2.4) writes the JWT SSO login's \
-                 iat on the user, and the user documents are answered as stored; the L8.2.4 schemas omit it",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/v1/users/{id}",
-        direction: "response",
-        field: "ssoToken",
-        reason: "written beside ssoTokenIat by a JWT SSO login; the client keeps only its presence (the value is \
-                 redacted when read, never logged or stored)",
-    },
-    Exception {
-        method: "PATCH",
-        path: "/api/v1/users/{id}",
-        direction: "response",
-        field: "ssoTokenIat",
-        reason: "Sisense's server code (the 2018 build whose users code matches L8.2.4) writes the JWT SSO login's \
-                 iat on the user, and the user documents are answered as stored; the L8.2.4 schemas omit it",
-    },
-    Exception {
-        method: "PATCH",
-        path: "/api/v1/users/{id}",
-        direction: "response",
-        field: "ssoToken",
-        reason: "written beside ssoTokenIat by a JWT SSO login; the client keeps only its presence (the value is \
-                 redacted when read, never logged or stored)",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/users",
-        direction: "response",
-        field: "ssoTokenIat",
-        reason: "Sisense's server code (the 2018 build whose users code matches L8.2.4) writes the JWT SSO login's \
-                 iat on the user, and the user documents are answered as stored; the L8.2.4 schemas omit it",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/users",
-        direction: "response",
-        field: "ssoToken",
-        reason: "written beside ssoTokenIat by a JWT SSO login; the client keeps only its presence (the value is \
-                 redacted when read, never logged or stored)",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/users/{user}",
-        direction: "response",
-        field: "ssoTokenIat",
-        reason: "Sisense's server code (the 2018 build whose users code matches L8.2.4) writes the JWT SSO login's \
-                 iat on the user, and the user documents are answered as stored; the L8.2.4 schemas omit it",
-    },
-    Exception {
-        method: "GET",
-        path: "/api/users/{user}",
-        direction: "response",
-        field: "ssoToken",
-        reason: "written beside ssoTokenIat by a JWT SSO login; the client keeps only its presence (the value is \
-                 redacted when read, never logged or stored)",
-    },
-    Exception {
-        method: "PUT",
-        path: "/api/users/{user}",
-        direction: "response",
-        field: "ssoTokenIat",
-        reason: "Sisense's server code (the 2018 build whose users code matches L8.2.4) writes the JWT SSO login's \
-                 iat on the user, and the user documents are answered as stored; the L8.2.4 schemas omit it",
-    },
-    Exception {
-        method: "PUT",
-        path: "/api/users/{user}",
-        direction: "response",
-        field: "ssoToken",
-        reason: "written beside ssoTokenIat by a JWT SSO login; the client keeps only its presence (the value is \
-                 redacted when read, never logged or stored)",
-    },
+pub const EXCEPTIONS: [Exception; 5] = [
     Exception {
         method: "POST",
         path: "/api/v1/users",
@@ -381,6 +300,10 @@ impl Operation<'_> {
 
     /// `body` without the exception fields of this operation (top level, or of each array item).
     fn without_exceptions(&self, direction: &str, mut body: Value) -> Value {
+        let answers_users = direction == "response"
+            && USER_ANSWERS
+                .iter()
+                .any(|(m, p)| *p == self.path && m.eq_ignore_ascii_case(&self.method));
         let fields: Vec<&str> = EXCEPTIONS
             .iter()
             .filter(|e| {
@@ -389,6 +312,7 @@ impl Operation<'_> {
                     && e.method.eq_ignore_ascii_case(&self.method)
             })
             .map(|e| e.field)
+            .chain(SSO_FIELDS.into_iter().filter(|_| answers_users))
             .collect();
         let strip = |v: &mut Value| {
             if let Some(obj) = v.as_object_mut() {

@@ -217,3 +217,14 @@ pub fn python_baseline(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::V
     );
     serde_json::from_slice(&output.stdout).expect("the baseline prints one JSON line")
 }
+
+/// The `user_id`s of the report `rows` with `status`.
+pub fn with_status(
+    rows: &[std::collections::BTreeMap<String, String>],
+    status: &str,
+) -> std::collections::BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["user_id"].clone())
+        .collect()
+}

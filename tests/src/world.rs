@@ -79,6 +79,17 @@ impl World {
             .to_string()
     }
 
+    /// The rows of the CSV report a job's summary names (`reportKey`), one map per row.
+    pub async fn report(&self, summary: &Value) -> Vec<std::collections::BTreeMap<String, String>> {
+        let bytes = self
+            .get(summary["reportKey"].as_str().expect("reportKey"))
+            .await;
+        csv::Reader::from_reader(bytes.as_slice())
+            .deserialize()
+            .map(|r| r.expect("a report row"))
+            .collect()
+    }
+
     /// The object at `key` in [`BUCKET`] (panics when missing).
     pub async fn get(&self, key: &str) -> Vec<u8> {
         let out = self

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Duration;
 use e2e_tests::runtime_api::Function;
 use e2e_tests::world::{Env, World};
-use e2e_tests::{Family, NOW, now};
+use e2e_tests::{Family, NOW, now, with_status};
 use serde_json::{Value, json};
 use sisense_sim::{Faults, Release, SimConfig, Simulator, StaleRule};
 
@@ -59,21 +59,6 @@ fn rule(sim: &Simulator, groups: &[&str], users: &[&str]) -> StaleRule {
             .collect(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }
-}
-
-async fn report(world: &World, summary: &Value) -> Vec<BTreeMap<String, String>> {
-    let bytes = world.get(summary["reportKey"].as_str().unwrap()).await;
-    csv::Reader::from_reader(bytes.as_slice())
-        .deserialize()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
-fn with_status(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
-    rows.iter()
-        .filter(|r| r["status"] == status)
-        .map(|r| r["user_id"].clone())
-        .collect()
 }
 
 /// The user as the API answers it, as stored: without the built-in "Everyone" the API lists first.
@@ -153,7 +138,7 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
             && key.ends_with(".csv"),
         "{key}"
     );
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     assert_eq!(with_status(&rows, "aborted_over_threshold"), expected.act);
     assert_eq!(with_status(&rows, "protected"), expected.protected);
     let header = String::from_utf8(world.get(key).await).unwrap();
@@ -173,7 +158,7 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
         (json!(true), json!(false))
     );
     assert_eq!(
-        with_status(&report(&world, &summary).await, "would_deactivate"),
+        with_status(&world.report(&summary).await, "would_deactivate"),
         expected.act
     );
     assert!(
@@ -236,7 +221,7 @@ async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(fa
         (summary["failed"].clone(), summary["notApplied"].clone()),
         (json!(0), json!(0))
     );
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     assert_eq!(with_status(&rows, "deactivated"), expected.act);
     assert_eq!(with_status(&rows, "pending_invitation"), expected.pending);
     for (id, user) in by_id(&sim) {
@@ -302,7 +287,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
     let snapshots = world.keys("reports/deactivations/snapshots/").await;
     assert_eq!(snapshots.len(), expected.act.len());
     let one = expected.act.iter().next().unwrap();
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     let row = rows.iter().find(|r| r["user_id"] == *one).unwrap();
     assert!(row["snapshot_key"].starts_with("reports/deactivations/snapshots/run-"));
     let snapshot: Value = serde_json::from_slice(&world.get(&row["snapshot_key"]).await).unwrap();
@@ -348,7 +333,7 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
     let mut f = function(&world, &ignoring, family, "sisense/ignoring", &live).await;
     let summary = invoke(&mut f, json!({"staleAction": "demote"})).await;
     assert_eq!(summary["acted"], 0);
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     let not_applied = with_status(&rows, "not_applied");
     assert!(!not_applied.is_empty() && not_applied.is_subset(&expected.act));
     assert_eq!(summary["notApplied"], not_applied.len());
@@ -437,7 +422,7 @@ async fn demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations
     let mut f = function(&world, &sim, family, "sisense/demote", &LIVE_DEMOTE).await;
     let summary = invoke(&mut f, json!({})).await;
     assert_eq!(summary["acted"], demoted.len(), "{summary}");
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     assert_eq!(with_status(&rows, "demoted"), demoted);
     assert_eq!(
         with_status(&rows, "pending_invitation"),
@@ -540,7 +525,7 @@ async fn demoted_once_each(
         (summary["failed"].as_u64(), summary["notApplied"].as_u64()),
         (Some(0), Some(0))
     );
-    let rows = report(world, summary).await;
+    let rows = world.report(summary).await;
     let mut seen = BTreeMap::new();
     for row in &rows {
         *seen.entry(row["user_id"].clone()).or_insert(0) += 1;
@@ -644,7 +629,7 @@ async fn delete_without_a_target_deletes_no_owner_and_loses_no_dashboard() {
         dashboards,
         "dashboard count unchanged"
     );
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     for row in rows.iter().filter(|r| stale_owners.contains(&r["user_id"])) {
         assert_eq!(row["status"], "protected_owner");
         assert_eq!(
@@ -776,7 +761,7 @@ async fn delete_with_a_target_then_restore_brings_every_user_back_with_their_das
     assert_eq!(again["restored"], 0);
     assert_eq!(again["alreadyRestored"], candidates.len(), "{again}");
     assert!(sim.writes().is_empty(), "a second restore changes nothing");
-    let rows = report(&world, &again).await;
+    let rows = world.report(&again).await;
     assert!(rows.iter().all(|r| r["status"] == "already_restored"));
 }
 
@@ -816,7 +801,7 @@ async fn notice_warns_first_then_acts_only_on_warned_users_still_stale_after_the
         (Some(0), Some(0))
     );
     assert_eq!(
-        with_status(&report(&world, &dry).await, "would_warn"),
+        with_status(&world.report(&dry).await, "would_warn"),
         warned_now
     );
     assert!(
@@ -836,7 +821,7 @@ async fn notice_warns_first_then_acts_only_on_warned_users_still_stale_after_the
     );
     assert!(sim.writes().is_empty(), "warning writes nothing to Sisense");
     assert_eq!(
-        with_status(&report(&world, &first).await, "warned"),
+        with_status(&world.report(&first).await, "warned"),
         warned_now
     );
     let warned: BTreeSet<String> = ledger(&world).await.into_keys().collect();
@@ -893,7 +878,7 @@ async fn notice_warns_first_then_acts_only_on_warned_users_still_stale_after_the
     );
     assert_eq!(waiting["cleared"], 1, "{waiting}");
     assert_eq!(waiting["awaitingNotice"], warned_now.len() - 1, "{waiting}");
-    let rows = report(&world, &waiting).await;
+    let rows = world.report(&waiting).await;
     assert_eq!(
         with_status(&rows, "cleared"),
         BTreeSet::from([returning.clone()])
@@ -927,7 +912,7 @@ async fn notice_warns_first_then_acts_only_on_warned_users_still_stale_after_the
     .await;
     let acted = invoke(&mut at_later, json!({})).await;
     assert_eq!(acted["acted"], expected.len(), "{acted}");
-    let rows = report(&world, &acted).await;
+    let rows = world.report(&acted).await;
     assert_eq!(with_status(&rows, "demoted"), expected);
     assert!(with_status(&rows, "awaiting_notice").is_superset(&warned_at_week));
     let patched: BTreeSet<String> = sim

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Duration;
 use e2e_tests::world::{BUCKET, World};
-use e2e_tests::{Family, NOW, now};
-use serde_json::{Value, json};
+use e2e_tests::{Family, NOW, now, with_status};
+use serde_json::json;
 use sisense_sim::{SignInKind, SignInMix, SimConfig, Simulator};
 
 async fn enterprise() -> Simulator {
@@ -20,21 +20,6 @@ async fn enterprise() -> Simulator {
     })
     .await
     .unwrap()
-}
-
-async fn report(world: &World, summary: &Value) -> Vec<BTreeMap<String, String>> {
-    let bytes = world.get(summary["reportKey"].as_str().unwrap()).await;
-    csv::Reader::from_reader(bytes.as_slice())
-        .deserialize()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
-fn with_status(rows: &[BTreeMap<String, String>], status: &str) -> BTreeSet<String> {
-    rows.iter()
-        .filter(|r| r["status"] == status)
-        .map(|r| r["user_id"].clone())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +78,7 @@ async fn doctor_then_a_live_demote_with_a_feed_spares_active_sso_users_and_a_fro
         .unwrap_or_else(|e| panic!("{e}\n{}", f.logs()));
     assert_eq!(summary["action"], "demote", "demote is the default");
     assert_eq!(summary["signalHealth"]["verdict"], "healthy");
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     let demoted = with_status(&rows, "demoted");
     assert!(demoted.len() > 100, "{summary}");
     assert!(
@@ -126,7 +111,7 @@ async fn doctor_then_a_live_demote_with_a_feed_spares_active_sso_users_and_a_fro
         .unwrap_or_else(|e| panic!("{e}\n{}", f.logs()));
     assert_eq!(summary["activityUnknown"], 0, "{summary}");
     assert_eq!(summary["feedRowsInvalid"], 1);
-    let rows = report(&world, &summary).await;
+    let rows = world.report(&summary).await;
     let fed = with_status(&rows, "demoted");
     assert!(fed.is_disjoint(&recent));
     assert!(

@@ -151,14 +151,15 @@ pub async fn diagnose(
         );
     }
     let signal_health = health.verdict(options.health, options.thresholds.inactive_days);
-    let percent = |n: u64| match signal_health.activated {
-        0 => 0.0,
-        all => (n as f64 * 1000.0 / all as f64).round() / 10.0,
-    };
     let sources = signal_health.coverage.clone();
     let source_percent = sources
         .iter()
-        .map(|(k, n)| (k.clone(), percent(*n)))
+        .map(|(k, n)| {
+            (
+                k.clone(),
+                crate::stale::percent(*n, signal_health.activated),
+            )
+        })
         .collect();
 
     let (dashboards, sessions) = match directory.content() {

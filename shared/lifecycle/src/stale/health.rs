@@ -62,6 +62,14 @@ pub struct SignalHealth {
 // The `f64` fields hold one decimal of a ratio of counts (0 when there is nothing to count): never NaN.
 impl Eq for SignalHealth {}
 
+/// `n` in percent of `all`, to one decimal (0 when there is nothing to count).
+pub(crate) fn percent(n: u64, all: u64) -> f64 {
+    match all {
+        0 => 0.0,
+        all => (n as f64 * 1000.0 / all as f64).round() / 10.0,
+    }
+}
+
 /// Counts the evidence while users are listed.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HealthCount {
@@ -106,11 +114,10 @@ impl HealthCount {
 
     /// The verdict under `limits`.
     pub(crate) fn verdict(&self, limits: HealthLimits, inactive_days: u32) -> SignalHealth {
-        let percent = |n: u64| match self.activated {
-            0 => 0.0,
-            all => (n as f64 * 1000.0 / all as f64).round() / 10.0,
-        };
-        let (recent_percent, unknown_percent) = (percent(self.recent), percent(self.unknown));
+        let (recent_percent, unknown_percent) = (
+            percent(self.recent, self.activated),
+            percent(self.unknown, self.activated),
+        );
         let mut reasons = Vec::new();
         if self.activated > 0 && recent_percent < f64::from(limits.min_recent_percent) {
             reasons.push(format!(

@@ -24,7 +24,7 @@ pub use health::{
 pub use policy::{Protection, Standing, Thresholds, standing};
 pub use run::Continuation;
 
-pub(crate) use health::HealthCount;
+pub(crate) use health::{HealthCount, percent};
 use notice::Ledger;
 use run::{Frozen, Planned, RunKeys};
 
@@ -645,6 +645,16 @@ pub async fn deactivate_stale_users(
 
     let mut rows = plan.act;
     rows.extend(plan.keep);
+    write_report(store, rows, &summary).await?;
+    finished(directory, summary, None)
+}
+
+/// Writes a one-invocation run's report (rows by user id) and its summary.
+async fn write_report(
+    store: &dyn ObjectStore,
+    mut rows: Vec<Row>,
+    summary: &StaleSummary,
+) -> Result<(), StaleError> {
     rows.sort_by(|a, b| a.user.id.cmp(&b.user.id));
     put_csv(
         store,
@@ -652,8 +662,8 @@ pub async fn deactivate_stale_users(
         csv_bytes(HEADER, rows.iter().map(Row::cells))?,
     )
     .await?;
-    put_json(store, &summary.summary_key, &summary).await?;
-    finished(directory, summary, None)
+    put_json(store, &summary.summary_key, summary).await?;
+    Ok(())
 }
 
 /// A live run whose evidence failed the health check: every planned row (and every warning it would have given)
@@ -676,14 +686,7 @@ async fn refuse_unhealthy(
         }
     }
     summary.warned = 0;
-    rows.sort_by(|a, b| a.user.id.cmp(&b.user.id));
-    put_csv(
-        store,
-        &summary.report_key,
-        csv_bytes(HEADER, rows.iter().map(Row::cells))?,
-    )
-    .await?;
-    put_json(store, &summary.summary_key, &summary).await?;
+    write_report(store, rows, &summary).await?;
     Err(JobError::SignalUnhealthy {
         reasons,
         report: format!("{}/{}", summary.bucket, summary.report_key),
