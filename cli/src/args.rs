@@ -23,16 +23,16 @@ see the report), 4 refused (over the safety caps, a file that cannot be imported
 #[command(name = "sisense-lifecycle", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// How to reach Sisense.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection")]
     pub connection: Connection,
     /// Print the job's JSON summary on stdout (what the Lambda function returns) instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub json: bool,
     /// No progress bars (they are also off when stderr is not a terminal).
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Output")]
     pub quiet: bool,
     /// More log lines on stderr (-v info, -vv debug); RUST_LOG wins when set.
-    #[arg(long, short, global = true, action = ArgAction::Count)]
+    #[arg(long, short, global = true, action = ArgAction::Count, help_heading = "Output")]
     pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
@@ -141,12 +141,18 @@ pub struct ImportArgs {
     pub resume: Option<String>,
     /// A tenant the run may act in (repeatable or comma-separated; `*` for every tenant; default: the service
     /// account's own). Only on installations with tenants.
-    #[arg(long = "tenant", env = "TENANTS", value_delimiter = ',')]
+    #[arg(
+        long = "tenant",
+        env = "TENANTS",
+        value_delimiter = ',',
+        help_heading = "Policy"
+    )]
     pub tenants: Vec<String>,
 }
 
 /// `deactivate`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Policy")]
 pub struct DeactivateArgs {
     /// A user last seen more than this many days ago is stale.
     #[arg(long, default_value_t = DEFAULT_INACTIVE_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
@@ -158,7 +164,11 @@ pub struct DeactivateArgs {
     /// the installation honours it: probed) or delete.
     #[arg(long, default_value = "demote")]
     pub action: Action,
-    /// Plan and report only; write nothing to Sisense.
+    /// Act for real: without it the run only plans and reports (as the function's DRY_RUN=true), so a bare
+    /// `deactivate` never changes anyone.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub apply: bool,
+    /// Plan and report only (the default; kept for scripts that say so).
     #[arg(long)]
     pub dry_run: bool,
     /// Most users acted on in one run.
@@ -198,11 +208,16 @@ pub struct DeactivateArgs {
     #[arg(long)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
     /// The activity evidence.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Activity evidence")]
     pub evidence: EvidenceArgs,
     /// A tenant the run may act in (repeatable or comma-separated; `*` for every tenant; default: the service
     /// account's own). Only on installations with tenants.
-    #[arg(long = "tenant", env = "TENANTS", value_delimiter = ',')]
+    #[arg(
+        long = "tenant",
+        env = "TENANTS",
+        value_delimiter = ',',
+        help_heading = "Policy"
+    )]
     pub tenants: Vec<String>,
 }
 
@@ -243,10 +258,14 @@ pub struct DoctorArgs {
 
 /// `restore`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Policy")]
 pub struct RestoreArgs {
     /// The deactivate report to undo: a local path (…/deactivations/dt=…/run-….csv) or s3://bucket/key.
     pub report: Location,
-    /// Plan and report only; write nothing to Sisense.
+    /// Restore for real: without it the restore only plans and reports (as the function's restore does).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub apply: bool,
+    /// Plan and report only (the default; kept for scripts that say so).
     #[arg(long)]
     pub dry_run: bool,
     /// Most users restored in one run.

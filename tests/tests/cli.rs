@@ -421,7 +421,7 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
 
     let refused = cli(
         &dir,
-        &["deactivate", "--now", NOW, "--json"],
+        &["deactivate", "--now", NOW, "--apply", "--json"],
         &token_env(&sim),
     )
     .await;
@@ -475,6 +475,7 @@ async fn deactivate_refuses_over_the_caps_and_acts_on_exactly_the_stale_users() 
 
     let live_args = [
         "deactivate",
+        "--apply",
         "--action",
         "deactivate",
         "--now",
@@ -964,6 +965,7 @@ async fn restore_undoes_a_demote_from_its_local_report_and_the_review_shows_dash
         &dir,
         &[
             "deactivate",
+            "--apply",
             "--now",
             NOW,
             "--action",
@@ -1019,7 +1021,7 @@ async fn restore_undoes_a_demote_from_its_local_report_and_the_review_shows_dash
     assert_eq!(dry.json()["toRestore"], acted);
     let done = cli(
         &dir,
-        &["restore", &report, "--force", "--json"],
+        &["restore", &report, "--apply", "--force", "--json"],
         &token_env(&sim),
     )
     .await;
@@ -1043,7 +1045,7 @@ async fn restore_undoes_a_demote_from_its_local_report_and_the_review_shows_dash
     );
     let again = cli(
         &dir,
-        &["restore", &report, "--force", "--json"],
+        &["restore", &report, "--apply", "--force", "--json"],
         &token_env(&sim),
     )
     .await;
@@ -1054,6 +1056,70 @@ async fn restore_undoes_a_demote_from_its_local_report_and_the_review_shows_dash
         bad.stderr.contains("not a deactivate report"),
         "{}",
         bad.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_deactivate_or_restore_only_plans_and_apply_acts() {
+    let sim = sim(300).await;
+    let dir = workdir("apply");
+    let args = [
+        "deactivate",
+        "--now",
+        NOW,
+        "--force",
+        "--max-actions",
+        "100000",
+        "--max-action-percent",
+        "100",
+        "--json",
+    ];
+    let planned = cli(&dir, &args, &token_env(&sim)).await;
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    assert_eq!(planned.json()["dryRun"], true, "no flag: a plan");
+    assert!(planned.json()["stale"].as_u64() > Some(10));
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+    let text = cli(&dir, &args[..args.len() - 1], &token_env(&sim)).await;
+    assert!(
+        text.stdout.contains("nothing changed (--apply acts)"),
+        "{}",
+        text.stdout
+    );
+
+    let applied = cli(
+        &dir,
+        &[&args[..1], &["--apply"], &args[1..]].concat(),
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(applied.json()["dryRun"], false);
+    assert!(!sim.writes().is_empty());
+    let report = dir
+        .join("reports")
+        .join(applied.json()["reportKey"].as_str().unwrap())
+        .display()
+        .to_string();
+    sim.clear_requests();
+    let restore = cli(
+        &dir,
+        &["restore", &report, "--force", "--json"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    assert_eq!(restore.json()["dryRun"], true, "a bare restore plans too");
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+    let both = cli(
+        &dir,
+        &["deactivate", "--apply", "--dry-run"],
+        &token_env(&sim),
+    )
+    .await;
+    assert_eq!(
+        both.code, 2,
+        "--apply and --dry-run conflict: {}",
+        both.stderr
     );
 }
 
@@ -1087,7 +1153,14 @@ async fn doctor_prints_verdicts_read_only_and_a_frozen_signal_exits_5_with_nothi
     let later = (now() + chrono::Duration::days(730)).to_rfc3339();
     let frozen = cli(
         &dir,
-        &["deactivate", "--now", &later, "--force", "--json"],
+        &[
+            "deactivate",
+            "--now",
+            &later,
+            "--apply",
+            "--force",
+            "--json",
+        ],
         &token_env(&sim),
     )
     .await;

@@ -29,7 +29,7 @@ pub fn options(args: &DeactivateArgs) -> StaleOptions {
     StaleOptions {
         thresholds: Thresholds::new(args.inactive_days, args.grace_days),
         action: args.action,
-        dry_run: args.dry_run,
+        dry_run: !args.apply,
         protected_roles: args.protected_roles.clone(),
         protected_users: args.protected_users.clone(),
         protected_groups: args.protected_groups.clone(),
@@ -139,7 +139,7 @@ fn headline(s: &StaleSummary) -> String {
             ""
         };
         format!(
-            "{scanned}\ndry run: would {action} {} users (cap {}{over}); nothing changed",
+            "{scanned}\ndry run: would {action} {} users (cap {}{over}); nothing changed (--apply acts)",
             s.stale, s.cap
         )
     } else {

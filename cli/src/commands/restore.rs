@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context<'_>, args: &RestoreArgs) -> Result<Outcome, CliEr
     let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
     let options = RestoreOptions {
         report_key: key,
-        dry_run: args.dry_run,
+        dry_run: !args.apply,
         max_actions: args.max_actions,
         max_action_percent: args.max_action_percent,
         force: args.force,
@@ -102,7 +102,7 @@ fn headline(s: &RestoreSummary) -> String {
         )
     } else if s.dry_run {
         format!(
-            "{counts}\ndry run: would restore {} users; nothing changed",
+            "{counts}\ndry run: would restore {} users; nothing changed (--apply restores)",
             s.to_restore
         )
     } else {
