@@ -19,6 +19,8 @@ pub struct Tenancy {
     system: String,
     /// The ids a run may act in; `None`: all.
     allowed: Option<BTreeSet<String>>,
+    /// The service account's tenant id, where it is known: the tenant new users are created in.
+    own: Option<String>,
 }
 
 impl Tenancy {
@@ -53,6 +55,16 @@ impl Tenancy {
                 .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
                 .map(|(id, _)| id.clone())
         };
+        let own = match service_account {
+            Some(account) => Some(
+                directory
+                    .find_user_by_email(account)
+                    .await?
+                    .and_then(|u| u.tenant_id)
+                    .unwrap_or_else(|| system.clone()),
+            ),
+            None => None,
+        };
         let allowed = match wanted {
             _ if all => None,
             Some(list) if !list.is_empty() => Some(
@@ -68,13 +80,9 @@ impl Tenancy {
                     .collect::<Result<BTreeSet<String>, JobError>>()?,
             ),
             _ => {
-                let account = service_account.ok_or_else(|| {
+                let tenant = own.clone().ok_or_else(|| {
                     JobError::Config("set TENANTS: the service account is not known, so neither is its tenant".into())
                 })?;
-                let user = directory.find_user_by_email(account).await?;
-                let tenant = user
-                    .and_then(|u| u.tenant_id)
-                    .unwrap_or_else(|| system.clone());
                 Some(BTreeSet::from([tenant]))
             }
         };
@@ -82,6 +90,7 @@ impl Tenancy {
             names,
             system,
             allowed,
+            own,
         }))
     }
 
@@ -109,6 +118,12 @@ impl Tenancy {
             .iter()
             .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
             .is_some_and(|(id, _)| self.allowed.as_ref().is_none_or(|ids| ids.contains(id)))
+    }
+
+    /// The name of the tenant new users are created in (the service account's), where it is known.
+    pub fn own_name(&self) -> Option<&str> {
+        let id = self.own.as_deref()?;
+        Some(self.names.get(id).map_or(id, String::as_str))
     }
 
     /// The tenants a run may act in, for messages (`*` for all).

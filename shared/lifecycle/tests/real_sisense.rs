@@ -355,7 +355,8 @@ async fn an_import_row_of_another_tenant_is_invalid() {
         .find(|u| names[u["tenantId"].as_str().unwrap()] == "acme")
         .unwrap();
     let csv = format!(
-        "email,role,tenant\nnew.system@example.com,viewer,system\nnew.acme@example.com,viewer,acme\n{},designer,\n",
+        "email,role,tenant\nnew.system@example.com,viewer,system\nnew.acme@example.com,viewer,acme\n{},designer,\n\
+         new.globex@example.com,viewer,globex\n",
         acme_user["email"].as_str().unwrap()
     );
     let input = MemoryStore::default();
@@ -373,6 +374,8 @@ async fn an_import_row_of_another_tenant_is_invalid() {
     };
     let options = ImportOptions {
         service_account: Some(sim.username().into()),
+        // Two tenants in scope, yet new users can only be created in the service account's.
+        tenants: Some(vec!["system".into(), "globex".into()]),
         ..ImportOptions::default()
     };
     let outcome = import_users(
@@ -388,18 +391,24 @@ async fn an_import_row_of_another_tenant_is_invalid() {
     let ImportOutcome::Done { summary, .. } = outcome else {
         panic!("{outcome:?}")
     };
-    assert_eq!((summary.created, summary.invalid), (1, 2), "{summary:?}");
+    assert_eq!((summary.created, summary.invalid), (1, 3), "{summary:?}");
     let bytes = reports.objects().remove(&summary.report_key).unwrap();
     let rows: Vec<BTreeMap<String, String>> = csv::Reader::from_reader(bytes.as_slice())
         .deserialize()
         .map(Result::unwrap)
         .collect();
     assert!(
-        rows[1]["message"].contains("\"acme\" is outside TENANTS (system)"),
+        rows[1]["message"].contains("\"acme\" is outside TENANTS"),
         "{rows:?}"
     );
     assert!(
         rows[2]["message"].contains("exists in tenant acme"),
         "{rows:?}"
     );
+    assert!(
+        rows[3]["message"]
+            .contains("created in the service account's tenant (system), not \"globex\""),
+        "{rows:?}"
+    );
+    assert!(sim.user_by_email("new.globex@example.com").is_none());
 }

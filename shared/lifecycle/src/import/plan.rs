@@ -489,17 +489,27 @@ fn plan_step(
                 t.allowed_names()
             ));
         }
-        Some(t) => {
-            if let Some(user) = ctx.existing.get(&key)
-                && !t.allows(user)
-            {
+        Some(t) => match ctx.existing.get(&key) {
+            Some(user) if !t.allows(user) => {
                 return Err(format!(
                     "the user exists in tenant {}, outside TENANTS ({}): never changed",
                     t.name_of(user),
                     t.allowed_names()
                 ));
             }
-        }
+            // A new user is created in the caller's tenant: a row for another one would land in the wrong place.
+            None if !tenant_cell.is_empty()
+                && t.own_name()
+                    .is_some_and(|own| !own.eq_ignore_ascii_case(tenant_cell)) =>
+            {
+                return Err(format!(
+                    "new users are created in the service account's tenant ({}), not {tenant_cell:?}: create \
+                     that tenant's users with its own admin (https://<host>/{tenant_cell}/)",
+                    t.own_name().unwrap_or_default()
+                ));
+            }
+            _ => {}
+        },
         None => {}
     }
     let wanted_name = row.get(Column::UserName).trim();
