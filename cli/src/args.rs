@@ -139,15 +139,9 @@ pub struct ImportArgs {
     /// Continue an interrupted import: the run id it printed (or that `import` names when refusing).
     #[arg(long)]
     pub resume: Option<String>,
-    /// A tenant the run may act in (repeatable or comma-separated; `*` for every tenant; default: the service
-    /// account's own). Only on installations with tenants.
-    #[arg(
-        long = "tenant",
-        env = "TENANTS",
-        value_delimiter = ',',
-        help_heading = "Policy"
-    )]
-    pub tenants: Vec<String>,
+    /// The tenants the run may act in.
+    #[command(flatten)]
+    pub tenants: TenantArgs,
 }
 
 /// `deactivate`.
@@ -210,15 +204,31 @@ pub struct DeactivateArgs {
     /// The activity evidence.
     #[command(flatten, next_help_heading = "Activity evidence")]
     pub evidence: EvidenceArgs,
+    /// The tenants the run may act in.
+    #[command(flatten)]
+    pub tenants: TenantArgs,
+}
+
+/// The tenants a run may act in (`deactivate`, `import`).
+#[derive(Debug, Args)]
+pub struct TenantArgs {
     /// A tenant the run may act in (repeatable or comma-separated; `*` for every tenant; default: the service
     /// account's own). Only on installations with tenants.
     #[arg(
         long = "tenant",
+        value_name = "TENANT",
         env = "TENANTS",
         value_delimiter = ',',
         help_heading = "Policy"
     )]
-    pub tenants: Vec<String>,
+    pub names: Vec<String>,
+}
+
+impl TenantArgs {
+    /// The names given, or `None` (the service account's own tenant).
+    pub fn given(&self) -> Option<Vec<String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
 }
 
 /// The activity evidence and its health check (`deactivate`, `doctor`).

@@ -40,7 +40,7 @@ pub fn options(args: &DeactivateArgs) -> StaleOptions {
         revoke_sessions: !args.no_revoke_sessions,
         notice_days: args.notice_days,
         trust_last_login: args.evidence.trust_last_login,
-        tenants: (!args.tenants.is_empty()).then(|| args.tenants.clone()),
+        tenants: args.tenants.given(),
         health: super::doctor::limits(&args.evidence),
         ..StaleOptions::default()
     }

@@ -31,7 +31,7 @@ pub async fn run(ctx: &Context<'_>, args: &ImportArgs) -> Result<Outcome, CliErr
         on_existing: args.on_existing,
         default_role: &args.default_role,
         resume: args.resume.as_deref(),
-        tenants: (!args.tenants.is_empty()).then(|| args.tenants.clone()),
+        tenants: args.tenants.given(),
         service_account: client.config().credentials.username().map(str::to_string),
     };
     import(&client, ctx, &plan).await
