@@ -14,7 +14,7 @@ use crate::location::Location;
 /// Exit codes, as `--help` shows them.
 pub const EXIT_CODES: &str = "Exit codes: 0 success (dry runs and already-imported files included), \
 1 failure (Sisense, storage or credentials), 2 usage error, 3 partial failure (some rows or users failed; \
-see the report), 4 refused (over the safety caps, a file that cannot be imported, an import another run holds), \
+see the report), 4 refused (over the safety caps, a file that cannot be imported, an import another run holds, a live deactivate or restore while another live run is in progress), \
 5 a live deactivate refused because the activity evidence failed its health check (SignalUnhealthy).";
 
 /// sisense-lifecycle: export, import and deactivate Sisense users from a laptop, with the same jobs the Lambda

@@ -15,7 +15,7 @@ pub enum Exit {
     Usage = 2,
     /// The job ran but some rows or users failed; the report says which.
     Partial = 3,
-    /// The job refused: over the safety caps, a file that cannot be imported, an import another run holds.
+    /// The job refused: over the safety caps, a file that cannot be imported, an import another run holds, a live run while another is in progress (`RunInProgress`).
     Refused = 4,
     /// A live run refused to act on people: the activity evidence failed its health check (`SignalUnhealthy`).
     SignalUnhealthy = 5,

@@ -38,6 +38,7 @@ impl FunctionError {
                 JobError::CannotJudgeStaleness { .. } => "StalenessUnknown",
                 JobError::DeactivationUnsupported { .. } => "DeactivationUnsupported",
                 JobError::SignalUnhealthy { .. } => "SignalUnhealthy",
+                JobError::RunInProgress { .. } => "RunInProgress",
                 JobError::Incomplete { .. } => "ListingIncomplete",
                 JobError::InputMissing(_) => "InputMissing",
                 JobError::Notify(_) => "NotifyError",

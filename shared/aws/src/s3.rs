@@ -368,6 +368,36 @@ impl ObjectStore for S3Store {
         }
     }
 
+    async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        tag: &str,
+    ) -> Result<bool, StoreError> {
+        let result = (self.client.put_object())
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .if_match(format!("\"{tag}\""))
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // 412: the object changed. 409: a concurrent conditional write is in flight. 404: it is gone.
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412 | 409 | 404)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("put if match", key, e)),
+        }
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut pages = self
             .client

@@ -69,6 +69,21 @@ pub enum JobError {
         /// Where the run's report is (`bucket/key`).
         report: String,
     },
+    /// Another live run holds the job's lock: nothing was done.
+    #[error(
+        "another live run, {run_id} (since {since}), is in progress: nothing was done. It holds {lock} until \
+         {until} unless it ends first; a run that died is taken over after that"
+    )]
+    RunInProgress {
+        /// The run holding the lock.
+        run_id: String,
+        /// When it took the lock.
+        since: String,
+        /// When its lease runs out.
+        until: String,
+        /// The lock's key.
+        lock: String,
+    },
     /// A listing ended with fewer users than the server counts, so the export cannot prove it is complete.
     #[error(
         "the listing returned {listed} users but Sisense counts {counted}: the export cannot prove it is \
@@ -101,6 +116,7 @@ impl JobError {
             | JobError::CannotJudgeStaleness { .. }
             | JobError::DeactivationUnsupported { .. }
             | JobError::SignalUnhealthy { .. }
+            | JobError::RunInProgress { .. }
             | JobError::Incomplete { .. } => None,
         }
     }
@@ -114,6 +130,7 @@ impl JobError {
                 | JobError::CannotJudgeStaleness { .. }
                 | JobError::DeactivationUnsupported { .. }
                 | JobError::SignalUnhealthy { .. }
+                | JobError::RunInProgress { .. }
         )
     }
 }

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod artefact;
 pub mod clock;
 pub mod doctor;
+pub mod engine;
 pub mod error;
 pub mod export;
 pub mod import;

@@ -75,6 +75,15 @@ pub trait ObjectStore: Send + Sync {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<bool, StoreError>;
+    /// Replaces the object at `key` only if its entity tag is still `tag` (S3 `If-Match`); `false` when it
+    /// changed or is gone.
+    async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        tag: &str,
+    ) -> Result<bool, StoreError>;
     /// The keys under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// The container the keys live in (bucket name or folder), for reports.
@@ -232,6 +241,21 @@ impl ObjectStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
         if objects.contains_key(key) {
+            return Ok(false);
+        }
+        objects.insert(key.to_string(), body);
+        Ok(true)
+    }
+
+    async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+        tag: &str,
+    ) -> Result<bool, StoreError> {
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        if objects.get(key).map(|b| content_tag(b)).as_deref() != Some(tag) {
             return Ok(false);
         }
         objects.insert(key.to_string(), body);
@@ -415,6 +439,24 @@ impl ObjectStore for LocalStore {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(Self::io("link", &target, e)),
+        }
+    }
+
+    /// Compares and replaces in two steps: atomic against this process's other writers only, which is what a
+    /// folder on one operator's disk needs (S3 checks the tag atomically).
+    async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        tag: &str,
+    ) -> Result<bool, StoreError> {
+        match self.get_tagged(key).await? {
+            Some((_, current)) if current == tag => {
+                self.put(key, body, content_type).await?;
+                Ok(true)
+            }
+            Some(_) | None => Ok(false),
         }
     }
 

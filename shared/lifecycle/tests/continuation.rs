@@ -249,3 +249,99 @@ async fn a_hop_cut_off_after_its_writes_is_retried_from_the_checkpoint_and_repor
     assert!(each_once(&rows), "every row reported once");
     assert_eq!(ids_with(&rows, "demoted"), expected);
 }
+
+#[tokio::test]
+async fn one_live_run_at_a_time_a_second_is_refused_by_name_and_a_dead_run_is_taken_over_after_its_lease()
+ {
+    let sim = common::sim_at(1_500, now(), Faults::default()).await;
+    let client = common::client(&sim);
+    let store = MemoryStore::default();
+    let first = StaleOptions {
+        run_id: Some("scheduled-1".into()),
+        actions_per_hop: Some(100),
+        ..live(&sim)
+    };
+    let hop = deactivate_stale_users(&client, &store, &FixedClock(now()), &first)
+        .await
+        .unwrap();
+    assert!(
+        hop.continuation.is_some(),
+        "the scheduled run is still going"
+    );
+    let writes = sim.writes().len();
+
+    // A manual run, live, while the scheduled one is between hops: refused, naming it, with nothing done.
+    let manual = StaleOptions {
+        run_id: Some("manual-1".into()),
+        ..live(&sim)
+    };
+    let err = deactivate_stale_users(&client, &store, &FixedClock(now()), &manual)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, JobError::RunInProgress { run_id, .. } if run_id == "scheduled-1"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("scheduled-1"), "{err}");
+    assert_eq!(
+        sim.writes().len(),
+        writes,
+        "the refused run wrote nothing to Sisense"
+    );
+    assert!(
+        !store
+            .objects()
+            .keys()
+            .any(|k| k.contains("/.state/manual-1/")),
+        "nor planned anything"
+    );
+    // A restore is refused too; a dry run is not (it writes nothing to Sisense).
+    let restore = lifecycle::restore::RestoreOptions {
+        report_key: "reports/deactivations/dt=2026-11-22/run-x.csv".into(),
+        dry_run: false,
+        ..Default::default()
+    };
+    let err = lifecycle::restore::restore_users(&client, &store, &FixedClock(now()), &restore)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JobError::RunInProgress { .. }), "{err}");
+    let dry = StaleOptions {
+        dry_run: true,
+        ..manual.clone()
+    };
+    deactivate_stale_users(&client, &store, &FixedClock(now()), &dry)
+        .await
+        .expect("a dry run plans beside a live run");
+
+    // The scheduled run dies here. Four hours later its lease still holds; after it ran out, the manual run takes
+    // over (the engine's unit tests show a holder that comes back after losing its lock cannot release it).
+    let later = |hours| FixedClock(now() + chrono::Duration::hours(hours));
+    assert!(
+        deactivate_stale_users(&client, &store, &later(4), &manual)
+            .await
+            .is_err()
+    );
+    let taken = deactivate_stale_users(&client, &store, &later(5), &manual)
+        .await
+        .expect("the dead run's lock is taken over");
+    assert!(
+        taken.continuation.is_none(),
+        "no hop budget: one invocation"
+    );
+    let back = StaleOptions {
+        run_id: Some("scheduled-1".into()),
+        ..live(&sim)
+    };
+    let fresh = StaleOptions {
+        run_id: Some("manual-2".into()),
+        ..live(&sim)
+    };
+    // The manual run ended and released the lock: the next run is not refused, and neither is the dead one's
+    // continuation.
+    deactivate_stale_users(&client, &store, &later(5), &fresh)
+        .await
+        .expect("the lock was released at the end of the manual run");
+    deactivate_stale_users(&client, &store, &later(5), &back)
+        .await
+        .expect("a released lock is taken by whoever comes");
+}

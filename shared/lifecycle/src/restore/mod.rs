@@ -13,6 +13,7 @@ use sisense::{Directory, UserQuery};
 
 use crate::artefact::{csv_bytes, instant, put_csv, put_json, stamp};
 use crate::clock::Clock;
+use crate::engine::LiveRun;
 use crate::error::JobError;
 use crate::names::Names;
 use crate::progress::Progress;
@@ -120,7 +121,9 @@ fn report_stem(source: &str, at: chrono::DateTime<chrono::Utc>) -> Result<String
     ))
 }
 
-/// Restores the users a live run acted on. Returns the summary; the report and summary are in `store`.
+/// Restores the users a live run acted on. Returns the summary; the report and summary are in `store`. A live
+/// restore holds the same live-run lock as the deactivation job for its whole run (it is one invocation), so
+/// it never overlaps a deactivation or another restore: it is refused with [`JobError::RunInProgress`] then.
 #[tracing::instrument(skip_all, fields(report = %options.report_key, dry_run = options.dry_run))]
 pub async fn restore_users(
     directory: &dyn Directory,
@@ -130,6 +133,25 @@ pub async fn restore_users(
 ) -> Result<RestoreSummary, JobError> {
     let now = clock.now();
     let stem = report_stem(&options.report_key, now)?;
+    if options.dry_run {
+        return restore(directory, store, options, &stem, now).await;
+    }
+    let prefix = &stem[..stem.rfind("restores/dt=").unwrap_or(0)];
+    let run_id = format!("restore-{}", stamp(now));
+    let lock = LiveRun::acquire(store, &crate::stale::lock_key(prefix), &run_id, now).await?;
+    let result = restore(directory, store, options, &stem, now).await;
+    lock.release(store, now).await?;
+    result
+}
+
+/// The restore itself, with the report at `stem`.
+async fn restore(
+    directory: &dyn Directory,
+    store: &dyn ObjectStore,
+    options: &RestoreOptions,
+    stem: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<RestoreSummary, JobError> {
     let mut summary = RestoreSummary {
         restore_from: options.report_key.clone(),
         dry_run: options.dry_run,

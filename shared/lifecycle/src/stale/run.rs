@@ -1,60 +1,36 @@
-//! A live run across invocations. The plan is frozen in the store before the first write (so the caps, decided
-//! once on the whole plan, hold over every hop); rows are applied in segments, and each segment's report rows and
-//! a checkpoint are written before the next starts. When the next segment would not fit before the invocation's
-//! deadline, the hop returns a [`Continuation`]; the last hop assembles the report from the segments.
+//! A live run across invocations, on the [engine](crate::engine). The plan is frozen in the store before the
+//! first write (so the caps, decided once on the whole plan, hold over every hop); the engine applies it in
+//! segments, writing each segment's report rows and a checkpoint before the next starts, and hands back a
+//! [`Continuation`] when the next segment would not fit the invocation; the last hop assembles the report.
 
-use std::time::{Duration, Instant};
-
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sisense::{DashboardId, User, UserId};
 
 use super::apply::{self, Action, Status};
-use super::{HEADER, Row, StaleOptions, StaleSummary, VERIFY_BATCH, sessions};
-use crate::artefact::{csv_bytes, get_json, put_csv, put_json, segment};
+use super::model::{HEADER, Row};
+use super::options::StaleOptions;
+use super::summary::StaleSummary;
+use super::{VERIFY_BATCH, sessions};
+use crate::artefact::{get_json, put_csv, put_json, segment, write_safe_record};
+use crate::engine::{
+    self, Budget, Checkpoint, Continuation, Driven, RunKeys, Settled, Work, parts,
+};
 use crate::error::JobError;
 use crate::store::{ObjectStore, StoreError};
 
 /// Below the report prefix: the state of every live run.
 const STATE_DIR: &str = "deactivations/.state/";
 
-/// What the next invocation needs to finish a run: the payload `{"runId": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Continuation {
-    /// The run to continue.
-    pub run_id: String,
+/// The keys of run `run_id`'s state under `prefix` (already normalised).
+pub(crate) fn keys(prefix: &str, run_id: &str) -> RunKeys {
+    RunKeys::new(format!("{prefix}{STATE_DIR}{}/", segment(run_id)))
 }
 
-/// The keys of one run's state.
-#[derive(Debug, Clone)]
-pub(crate) struct RunKeys {
-    base: String,
-}
-
-impl RunKeys {
-    /// The state of run `run_id` under `prefix` (already normalised).
-    pub(crate) fn new(prefix: &str, run_id: &str) -> Self {
-        RunKeys {
-            base: format!("{prefix}{STATE_DIR}{}/", segment(run_id)),
-        }
-    }
-
-    fn plan(&self) -> String {
-        format!("{}plan.json", self.base)
-    }
-
-    fn keep(&self) -> String {
-        format!("{}keep.csv", self.base)
-    }
-
-    fn checkpoint(&self) -> String {
-        format!("{}checkpoint.json", self.base)
-    }
-
-    fn part(&self, n: usize) -> String {
-        format!("{}parts/{n:06}.csv", self.base)
-    }
+/// The lock that keeps live runs (deactivations and restores) from overlapping, under `prefix`.
+pub(crate) fn lock_key(prefix: &str) -> String {
+    format!("{prefix}deactivations/.live-run.json")
 }
 
 /// The frozen plan: what every hop of the run acts on, with the settings it was planned under.
@@ -107,16 +83,10 @@ impl Planned {
     }
 }
 
-/// How far the run is; rewritten after every segment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The stale job's part of a run's checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Checkpoint {
-    /// Invocations so far, the current one included.
-    pub(crate) hop: u32,
-    /// Index of the first planned row not yet settled.
-    next: usize,
-    /// Segments written.
-    parts: usize,
+pub(crate) struct StaleState {
     /// Whether a `deactivate` write has been verified applied (no more probing).
     probed: bool,
     /// Set when the deactivation probe showed the installation does not apply it: the user probed.
@@ -127,13 +97,8 @@ pub(crate) struct Checkpoint {
     pub(crate) summary: StaleSummary,
 }
 
-/// Reads a run's checkpoint, if the run exists.
-pub(crate) async fn checkpoint(
-    store: &dyn ObjectStore,
-    keys: &RunKeys,
-) -> Result<Option<Checkpoint>, StoreError> {
-    get_json(store, &keys.checkpoint()).await
-}
+/// A run's checkpoint.
+pub(crate) type RunCheckpoint = Checkpoint<StaleState>;
 
 /// Freezes the plan and the rows left alone, then writes the first checkpoint. Nothing is written to Sisense
 /// before this succeeds.
@@ -143,33 +108,31 @@ pub(crate) async fn freeze(
     frozen: &Frozen,
     keep: &[Row],
     summary: StaleSummary,
-) -> Result<Checkpoint, JobError> {
-    put_csv(
-        store,
-        &keys.keep(),
-        csv_bytes(HEADER, keep.iter().map(Row::cells))?,
-    )
-    .await?;
-    put_json(store, &keys.plan(), frozen).await?;
+) -> Result<RunCheckpoint, JobError> {
+    parts::write_rows(store, &keys.file("keep.csv"), keep.iter().map(Row::cells)).await?;
+    put_json(store, &keys.file("plan.json"), frozen).await?;
     let checkpoint = Checkpoint {
         hop: 1,
         next: 0,
         parts: 0,
-        probed: frozen.action != Action::Deactivate,
-        unsupported: None,
-        finished: false,
-        summary,
+        state: StaleState {
+            probed: frozen.action != Action::Deactivate,
+            unsupported: None,
+            finished: false,
+            summary,
+        },
     };
-    put_json(store, &keys.checkpoint(), &checkpoint).await?;
+    checkpoint.save(store, keys).await?;
     Ok(checkpoint)
 }
 
 /// Reads the frozen plan of a run whose checkpoint exists.
 pub(crate) async fn frozen(store: &dyn ObjectStore, keys: &RunKeys) -> Result<Frozen, JobError> {
-    get_json(store, &keys.plan()).await?.ok_or_else(|| {
+    let key = keys.file("plan.json");
+    get_json(store, &key).await?.ok_or_else(|| {
         JobError::Store(StoreError {
             operation: "read run state",
-            location: keys.plan(),
+            location: key,
             message: "the run's checkpoint exists but its plan does not".into(),
         })
     })
@@ -179,63 +142,49 @@ pub(crate) async fn frozen(store: &dyn ObjectStore, keys: &RunKeys) -> Result<Fr
 pub(crate) async fn next_hop(
     store: &dyn ObjectStore,
     keys: &RunKeys,
-    checkpoint: &mut Checkpoint,
+    checkpoint: &mut RunCheckpoint,
 ) -> Result<(), StoreError> {
     checkpoint.hop += 1;
-    put_json(store, &keys.checkpoint(), checkpoint).await
+    checkpoint.save(store, keys).await
 }
 
 /// Whether the run ended (report written): a repeated continuation gets its outcome again.
-pub(crate) fn finished(checkpoint: &Checkpoint) -> Option<(StaleSummary, Option<UserId>)> {
-    checkpoint
+pub(crate) fn finished(checkpoint: &RunCheckpoint) -> Option<(StaleSummary, Option<UserId>)> {
+    let state = &checkpoint.state;
+    state
         .finished
-        .then(|| (checkpoint.summary.clone(), checkpoint.unsupported.clone()))
+        .then(|| (state.summary.clone(), state.unsupported.clone()))
 }
 
-/// Applies segments from the checkpoint until the plan is done or the next segment would not fit this hop
-/// (`actionsPerHop` reached, or the longest segment so far would end past the deadline). At least one segment
-/// runs per hop, so every hop makes progress. Returns whether the plan is done.
-pub(crate) async fn drive(
-    context: &apply::Context<'_>,
-    store: &dyn ObjectStore,
-    keys: &RunKeys,
-    frozen: &Frozen,
-    checkpoint: &mut Checkpoint,
-    options: &StaleOptions,
-) -> Result<bool, JobError> {
-    let total = frozen.rows.len();
-    let mut longest = Duration::ZERO;
-    let mut this_hop = 0usize;
-    options.progress.start(
-        "applying actions",
-        Some(total.saturating_sub(checkpoint.next) as u64),
-    );
-    while checkpoint.next < total {
-        if this_hop > 0 && out_of_time(options, this_hop, longest) {
-            tracing::info!(
-                hop = checkpoint.hop,
-                done = checkpoint.next,
-                left = total - checkpoint.next,
-                "the next segment would not fit in this invocation; continuing in a new one"
-            );
-            return Ok(false);
-        }
-        let allowance = options
-            .actions_per_hop
-            .map_or(VERIFY_BATCH, |limit| {
-                limit.saturating_sub(this_hop).min(VERIFY_BATCH)
-            })
-            .max(1);
-        let (start, end) = (checkpoint.next, (checkpoint.next + allowance).min(total));
+/// The frozen plan as the engine's [`Work`]: each segment is applied, its sessions revoked and its rows counted.
+struct Segments<'a> {
+    context: &'a apply::Context<'a>,
+    frozen: &'a Frozen,
+    concurrency: usize,
+}
+
+#[async_trait]
+impl Work for Segments<'_> {
+    type State = StaleState;
+    type Row = [String; 16];
+
+    fn total(&self) -> usize {
+        self.frozen.rows.len()
+    }
+
+    async fn segment(
+        &mut self,
+        state: &mut StaleState,
+        start: usize,
+        end: usize,
+    ) -> Result<Settled<[String; 16]>, JobError> {
+        let (frozen, total) = (self.frozen, self.frozen.rows.len());
         let rows: Vec<Row> = frozen.rows[start..end]
             .iter()
             .map(|p| p.row(frozen.action))
             .collect();
-        let began = Instant::now();
         let (mut settled, unsupported) =
-            apply_segment(context, rows, options.concurrency, &mut checkpoint.probed).await;
-        let mut settled_to = end;
-        let halted = context.halted.load(std::sync::atomic::Ordering::Relaxed);
+            apply_segment(self.context, rows, self.concurrency, &mut state.probed).await;
         let rest = |status: Status, message: String| {
             frozen.rows[end..].iter().map(move |p| {
                 let mut row = p.row(frozen.action);
@@ -244,49 +193,70 @@ pub(crate) async fn drive(
                 row
             })
         };
+        let mut to = end;
         if let Some(id) = unsupported {
             settled.extend(rest(Status::NotAttempted, unsupported_message(&id)));
-            checkpoint.unsupported = Some(id);
-            settled_to = total;
-        } else if halted {
-            settled.extend(rest(
-                Status::Failed,
-                "not attempted: Sisense refused the credentials earlier in this run".into(),
-            ));
-            settled_to = total;
+            state.unsupported = Some(id);
+            to = total;
+        } else if self
+            .context
+            .halted
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let why = "not attempted: Sisense refused the credentials earlier in this run";
+            settled.extend(rest(Status::Failed, why.into()));
+            to = total;
         }
+        let content = self.context.content;
         sessions::revoke(
-            context.content,
+            content,
             frozen.revoke_sessions,
             &mut settled,
-            &mut checkpoint.summary,
+            &mut state.summary,
         )
         .await;
-        count(&settled, &mut checkpoint.summary);
-        checkpoint.parts += 1;
-        put_csv(
-            store,
-            &keys.part(checkpoint.parts),
-            csv_bytes(HEADER, settled.iter().map(Row::cells))?,
-        )
-        .await?;
-        checkpoint.next = settled_to;
-        put_json(store, &keys.checkpoint(), checkpoint).await?;
-        options.progress.advance((settled_to - start) as u64);
-        this_hop += settled_to - start;
-        longest = longest.max(began.elapsed());
+        count(&settled, &mut state.summary);
+        Ok(Settled {
+            rows: settled.iter().map(Row::cells).collect(),
+            to,
+        })
     }
-    Ok(true)
 }
 
-/// Whether the next segment should wait for the next invocation.
-fn out_of_time(options: &StaleOptions, this_hop: usize, longest: Duration) -> bool {
-    options
-        .actions_per_hop
-        .is_some_and(|limit| this_hop >= limit)
-        || options
-            .deadline
-            .is_some_and(|deadline| Instant::now() + longest >= deadline)
+/// Applies the frozen plan from the checkpoint for as long as the invocation's budget allows (`deadline`,
+/// `actionsPerHop`). Returns whether the plan is done.
+pub(crate) async fn drive(
+    context: &apply::Context<'_>,
+    store: &dyn ObjectStore,
+    keys: &RunKeys,
+    frozen: &Frozen,
+    checkpoint: &mut RunCheckpoint,
+    options: &StaleOptions,
+) -> Result<Driven, JobError> {
+    let total = frozen.rows.len();
+    options.progress.start(
+        "applying actions",
+        Some(total.saturating_sub(checkpoint.next) as u64),
+    );
+    let budget = Budget {
+        deadline: options.deadline,
+        rows_per_hop: options.actions_per_hop,
+    };
+    let mut work = Segments {
+        context,
+        frozen,
+        concurrency: options.concurrency,
+    };
+    engine::drive(
+        store,
+        keys,
+        checkpoint,
+        &mut work,
+        budget,
+        VERIFY_BATCH,
+        &options.progress,
+    )
+    .await
 }
 
 /// Applies one segment. Until a `deactivate` write has been verified (`probed`), rows go one at a time: the first
@@ -400,51 +370,45 @@ fn count(rows: &[Row], summary: &mut StaleSummary) {
     }
 }
 
-/// Assembles the report (the rows left alone and every segment, sorted by user id), writes it and the summary,
+/// Assembles the report (the rows left alone and every part, sorted by user id), writes it and the summary,
 /// and marks the run finished; returns its outcome as [`finished`] does.
 pub(crate) async fn finish(
     store: &dyn ObjectStore,
     keys: &RunKeys,
-    mut checkpoint: Checkpoint,
+    mut checkpoint: RunCheckpoint,
 ) -> Result<(StaleSummary, Option<UserId>), JobError> {
     let mut records = Vec::new();
-    let sources = std::iter::once(keys.keep()).chain((1..=checkpoint.parts).map(|n| keys.part(n)));
-    for key in sources {
-        let bytes = store.get(&key).await?.ok_or_else(|| StoreError {
-            operation: "assemble report",
-            location: key.clone(),
-            message: "a segment of the run is missing".into(),
-        })?;
-        let mut reader = csv::Reader::from_reader(bytes.as_slice());
-        for record in reader.records() {
-            records.push(record?);
-        }
-    }
+    let mut collect = |record: csv::StringRecord| {
+        records.push(record);
+        Ok(())
+    };
+    parts::read_rows(store, &keys.file("keep.csv"), &mut collect).await?;
+    parts::read_parts(store, keys, checkpoint.parts, &mut collect).await?;
     records.sort_by(|a, b| a.get(0).cmp(&b.get(0)));
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(HEADER)?;
     for record in &records {
-        writer.write_record(record)?;
+        let cells: Vec<String> = record.iter().map(str::to_string).collect();
+        write_safe_record(&mut writer, &cells)?;
     }
     let body = writer
         .into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))?;
-    checkpoint.summary.hops = checkpoint.hop;
-    checkpoint.summary.continuation = None;
-    put_csv(store, &checkpoint.summary.report_key, body).await?;
-    put_json(store, &checkpoint.summary.summary_key, &checkpoint.summary).await?;
-    checkpoint.finished = true;
-    put_json(store, &keys.checkpoint(), &checkpoint).await?;
-    Ok((checkpoint.summary, checkpoint.unsupported))
+    let state = &mut checkpoint.state;
+    state.summary.hops = checkpoint.hop;
+    state.summary.continuation = None;
+    put_csv(store, &state.summary.report_key, body).await?;
+    put_json(store, &state.summary.summary_key, &state.summary).await?;
+    state.finished = true;
+    checkpoint.save(store, keys).await?;
+    Ok((checkpoint.state.summary, checkpoint.state.unsupported))
 }
 
 /// The summary of a hop that stops before the plan is done.
-pub(crate) fn unfinished(checkpoint: &Checkpoint, run_id: &str) -> StaleSummary {
+pub(crate) fn unfinished(checkpoint: &RunCheckpoint, run_id: &str) -> StaleSummary {
     StaleSummary {
         hops: checkpoint.hop,
-        continuation: Some(Continuation {
-            run_id: run_id.to_string(),
-        }),
-        ..checkpoint.summary.clone()
+        continuation: Some(Continuation::of(run_id)),
+        ..checkpoint.state.summary.clone()
     }
 }
