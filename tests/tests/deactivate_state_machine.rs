@@ -62,6 +62,7 @@ fn the_loop_feeds_the_continuation_back_while_not_done() {
             "BadRequest",
             "ConfigError",
             "DeactivationUnsupported",
+            "RunInProgress",
             "States.ALL",
         ] {
             assert!(!retried.contains(&refusal), "{refusal} is not retried");
@@ -115,5 +116,43 @@ fn the_schedule_starts_the_machine_which_alone_invokes_the_function() {
         !t.allowed("DeactivateStaleUsersFunction", "s3:ListBucket")
             .is_empty(),
         "ListBucket (prefix-limited) makes a missing state object a 404"
+    );
+}
+
+/// The longest a state machine can wait between two attempts of one hop, over all its retriers: each retrier
+/// waits `IntervalSeconds * BackoffRate^k`, at most `MaxDelaySeconds`, before attempt `k + 1`.
+fn longest_wait(task: &Value) -> f64 {
+    task["Retry"]
+        .as_array()
+        .expect("Retry")
+        .iter()
+        .map(|r| {
+            let (interval, rate) = (
+                r["IntervalSeconds"].as_f64().unwrap(),
+                r["BackoffRate"].as_f64().unwrap(),
+            );
+            let cap = r["MaxDelaySeconds"].as_f64().unwrap_or(f64::INFINITY);
+            (0..r["MaxAttempts"].as_i64().unwrap())
+                .map(|k| (interval * rate.powi(k as i32)).min(cap))
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+#[test]
+fn a_live_runs_lock_outlasts_the_longest_gap_between_two_of_its_invocations() {
+    let t = Template::load(&[("BucketName", "b")]);
+    let timeout = t.resource("DeactivateStaleUsersFunction")["Properties"]["Timeout"]
+        .as_f64()
+        .expect("the function's timeout");
+    let m = machine();
+    let gap = ["FirstHop", "NextHop"]
+        .iter()
+        .map(|task| longest_wait(&m["States"][task]))
+        .fold(0.0, f64::max);
+    let lease = lifecycle::engine::RUN_LEASE.as_secs_f64();
+    assert!(
+        gap + timeout < lease,
+        "a run can go {gap} s + one invocation of {timeout} s without renewing its lock, which holds {lease} s"
     );
 }

@@ -8,7 +8,7 @@ use lambda_runtime::LambdaEvent;
 use lifecycle::SystemClock;
 pub use lifecycle::import::is_own_output;
 use lifecycle::import::{
-    ImportOptions, ImportOutcome, ImportRequest, OnExisting, import_users, report_prefix_problem,
+    ImportOptions, ImportRequest, OnExisting, import_users, report_prefix_problem,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -265,16 +265,8 @@ impl App {
             &settings.options,
         )
         .await?;
-        let mut response = outcome.response();
-        if let ImportOutcome::Continue { .. } = outcome {
-            response["continuation"] = json!(DirectRequest {
-                run_id: Some(request.run_id.clone()),
-                dry_run: Some(request.dry_run),
-                on_existing: Some(request.on_existing),
-                ..direct
-            });
-        }
-        Ok(response)
+        // The job's answer carries the continuation (this payload's object, mode and run) while not done.
+        Ok(outcome.response())
     }
 }
 

@@ -309,14 +309,22 @@ async fn a_second_delivery_while_the_first_is_mid_import_does_nothing() {
     )
     .await
     .unwrap();
+    let ImportOutcome::Continue {
+        continuation,
+        hop: 1,
+        processed: 100,
+        rows: 400,
+    } = &first
+    else {
+        panic!("{first:?}");
+    };
+    // The next invocation's payload names the same object, mode and run.
     assert_eq!(
-        first,
-        ImportOutcome::Continue {
-            hop: 1,
-            processed: 100,
-            rows: 400
-        }
+        serde_json::to_value(continuation).unwrap(),
+        serde_json::json!({"runId": "exec-1", "bucket": "in", "key": "imports/big.csv", "dryRun": false,
+            "onExisting": "skip"})
     );
+    assert_eq!(first.response()["continuation"]["runId"], "exec-1");
     let other = import_users(
         &client,
         &input,
@@ -371,7 +379,7 @@ async fn a_hop_cut_off_after_its_writes_is_resumed_without_creating_twice_or_los
         .find(|k| k.ends_with("/claim.json"))
         .unwrap();
     let broken =
-        reports.refusing_puts_under_shared(&claim.replace("claim.json", "parts/000002.csv"));
+        reports.refusing_puts_under_shared(&claim.replace("claim.json", "parts/000003.csv"));
     let cut = import_users(&client, &input, &broken, &clock(), &req, &options).await;
     let err = cut.expect_err("the hop died");
     assert!(err.to_string().contains("injected failure"), "{err}");

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use sisense::{
-    Capabilities, Directory, GroupResolver, NewUser, RoleResolver, ServerDryRun, User, UserQuery,
+    Capabilities, Directory, GroupResolver, NewUser, RoleResolver, ServerDryRun, User, UserId,
+    UserPatch, UserQuery,
 };
 
 use super::outcome::{RowResult, RowStatus};
@@ -113,6 +114,27 @@ pub(super) fn dry_result(p: &Planned) -> RowResult {
 }
 
 /// Processes one segment: its creates in one bulk call, its updates concurrently; results in row order.
+/// Sends one update and checks Sisense's answer against it.
+async fn update_one(
+    directory: &dyn Directory,
+    p: &Planned,
+    id: &UserId,
+    patch: &UserPatch,
+) -> RowResult {
+    match directory.update_user(id, patch).await {
+        Ok(user) => match not_applied(&user, patch) {
+            None => result(p, RowStatus::Updated, id.as_str(), ""),
+            Some(what) => result(
+                p,
+                RowStatus::Failed,
+                id.as_str(),
+                format!("update not applied: Sisense answered success but {what}"),
+            ),
+        },
+        Err(e) => result(p, RowStatus::Failed, id.as_str(), failure(p, "update", &e)),
+    }
+}
+
 pub(super) async fn run_segment(
     directory: &dyn Directory,
     segment: &[Planned],
@@ -129,28 +151,23 @@ pub(super) async fn run_segment(
         })
         .collect();
     let mut created = directory.create_users(&creates).await.into_iter();
-    let updates: Vec<RowResult> =
-        futures::stream::iter(segment.iter().filter_map(|p| match &p.step {
+    let to_update: Vec<(&Planned, &UserId, &UserPatch)> = segment
+        .iter()
+        .filter_map(|p| match &p.step {
             Step::Update { id, patch } => Some((p, id, patch)),
             Step::Invalid(_)
             | Step::Skip { .. }
             | Step::Create(_)
             | Step::AlreadyCreated { .. } => None,
-        }))
-        .map(|(p, id, patch)| async move {
-            match directory.update_user(id, patch).await {
-                Ok(user) => match not_applied(&user, patch) {
-                    None => result(p, RowStatus::Updated, id.as_str(), ""),
-                    Some(what) => result(
-                        p,
-                        RowStatus::Failed,
-                        id.as_str(),
-                        format!("update not applied: Sisense answered success but {what}"),
-                    ),
-                },
-                Err(e) => result(p, RowStatus::Failed, id.as_str(), failure(p, "update", &e)),
-            }
         })
+        .collect();
+    // The futures are made before they are streamed (a closure in the stream would not be provably `Send` for
+    // every lifetime inside the engine's boxed segment future).
+    let pending: Vec<_> = to_update
+        .into_iter()
+        .map(|(p, id, patch)| update_one(directory, p, id, patch))
+        .collect();
+    let updates: Vec<RowResult> = futures::stream::iter(pending)
         .buffered(concurrency.max(1))
         .collect()
         .await;

@@ -14,8 +14,7 @@ mod plan;
 mod report;
 mod state;
 
-use std::time::Instant;
-
+use async_trait::async_trait;
 use futures::StreamExt;
 
 use sisense::Directory;
@@ -30,10 +29,11 @@ pub use plan::{
     Context as PlanContext, OnExisting, Plan, Planned, Resolvers, Step, cell_problem, plan,
     scope_key, split_name, valid_email,
 };
-pub use state::{Checkpoint, Claim, StateKeys, is_own_output, report_prefix_problem};
+pub use state::{Checkpoint, Claim, ImportState, StateKeys, is_own_output, report_prefix_problem};
 
 use crate::artefact::{instant, normalise_prefix, stamp};
 use crate::clock::Clock;
+use crate::engine::{self, Budget, Continuation, Driven, Settled, Work};
 use crate::error::JobError;
 use crate::store::ObjectStore;
 use execute::{dry_result, existing_users, names_by_scope, run_segment, server_checked};
@@ -104,9 +104,19 @@ pub async fn import_users(
     };
     checkpoint.hop += 1;
     summary.hops = checkpoint.hop;
-
-    let file = match parse(&bytes, options.max_rows) {
-        Ok(file) => file,
+    let hop = Hop {
+        directory,
+        reports,
+        keys: &keys,
+        request,
+        options,
+    };
+    match parse(&bytes, options.max_rows) {
+        Ok(file) => {
+            // The rows own their cells: the file's bytes are not needed again.
+            drop(bytes);
+            hop.import(&file, checkpoint, summary).await
+        }
         Err(e) => {
             tracing::warn!(error = %e, "the file cannot be imported");
             summary.error = Some(e.to_string());
@@ -117,56 +127,91 @@ pub async fn import_users(
                 user_id: String::new(),
                 message: format!("whole file rejected: {e}"),
             };
-            return finish(reports, &keys, checkpoint, summary, vec![row]).await;
+            finish(reports, &keys, checkpoint, summary, vec![row]).await
         }
-    };
-    // The rows own their cells: the file's bytes are not needed again.
-    drop(bytes);
-    summary.rows = file.rows.len() as u64;
-    let (ignored, left_out) = bounded_list(file.ignored_headers.iter().map(String::as_str));
-    summary.ignored_headers = ignored;
-    summary.ignored_headers_left_out = left_out as u64;
+    }
+}
 
-    options.progress.start("listing users", None);
-    let existing = existing_users(directory, &options.progress).await?;
-    let existing_at_start = state::existing_at_start(
-        reports,
-        &keys,
-        existing.keys().cloned().collect(),
-        checkpoint.hop == 1,
-        request.dry_run,
-    )
-    .await?;
-    let capabilities = directory.capabilities();
-    let names = names_by_scope(directory, &capabilities).await?;
-    let existing_names = plan::user_names(&existing);
-    let tenancy = crate::tenancy::Tenancy::resolve(
-        directory,
-        options.tenants.as_deref(),
-        options.service_account.as_deref(),
-    )
-    .await?;
-    let context = plan::Context {
-        capabilities: &capabilities,
-        names: &names,
-        default_role: &options.default_role,
-        existing: &existing,
-        existing_names: &existing_names,
-        tenancy: tenancy.as_ref(),
-        existing_at_start: &existing_at_start,
-        on_existing: request.on_existing,
-    };
-    let planned = Plan::new(&file, &context);
-    let steps = planned.len();
+/// One hop of an import the run owns.
+struct Hop<'a> {
+    directory: &'a dyn Directory,
+    reports: &'a dyn ObjectStore,
+    keys: &'a StateKeys,
+    request: &'a ImportRequest,
+    options: &'a ImportOptions,
+}
 
-    options.progress.start("importing rows", Some(steps as u64));
-    options.progress.advance(checkpoint.next.min(steps) as u64);
-    if request.dry_run {
-        options.progress.advance(steps as u64);
+impl Hop<'_> {
+    /// Plans the file against the installation as it was at the start, then checks it (dry run), reports the
+    /// rows left at the hop cap, or imports segments for as long as the budget allows.
+    async fn import(
+        &self,
+        file: &InputFile,
+        checkpoint: Checkpoint,
+        mut summary: ImportSummary,
+    ) -> Result<ImportOutcome, JobError> {
+        let (directory, options) = (self.directory, self.options);
+        summary.rows = file.rows.len() as u64;
+        let (ignored, left_out) = bounded_list(file.ignored_headers.iter().map(String::as_str));
+        summary.ignored_headers = ignored;
+        summary.ignored_headers_left_out = left_out as u64;
+        options.progress.start("listing users", None);
+        let existing = existing_users(directory, &options.progress).await?;
+        let existing_at_start = state::existing_at_start(
+            self.reports,
+            self.keys,
+            existing.keys().cloned().collect(),
+            checkpoint.hop == 1,
+            self.request.dry_run,
+        )
+        .await?;
+        let capabilities = directory.capabilities();
+        let names = names_by_scope(directory, &capabilities).await?;
+        let existing_names = plan::user_names(&existing);
+        let tenancy = crate::tenancy::Tenancy::resolve(
+            directory,
+            options.tenants.as_deref(),
+            options.service_account.as_deref(),
+        )
+        .await?;
+        let context = plan::Context {
+            capabilities: &capabilities,
+            names: &names,
+            default_role: &options.default_role,
+            existing: &existing,
+            existing_names: &existing_names,
+            tenancy: tenancy.as_ref(),
+            existing_at_start: &existing_at_start,
+            on_existing: self.request.on_existing,
+        };
+        let planned = Plan::new(file, &context);
+        options
+            .progress
+            .start("importing rows", Some(planned.len() as u64));
+        options
+            .progress
+            .advance(checkpoint.next.min(planned.len()) as u64);
+        if self.request.dry_run {
+            self.dry_run(&planned, checkpoint, summary).await
+        } else if checkpoint.hop > options.max_hops {
+            self.over_hop_cap(&planned, checkpoint, summary).await
+        } else {
+            self.segments(&planned, checkpoint, summary).await
+        }
+    }
+
+    /// A dry run: every planned row as it would go (checked by the server where it can), in one invocation.
+    async fn dry_run(
+        &self,
+        planned: &Plan<'_>,
+        checkpoint: Checkpoint,
+        summary: ImportSummary,
+    ) -> Result<ImportOutcome, JobError> {
+        self.options.progress.advance(planned.len() as u64);
         let mut report = Report::new(summary)?;
-        match directory.server_dry_run() {
+        match self.directory.server_dry_run() {
             Some(server) => {
-                let mut checked = server_checked(server, planned.steps(), options.concurrency);
+                let mut checked = server_checked(server, planned.steps(), self.options.concurrency);
                 while let Some(row) = checked.next().await {
                     report.push(&row)?;
                 }
@@ -177,11 +222,19 @@ pub async fn import_users(
                 }
             }
         }
-        return report.finish(reports, &keys, checkpoint).await;
+        report.finish(self.reports, self.keys, checkpoint).await
     }
-    if checkpoint.hop > options.max_hops {
+
+    /// The hop cap is reached: the rows not processed are reported failed, and the import ends.
+    async fn over_hop_cap(
+        &self,
+        planned: &Plan<'_>,
+        mut checkpoint: Checkpoint,
+        summary: ImportSummary,
+    ) -> Result<ImportOutcome, JobError> {
+        let max_hops = self.options.max_hops;
         tracing::error!(
-            hops = options.max_hops,
+            hops = max_hops,
             next = checkpoint.next,
             "hop cap reached; reporting the remaining rows as failed"
         );
@@ -193,42 +246,101 @@ pub async fn import_users(
                 email: p.email,
                 status: RowStatus::Failed,
                 user_id: String::new(),
-                message: format!("not processed: the import reached its cap of {} invocations; upload these rows again", options.max_hops),
+                message: format!(
+                    "not processed: the import reached its cap of {max_hops} invocations; upload these rows \
+                     again"
+                ),
             })
             .collect();
-        write_part(reports, &keys, &mut checkpoint, &rest).await?;
-        checkpoint.next = steps;
-        return finish_from_parts(reports, &keys, checkpoint, summary).await;
+        write_part(self.reports, self.keys, &mut checkpoint, &rest).await?;
+        checkpoint.next = planned.len();
+        finish_from_parts(self.reports, self.keys, checkpoint, summary).await
     }
-    state::save(reports, &keys, &checkpoint).await?;
 
-    let started_at_row = checkpoint.next;
-    let mut remaining = planned.steps().skip(checkpoint.next);
-    while checkpoint.next < steps {
-        let spent_rows = options
-            .rows_per_hop
-            .is_some_and(|max| checkpoint.next - started_at_row >= max);
-        let spent_time = options.deadline.is_some_and(|d| Instant::now() >= d);
-        if spent_rows || spent_time {
-            tracing::info!(
-                hop = checkpoint.hop,
-                next = checkpoint.next,
-                rows = steps,
-                "hop budget spent; continuing in a new invocation"
-            );
-            return Ok(ImportOutcome::Continue {
+    /// Imports segments on the engine from the checkpoint until the file is done or the budget is spent.
+    async fn segments(
+        &self,
+        planned: &Plan<'_>,
+        mut checkpoint: Checkpoint,
+        summary: ImportSummary,
+    ) -> Result<ImportOutcome, JobError> {
+        state::save(self.reports, self.keys, &checkpoint).await?;
+        let options = self.options;
+        let mut rows = Rows {
+            directory: self.directory,
+            remaining: Box::new(planned.steps().skip(checkpoint.next)),
+            total: planned.len(),
+            concurrency: options.concurrency,
+        };
+        let budget = Budget {
+            deadline: options.deadline,
+            rows_per_hop: options.rows_per_hop,
+        };
+        let keys = self.keys.run();
+        let driven = engine::drive(
+            self.reports,
+            keys,
+            &mut checkpoint,
+            &mut rows,
+            budget,
+            options.segment_rows,
+            &options.progress,
+        )
+        .await?;
+        match driven {
+            Driven::Done => finish_from_parts(self.reports, self.keys, checkpoint, summary).await,
+            Driven::Yielded => Ok(ImportOutcome::Continue {
+                continuation: self.continuation(),
                 hop: checkpoint.hop,
                 processed: checkpoint.next,
-                rows: steps,
-            });
+                rows: planned.len(),
+            }),
         }
-        let end = (checkpoint.next + options.segment_rows.max(1)).min(steps);
-        let segment: Vec<Planned> = remaining.by_ref().take(end - checkpoint.next).collect();
-        let results = run_segment(directory, &segment, options.concurrency).await;
-        write_part(reports, &keys, &mut checkpoint, &results).await?;
-        options.progress.advance((end - checkpoint.next) as u64);
-        checkpoint.next = end;
-        state::save(reports, &keys, &checkpoint).await?;
     }
-    finish_from_parts(reports, &keys, checkpoint, summary).await
+
+    /// The next invocation's payload: the same object, mode and run.
+    fn continuation(&self) -> Continuation {
+        let request = self.request;
+        let mut continuation = Continuation::of(request.run_id.clone());
+        let resume = serde_json::json!({
+            "bucket": request.bucket,
+            "key": request.key,
+            "dryRun": request.dry_run,
+            "onExisting": request.on_existing,
+        });
+        if let serde_json::Value::Object(keys) = resume {
+            continuation.resume = keys;
+        }
+        continuation
+    }
+}
+
+/// The planned rows not yet imported, as the engine's [`Work`]: each segment is created in bulk (or one by one
+/// where a bulk call is refused), updated and checked.
+struct Rows<'a> {
+    directory: &'a dyn Directory,
+    remaining: Box<dyn Iterator<Item = Planned> + Send + 'a>,
+    total: usize,
+    concurrency: usize,
+}
+
+#[async_trait]
+impl Work for Rows<'_> {
+    type State = ImportState;
+    type Row = RowResult;
+
+    fn total(&self) -> usize {
+        self.total
+    }
+
+    async fn segment(
+        &mut self,
+        _: &mut ImportState,
+        start: usize,
+        end: usize,
+    ) -> Result<Settled<RowResult>, JobError> {
+        let segment: Vec<Planned> = self.remaining.by_ref().take(end - start).collect();
+        let rows = run_segment(self.directory, &segment, self.concurrency).await;
+        Ok(Settled { rows, to: end })
+    }
 }

@@ -112,8 +112,10 @@ pub enum ImportOutcome {
         /// The object had been imported already; nothing was done.
         duplicate: bool,
     },
-    /// Budget spent: invoke again with the same request to continue.
+    /// Budget spent: invoke again with `continuation` to go on.
     Continue {
+        /// The payload of the next invocation.
+        continuation: crate::engine::Continuation,
         /// Invocations so far.
         hop: u32,
         /// Rows processed so far.
@@ -129,8 +131,8 @@ pub enum ImportOutcome {
 }
 
 impl ImportOutcome {
-    /// What the bulk-create-users function returns for this hop (and `sisense-lifecycle import --json` prints);
-    /// the function adds the `continuation` to re-invoke with.
+    /// What the bulk-create-users function returns for this hop (and `sisense-lifecycle import --json` prints):
+    /// `done`, and the `continuation` to re-invoke with while not done.
     pub fn response(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
@@ -141,11 +143,13 @@ impl ImportOutcome {
                 value
             }
             ImportOutcome::Continue {
+                continuation,
                 hop,
                 processed,
                 rows,
             } => json!({
                 "done": false,
+                "continuation": continuation,
                 "status": "continue",
                 "hop": hop,
                 "processed": processed,

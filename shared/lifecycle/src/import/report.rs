@@ -3,29 +3,19 @@
 use super::outcome::{HEADER, ImportOutcome, ImportSummary, RowResult, RowStatus};
 use super::state::{self, Checkpoint, StateKeys};
 use crate::artefact::{put_csv, put_json, write_safe_record};
+use crate::engine::parts;
 use crate::error::JobError;
-use crate::store::{ObjectStore, StoreError};
+use crate::store::ObjectStore;
 
+/// Writes `rows` as the run's next result part.
 pub(super) async fn write_part(
     reports: &dyn ObjectStore,
     keys: &StateKeys,
     checkpoint: &mut Checkpoint,
     rows: &[RowResult],
 ) -> Result<(), JobError> {
-    let mut csv = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    for row in rows {
-        csv.serialize(row)?;
-    }
-    let body = csv
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    reports
-        .put(&keys.part(checkpoint.parts), body, "text/csv")
-        .await?;
     checkpoint.parts += 1;
-    Ok(())
+    parts::write_rows(reports, &keys.part(checkpoint.parts), rows).await
 }
 
 /// The report as it is written: its CSV and the summary's counts, one row at a time, so that no import holds
@@ -60,28 +50,18 @@ impl Report {
         Ok(())
     }
 
-    /// Writes every row of the segments the hops wrote, in order.
+    /// Writes every row of the parts the hops wrote, in order.
     pub(super) async fn push_parts(
         &mut self,
         reports: &dyn ObjectStore,
         keys: &StateKeys,
         parts: usize,
     ) -> Result<(), JobError> {
-        for n in 0..parts {
-            let key = keys.part(n);
-            let bytes = reports.get(&key).await?.ok_or_else(|| StoreError {
-                operation: "read state",
-                location: key.clone(),
-                message: "result segment missing".into(),
-            })?;
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(bytes.as_slice());
-            for row in reader.deserialize() {
-                self.push(&row?)?;
-            }
-        }
-        Ok(())
+        parts::read_parts(reports, keys.run(), parts, |record| {
+            let row: RowResult = record.deserialize(None)?;
+            self.push(&row)
+        })
+        .await
     }
 
     /// Writes the report and summary, then marks the checkpoint done (the mark is what duplicates find).
@@ -97,7 +77,7 @@ impl Report {
             .map_err(|e| csv::Error::from(e.into_error()))?;
         put_csv(reports, &summary.report_key, body).await?;
         put_json(reports, &summary.summary_key, &summary).await?;
-        checkpoint.summary = Some(summary.clone());
+        checkpoint.state.summary = Some(summary.clone());
         state::save(reports, keys, &checkpoint).await?;
         tracing::info!(
             rows = summary.rows, created = summary.created, updated = summary.updated, skipped = summary.skipped,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::outcome::ImportSummary;
 use crate::artefact::{get_json, put_json, segment};
+use crate::engine::RunKeys;
 use crate::store::{ObjectStore, StoreError};
 
 /// Where reports and state go below the report prefix; inputs are watched under `imports/` too, so every key
@@ -65,24 +66,21 @@ pub struct Claim {
     pub summary_key: String,
 }
 
-/// Progress, rewritten after every segment by the owner only.
+/// The import's part of the engine's checkpoint: the finished mark.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    /// Invocations so far (including the current one once it starts).
-    pub hop: u32,
-    /// Index of the first planned row not yet processed.
-    pub next: usize,
-    /// Result segments written.
-    pub parts: usize,
+pub struct ImportState {
     /// Set when the import is finished.
     pub summary: Option<ImportSummary>,
 }
 
-/// The keys of one import's state.
+/// Progress, rewritten after every segment by the owner only.
+pub type Checkpoint = crate::engine::Checkpoint<ImportState>;
+
+/// The keys of one import's state: the engine's, plus the claim and the emails that existed at the start.
 #[derive(Debug, Clone)]
 pub struct StateKeys {
-    base: String,
+    run: RunKeys,
 }
 
 impl StateKeys {
@@ -93,28 +91,33 @@ impl StateKeys {
         let mode = if dry_run { "dry-run" } else { "live" };
         let bucket = segment(bucket);
         StateKeys {
-            base: format!("{prefix}{STATE_DIR}{bucket}/{key}/{etag}/{mode}/"),
+            run: RunKeys::new(format!("{prefix}{STATE_DIR}{bucket}/{key}/{etag}/{mode}/")),
         }
+    }
+
+    /// The engine's keys of the run.
+    pub fn run(&self) -> &RunKeys {
+        &self.run
     }
 
     /// The claim.
     pub fn claim(&self) -> String {
-        format!("{}claim.json", self.base)
+        self.run.file("claim.json")
     }
 
     /// Emails present at the start.
     pub fn existing(&self) -> String {
-        format!("{}existing-at-start.json", self.base)
+        self.run.file("existing-at-start.json")
     }
 
     /// The checkpoint.
     pub fn checkpoint(&self) -> String {
-        format!("{}checkpoint.json", self.base)
+        self.run.checkpoint()
     }
 
-    /// Result segment `n`.
+    /// Result part `n` (from 1).
     pub fn part(&self, n: usize) -> String {
-        format!("{}parts/{n:06}.csv", self.base)
+        self.run.part(n)
     }
 }
 
@@ -124,7 +127,7 @@ pub async fn save(
     keys: &StateKeys,
     checkpoint: &Checkpoint,
 ) -> Result<(), StoreError> {
-    put_json(store, &keys.checkpoint(), checkpoint).await
+    checkpoint.save(store, keys.run()).await
 }
 
 /// What a delivery of an object found when it claimed the import.
@@ -179,11 +182,11 @@ pub(super) async fn claim(
             location: keys.claim(),
             message: "the claim exists but cannot be read".into(),
         })?;
-    let checkpoint: Checkpoint = get_json(reports, &keys.checkpoint())
+    let checkpoint = Checkpoint::load(reports, keys.run())
         .await?
         .unwrap_or_default();
     let ours = claim.owner == fresh.owner;
-    Ok(match checkpoint.summary {
+    Ok(match checkpoint.state.summary {
         Some(summary) => {
             tracing::info!(report = %summary.report_key, "already imported; returning its summary");
             Claimed::Finished {
@@ -247,7 +250,7 @@ mod tests {
             keys.claim(),
             keys.checkpoint(),
             keys.existing(),
-            keys.part(0),
+            keys.part(1),
         ] {
             assert!(is_own_output(&key), "{key}");
         }
