@@ -4,6 +4,7 @@ mod access_review;
 mod args;
 mod aws;
 mod commands;
+mod confirm;
 mod connect;
 mod error;
 mod location;

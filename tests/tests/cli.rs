@@ -1196,3 +1196,53 @@ async fn doctor_prints_verdicts_read_only_and_a_frozen_signal_exits_5_with_nothi
         stale.stderr
     );
 }
+
+/// Runs `command` in a pseudo-terminal (stdin and stderr included) with `typed` as what the person types.
+async fn cli_in_pty_typing(
+    dir: &Path,
+    command: &str,
+    env: &[(String, String)],
+    typed: &str,
+) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("script")
+        .current_dir(dir)
+        .args(["-qfec", command, "/dev/null"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(typed.as_bytes()).await.expect("typed");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("script ends");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_a_terminal_a_bare_deactivate_shows_the_plan_and_acts_only_on_yes() {
+    let sim = sim(300).await;
+    let dir = workdir("confirm");
+    let command = format!(
+        "{} deactivate --now {NOW} --force --max-actions 100000 --max-action-percent 100",
+        function_binary("sisense-lifecycle").display()
+    );
+    let declined = cli_in_pty_typing(&dir, &command, &token_env(&sim), "n\n").await;
+    assert!(
+        declined.contains("dry run: would demote") && declined.contains("users now?"),
+        "the plan, then the question: {declined}"
+    );
+    assert!(
+        declined.contains("not applied: nothing changed"),
+        "{declined}"
+    );
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+
+    let accepted = cli_in_pty_typing(&dir, &command, &token_env(&sim), "yes\n").await;
+    assert!(!sim.writes().is_empty(), "yes applies: {accepted}");
+    assert!(
+        accepted.contains("demote: ") && accepted.contains(" done, 0 not applied"),
+        "{accepted}"
+    );
+}

@@ -21,6 +21,31 @@ pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, Cl
         None => Box::new(SystemClock),
     };
     options.feed = super::doctor::load_feed(ctx, &args.evidence, clock.now()).await?;
+    if args.apply || args.dry_run || !crate::confirm::can_ask(ctx.json) {
+        return deactivate(&client, ctx, &args.reports, clock.as_ref(), options).await;
+    }
+    // At a terminal without --apply: the plan, then the question.
+    let planned = deactivate(&client, ctx, &args.reports, clock.as_ref(), options.clone()).await?;
+    let s = &planned.json;
+    let stale = s["stale"].as_u64().unwrap_or(0);
+    let healthy = s["signalHealth"]["reasons"]
+        .as_array()
+        .is_none_or(Vec::is_empty);
+    if stale == 0 || s["aborted"] != false || !healthy || planned.exit != Exit::Success {
+        return Ok(planned);
+    }
+    let question = format!(
+        "{} these {stale} users now? (the live run lists everyone again and checks the caps and the evidence \
+         once more)",
+        options.action.as_str()
+    );
+    if !crate::confirm::ask(&planned.text, &question) {
+        return Ok(Outcome {
+            text: crate::confirm::DECLINED.into(),
+            ..planned
+        });
+    }
+    options.dry_run = false;
     deactivate(&client, ctx, &args.reports, clock.as_ref(), options).await
 }
 

@@ -15,7 +15,7 @@ use crate::output::Outcome;
 pub async fn run(ctx: &Context<'_>, args: &RestoreArgs) -> Result<Outcome, CliError> {
     let (store, key, shown) = open(&args.report, ctx).await?;
     let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
-    let options = RestoreOptions {
+    let mut options = RestoreOptions {
         report_key: key,
         dry_run: !args.apply,
         max_actions: args.max_actions,
@@ -23,16 +23,33 @@ pub async fn run(ctx: &Context<'_>, args: &RestoreArgs) -> Result<Outcome, CliEr
         force: args.force,
         progress: ctx.bars.progress(),
     };
-    let summary = restore_users(&client, store.as_ref(), &SystemClock, &options)
+    let mut summary = restore_users(&client, store.as_ref(), &SystemClock, &options)
         .await
         .map_err(CliError::job("restore"))?;
+    // At a terminal without --apply: the plan, then the question.
+    let ask = !args.dry_run && options.dry_run && crate::confirm::can_ask(ctx.json);
+    if ask && summary.to_restore > 0 && !summary.aborted {
+        let question = format!("restore these {} users now?", summary.to_restore);
+        if !crate::confirm::ask(&headline(&summary), &question) {
+            return Ok(outcome(&summary, crate::confirm::DECLINED.into()));
+        }
+        options.dry_run = false;
+        summary = restore_users(&client, store.as_ref(), &SystemClock, &options)
+            .await
+            .map_err(CliError::job("restore"))?;
+    }
     let text = format!(
         "{}\n  report:  {}\n  summary: {}\n",
         headline(&summary),
         shown.object(&summary.report_key),
         shown.object(&summary.summary_key)
     );
-    Ok(Outcome {
+    Ok(outcome(&summary, text))
+}
+
+/// The restore's outcome, with `text` to print.
+fn outcome(summary: &RestoreSummary, text: String) -> Outcome {
+    Outcome {
         exit: if summary.aborted {
             Exit::Refused
         } else if summary.failed > 0 || summary.not_applied > 0 {
@@ -40,9 +57,9 @@ pub async fn run(ctx: &Context<'_>, args: &RestoreArgs) -> Result<Outcome, CliEr
         } else {
             Exit::Success
         },
-        json: serde_json::to_value(&summary).unwrap_or_default(),
+        json: serde_json::to_value(summary).unwrap_or_default(),
         text,
-    })
+    }
 }
 
 /// The store the report's snapshots resolve in, the report's key there, and that store's location (for
