@@ -99,11 +99,27 @@ pub async fn deactivate_stale_users(
         }
     }
     let run_id = options.run_id.clone().unwrap_or_else(|| new_run_id(now));
+    // Names, the action's target and the transfer target first: a run they refuse leaves nothing behind.
+    let setup = setup(directory, options).await?;
+    let protection = Protection::resolve(
+        &setup.roles,
+        &setup.groups,
+        &options.protected_roles,
+        &options.all_protected_users(),
+        &options.protected_groups,
+    )?;
+    let start = Start {
+        setup: &setup,
+        protection: &protection,
+        prefix: &prefix,
+        run_id: &run_id,
+        now,
+    };
     if options.dry_run {
-        return plan_run(directory, store, options, &prefix, &run_id, now).await;
+        return plan_run(directory, store, options, start).await;
     }
     let lock = LiveRun::acquire(store, &lock_key(&prefix), &run_id, now).await?;
-    let result = plan_run(directory, store, options, &prefix, &run_id, now).await;
+    let result = plan_run(directory, store, options, start).await;
     settle_lock(store, &lock, &result, options, now).await?;
     result
 }
@@ -174,26 +190,15 @@ async fn plan_run(
     directory: &dyn Directory,
     store: &dyn ObjectStore,
     options: &StaleOptions,
-    prefix: &str,
-    run_id: &str,
-    now: DateTime<Utc>,
+    start: Start<'_>,
 ) -> Result<StaleSummary, StaleError> {
-    let mut summary = new_summary(store, options, prefix, run_id, now);
-    let setup = setup(directory, options).await?;
-    let ledger_key = notice::ledger_key(prefix);
+    let now = start.now;
+    let mut summary = new_summary(store, options, start.prefix, start.run_id, now);
     let ledger = match options.notice_days {
         0 => None,
-        _ => Some(Ledger::load(store, &ledger_key).await?),
+        _ => Some(Ledger::load(store, &notice::ledger_key(start.prefix)).await?),
     };
-    let mut plan = survey(
-        directory,
-        options,
-        &setup,
-        ledger.as_ref(),
-        now,
-        &mut summary,
-    )
-    .await?;
+    let mut plan = survey(directory, options, start, ledger.as_ref(), &mut summary).await?;
     let decision = ledger.as_ref().map(|ledger| {
         notice::judge(
             &mut plan,
@@ -233,13 +238,6 @@ async fn plan_run(
                     "force passes the cap"
                 );
             }
-            let start = Start {
-                setup: &setup,
-                prefix,
-                run_id,
-                now,
-                ledger_key: &ledger_key,
-            };
             return start_live(directory, store, options, start, plan, decision, summary).await;
         }
     }
@@ -249,22 +247,15 @@ async fn plan_run(
     finished(directory, summary, None)
 }
 
-/// Everything the plan is judged by, then the plan: protections, tenants, dashboard owners and the listing.
+/// Everything else the plan is judged by, then the plan: tenants, dashboard owners and the listing.
 async fn survey(
     directory: &dyn Directory,
     options: &StaleOptions,
-    setup: &Setup,
+    start: Start<'_>,
     ledger: Option<&Ledger>,
-    now: DateTime<Utc>,
     summary: &mut StaleSummary,
 ) -> Result<Plan, StaleError> {
-    let protection = Protection::resolve(
-        &setup.roles,
-        &setup.groups,
-        &options.protected_roles,
-        &options.all_protected_users(),
-        &options.protected_groups,
-    )?;
+    let setup = start.setup;
     let tenancy = Tenancy::resolve(
         directory,
         options.tenants.as_deref(),
@@ -280,7 +271,7 @@ async fn survey(
         .as_ref()
         .map(|o| o.values().map(|d| d.len() as u64).sum());
     let scan = Scan {
-        protection: &protection,
+        protection: start.protection,
         target: &setup.target,
         names: &setup.names,
         owned: owned.as_ref(),
@@ -288,16 +279,17 @@ async fn survey(
         warned: ledger,
         tenancy: tenancy.as_ref(),
     };
-    plan(directory, options, now, &scan, summary).await
+    plan(directory, options, start.now, &scan, summary).await
 }
 
-/// Where a live run starts from.
+/// Where a new run starts from.
+#[derive(Clone, Copy)]
 struct Start<'a> {
     setup: &'a Setup,
+    protection: &'a Protection,
     prefix: &'a str,
     run_id: &'a str,
     now: DateTime<Utc>,
-    ledger_key: &'a str,
 }
 
 /// Starts a live run: tells of the users warned, saves the notice ledger, freezes the plan and runs its first hop.
@@ -322,7 +314,10 @@ async fn start_live(
         for row in &plan.act {
             decision.ledger.users.remove(row.user.id.as_str());
         }
-        decision.ledger.save(store, start.ledger_key).await?;
+        decision
+            .ledger
+            .save(store, &notice::ledger_key(start.prefix))
+            .await?;
     }
     let keys = run::keys(start.prefix, start.run_id);
     let frozen = Frozen {
