@@ -111,6 +111,45 @@ pub async fn diagnose(
             groups.len()
         ),
     );
+    let (count, pages) = paging(directory).await;
+    let activity = activity(directory, now, options).await?;
+    let signal_health = activity
+        .health
+        .verdict(options.health, options.thresholds.inactive_days);
+    let sources = signal_health.coverage.clone();
+    let source_percent = sources
+        .iter()
+        .map(|(k, n)| {
+            (
+                k.clone(),
+                crate::stale::percent(*n, signal_health.activated),
+            )
+        })
+        .collect();
+    let (dashboards, sessions) = content(directory).await;
+    let mut diagnosis = Diagnosis {
+        family: capabilities.family.to_string(),
+        login,
+        count,
+        pages,
+        users: activity.users,
+        activated: signal_health.activated,
+        sources,
+        source_percent,
+        sso_users: activity.sso_users,
+        sso_without_evidence: activity.sso_without_evidence,
+        signal_health,
+        dashboards,
+        sessions,
+        jobs: BTreeMap::new(),
+        checked_at: now,
+    };
+    diagnosis.jobs = readiness(&diagnosis, capabilities.last_login, options);
+    Ok(diagnosis)
+}
+
+/// The user count, and whether the first page shows a cap below what was asked.
+async fn paging(directory: &dyn Directory) -> (Check, Check) {
     let counted = directory.count_users().await;
     let count = match &counted {
         Ok(Some(n)) => Check::new("ok", format!("GET /api/users/count answers {n}")),
@@ -124,97 +163,77 @@ pub async fn diagnose(
         Ok(None) => Check::new("unsupported", "this family pages with its own cursor"),
         Err(e) => Check::new("warning", format!("the page probe failed: {e}")),
     };
+    (count, pages)
+}
 
+/// What one listing of every user tells of the activity evidence.
+struct Activity {
+    users: u64,
+    sso_users: u64,
+    sso_without_evidence: u64,
+    health: crate::stale::HealthCount,
+}
+
+/// Lists every user once and counts the evidence each carries.
+async fn activity(
+    directory: &dyn Directory,
+    now: DateTime<Utc>,
+    options: &DoctorOptions,
+) -> Result<Activity, JobError> {
     let evidence = Evidence {
         feed: options.feed.as_deref(),
         trust_last_login: options.trust_last_login,
     };
-    let mut health = crate::stale::HealthCount::default();
-    let (mut users, mut sso_users, mut sso_without_evidence) = (0u64, 0u64, 0u64);
+    let mut activity = Activity {
+        users: 0,
+        sso_users: 0,
+        sso_without_evidence: 0,
+        health: crate::stale::HealthCount::default(),
+    };
     let mut listing = directory.users(UserQuery::default());
     while let Some(user) = listing.try_next().await? {
-        users += 1;
+        activity.users += 1;
         let seen = last_seen(&user, evidence);
         let signals = signals(&user, evidence.feed);
         if user.is_active() && user.is_sso() {
-            sso_users += 1;
+            activity.sso_users += 1;
             if signals.iter().all(|(_, s)| *s == Source::LastLogin) {
-                sso_without_evidence += 1;
+                activity.sso_without_evidence += 1;
             }
         }
-        health.add(
-            &user,
-            &seen,
-            &signals,
-            now,
-            options.thresholds.inactive_days,
-        );
+        let days = options.thresholds.inactive_days;
+        activity.health.add(&user, &seen, &signals, now, days);
     }
-    let signal_health = health.verdict(options.health, options.thresholds.inactive_days);
-    let sources = signal_health.coverage.clone();
-    let source_percent = sources
-        .iter()
-        .map(|(k, n)| {
-            (
-                k.clone(),
-                crate::stale::percent(*n, signal_health.activated),
-            )
-        })
-        .collect();
+    Ok(activity)
+}
 
-    let (dashboards, sessions) = match directory.content() {
-        Some(content) => {
-            let listed = content.dashboards().try_next().await;
-            let dashboards = match listed {
-                Ok(_) => Check::new(
-                    "ok",
-                    "dashboards can be listed as admin (delete can protect owners)",
-                ),
-                Err(e) => Check::new(
-                    "failed",
-                    format!("dashboards cannot be listed as admin ({e}): delete is not possible"),
-                ),
-            };
-            let sessions = Check::new(
-                "ok",
-                "supported (GET /api/v1/authentication/admin/logout, admins only); not probed, since revoking \
-                 is a write",
-            );
-            (dashboards, sessions)
-        }
-        None => (
+/// Whether dashboards can be listed (delete protects owners) and sessions revoked.
+async fn content(directory: &dyn Directory) -> (Check, Check) {
+    let family = directory.capabilities().family;
+    let Some(content) = directory.content() else {
+        return (
             Check::new(
                 "unsupported",
-                format!(
-                    "{} has no admin dashboards listing: delete is refused",
-                    capabilities.family
-                ),
+                format!("{family} has no admin dashboards listing: delete is refused"),
             ),
-            Check::new(
-                "unsupported",
-                format!("{} has no session revocation", capabilities.family),
-            ),
+            Check::new("unsupported", format!("{family} has no session revocation")),
+        );
+    };
+    let dashboards = match content.dashboards().try_next().await {
+        Ok(_) => Check::new(
+            "ok",
+            "dashboards can be listed as admin (delete can protect owners)",
+        ),
+        Err(e) => Check::new(
+            "failed",
+            format!("dashboards cannot be listed as admin ({e}): delete is not possible"),
         ),
     };
-    let mut diagnosis = Diagnosis {
-        family: capabilities.family.to_string(),
-        login,
-        count,
-        pages,
-        users,
-        activated: signal_health.activated,
-        sources,
-        source_percent,
-        sso_users,
-        sso_without_evidence,
-        signal_health,
-        dashboards,
-        sessions,
-        jobs: BTreeMap::new(),
-        checked_at: now,
-    };
-    diagnosis.jobs = readiness(&diagnosis, capabilities.last_login, options);
-    Ok(diagnosis)
+    let sessions = Check::new(
+        "ok",
+        "supported (GET /api/v1/authentication/admin/logout, admins only); not probed, since revoking is a write",
+    );
+    (dashboards, sessions)
 }
 
 /// Whether the first page shows a cap: fewer users than asked although the server holds more.

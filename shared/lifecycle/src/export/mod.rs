@@ -122,6 +122,27 @@ struct Timing {
     duration_ms: u64,
 }
 
+/// Where one export writes.
+struct Keys {
+    csv: String,
+    summary: String,
+    latest: String,
+    changes: String,
+}
+
+impl Keys {
+    fn new(prefix: &str, started: DateTime<Utc>) -> Self {
+        let day = format!("{prefix}dt={}", started.format("%Y-%m-%d"));
+        let stem = format!("{day}/users-{}", stamp(started));
+        Keys {
+            csv: format!("{stem}.csv"),
+            summary: format!("{stem}.summary.json"),
+            latest: format!("{prefix}latest.csv"),
+            changes: format!("{day}/changes-{}.csv", stamp(started)),
+        }
+    }
+}
+
 /// Streams every user to `{prefix}dt=YYYY-MM-DD/users-YYYYMMDDTHHMMSSZ.csv`, copies it to `{prefix}latest.csv`
 /// and writes the summary beside it.
 #[tracing::instrument(skip_all, fields(family = directory.capabilities().family, prefix = %options.prefix))]
@@ -133,28 +154,12 @@ pub async fn export_users(
 ) -> Result<ExportOutcome, ExportError> {
     let started = clock.now();
     let timer = Instant::now();
-    let prefix = normalise_prefix(&options.prefix);
-    let stem = format!(
-        "{prefix}dt={}/users-{}",
-        started.format("%Y-%m-%d"),
-        stamp(started)
-    );
-    let (key, summary_key, latest_key) = (
-        format!("{stem}.csv"),
-        format!("{stem}.summary.json"),
-        format!("{prefix}latest.csv"),
-    );
-
-    let changes_key = format!(
-        "{prefix}dt={}/changes-{}.csv",
-        started.format("%Y-%m-%d"),
-        stamp(started)
-    );
+    let keys = Keys::new(&normalise_prefix(&options.prefix), started);
     // The names, the previous export and the server's first count, at once.
     let (roles, groups, diff, before) = futures::join!(
         directory.roles(None),
         directory.groups(None),
-        Diff::start(store, &latest_key, &changes_key),
+        Diff::start(store, &keys.latest, &keys.changes),
         count(directory),
     );
     let mut diff = diff?;
@@ -165,7 +170,10 @@ pub async fn export_users(
             return Err(e.into());
         }
     };
-    let mut upload = match store.start_upload(&key, "text/csv; charset=utf-8").await {
+    let mut upload = match store
+        .start_upload(&keys.csv, "text/csv; charset=utf-8")
+        .await
+    {
         Ok(upload) => upload,
         Err(e) => {
             diff.abort().await;
@@ -197,12 +205,26 @@ pub async fn export_users(
     let summary = match completed {
         Ok(summary) => summary,
         Err(e) => {
-            tracing::error!(key = %key, error = %e, "export failed; aborting the upload");
+            tracing::error!(key = %keys.csv, error = %e, "export failed; aborting the upload");
             upload.abort().await;
             diff.abort().await;
             return Err(e);
         }
     };
+    let timing = (started, timer);
+    publish(store, clock, keys, summary, upload, diff, timing).await
+}
+
+/// Publishes a complete export: the changes, the CSV, `latest.csv`, then the summary.
+async fn publish(
+    store: &dyn ObjectStore,
+    clock: &dyn Clock,
+    keys: Keys,
+    summary: Summary,
+    upload: Box<dyn Upload>,
+    diff: Diff,
+    (started, timer): (DateTime<Utc>, Instant),
+) -> Result<ExportOutcome, ExportError> {
     let changes = match diff.publish().await {
         Ok(changes) => changes,
         Err(e) => {
@@ -211,28 +233,27 @@ pub async fn export_users(
         }
     };
     let bytes = upload.finish().await?;
-    store.copy(&key, &latest_key).await?;
-    let finished = clock.now();
+    store.copy(&keys.csv, &keys.latest).await?;
     let file = SummaryFile {
         summary: &summary,
         stale: summary.seats.stale(),
         reclaimable: summary.seats.reclaimable(),
-        csv_key: &key,
+        csv_key: &keys.csv,
         changes: &changes,
         timing: Timing {
             started_at: instant(started),
-            finished_at: instant(finished),
+            finished_at: instant(clock.now()),
             duration_ms: timer.elapsed().as_millis() as u64,
         },
     };
-    put_json(store, &summary_key, &file).await?;
-    tracing::info!(users = summary.users, bytes, key = %key, joined = changes.joined, left = changes.left, "export written");
+    put_json(store, &keys.summary, &file).await?;
+    tracing::info!(users = summary.users, bytes, key = %keys.csv, joined = changes.joined, left = changes.left, "export written");
     Ok(ExportOutcome {
         users: summary.users,
         bucket: store.container(),
-        key,
-        summary_key,
-        latest_key,
+        key: keys.csv,
+        summary_key: keys.summary,
+        latest_key: keys.latest,
         bytes,
         changes,
         summary,

@@ -135,22 +135,12 @@ async fn update_one(
     }
 }
 
-pub(super) async fn run_segment(
+/// Sends the segment's updates, `concurrency` at a time; their results in the segment's order.
+async fn update_all(
     directory: &dyn Directory,
     segment: &[Planned],
     concurrency: usize,
 ) -> Vec<RowResult> {
-    let creates: Vec<NewUser> = segment
-        .iter()
-        .filter_map(|p| match &p.step {
-            Step::Create(new) => Some((**new).clone()),
-            Step::Invalid(_)
-            | Step::Skip { .. }
-            | Step::Update { .. }
-            | Step::AlreadyCreated { .. } => None,
-        })
-        .collect();
-    let mut created = directory.create_users(&creates).await.into_iter();
     let to_update: Vec<(&Planned, &UserId, &UserPatch)> = segment
         .iter()
         .filter_map(|p| match &p.step {
@@ -167,10 +157,29 @@ pub(super) async fn run_segment(
         .into_iter()
         .map(|(p, id, patch)| update_one(directory, p, id, patch))
         .collect();
-    let updates: Vec<RowResult> = futures::stream::iter(pending)
+    futures::stream::iter(pending)
         .buffered(concurrency.max(1))
         .collect()
-        .await;
+        .await
+}
+
+pub(super) async fn run_segment(
+    directory: &dyn Directory,
+    segment: &[Planned],
+    concurrency: usize,
+) -> Vec<RowResult> {
+    let creates: Vec<NewUser> = segment
+        .iter()
+        .filter_map(|p| match &p.step {
+            Step::Create(new) => Some((**new).clone()),
+            Step::Invalid(_)
+            | Step::Skip { .. }
+            | Step::Update { .. }
+            | Step::AlreadyCreated { .. } => None,
+        })
+        .collect();
+    let mut created = directory.create_users(&creates).await.into_iter();
+    let updates = update_all(directory, segment, concurrency).await;
     let mut updates = updates.into_iter();
     segment
         .iter()

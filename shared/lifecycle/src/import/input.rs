@@ -355,20 +355,7 @@ fn detect_delimiter(text: &str) -> u8 {
 
 /// Parses the file; at most `max_rows` data rows.
 pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
-    if let Some(what) = not_text(bytes) {
-        return Err(FileError::NotText { what });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let offset = e.valid_up_to();
-        FileError::NotUtf8 {
-            offset,
-            line: bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1,
-        }
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Err(FileError::Empty);
-    }
+    let text = text_of(bytes)?;
     let text = normalise_line_endings(text);
     let text = text.as_ref();
     let delimiter = detect_delimiter(text);
@@ -384,6 +371,43 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
         .headers()
         .map_err(|e| FileError::NotCsv(e.to_string()))?
         .clone();
+    let (columns, ignored_headers) = columns_of(&headers)?;
+    let rows = rows_of(&mut reader, text.as_bytes(), &headers, &columns, max_rows)?;
+    if rows.is_empty() {
+        return Err(FileError::HeaderOnly);
+    }
+    Ok(InputFile {
+        delimiter,
+        columns: columns.into_iter().map(|(_, c)| c).collect(),
+        ignored_headers,
+        rows,
+    })
+}
+
+/// The file as text: not binary, UTF-8 (a byte-order mark dropped), not empty.
+fn text_of(bytes: &[u8]) -> Result<&str, FileError> {
+    if let Some(what) = not_text(bytes) {
+        return Err(FileError::NotText { what });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        FileError::NotUtf8 {
+            offset,
+            line: bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1,
+        }
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(FileError::Empty);
+    }
+    Ok(text)
+}
+
+/// The known columns with their positions in the header.
+type Positions = Vec<(usize, Column)>;
+
+/// The known columns by position (each once, an email column required) and the headers ignored.
+fn columns_of(headers: &csv::StringRecord) -> Result<(Positions, Vec<String>), FileError> {
     let mut columns: Vec<(usize, Column)> = Vec::new();
     let mut ignored_headers = Vec::new();
     for (i, header) in headers.iter().enumerate() {
@@ -410,7 +434,17 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
             found: found.join(", "),
         });
     }
-    let body = text.as_bytes();
+    Ok((columns, ignored_headers))
+}
+
+/// The data rows, each with its line number (blank rows skipped), at most `max_rows`.
+fn rows_of(
+    reader: &mut csv::Reader<&[u8]>,
+    body: &[u8],
+    headers: &csv::StringRecord,
+    columns: &[(usize, Column)],
+    max_rows: usize,
+) -> Result<Vec<InputRow>, FileError> {
     // At most one row per line: sized once, never doubled and copied while a large file is read.
     let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
     let mut rows = Vec::with_capacity(lines.min(max_rows));
@@ -447,15 +481,7 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<InputFile, FileError> {
             .filter_map(|(i, col)| record.get(*i).map(|v| (*col, v)));
         rows.push(InputRow::new(line, cells, shape_error));
     }
-    if rows.is_empty() {
-        return Err(FileError::HeaderOnly);
-    }
-    Ok(InputFile {
-        delimiter,
-        columns: columns.into_iter().map(|(_, c)| c).collect(),
-        ignored_headers,
-        rows,
-    })
+    Ok(rows)
 }
 
 #[cfg(test)]

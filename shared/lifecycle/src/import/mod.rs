@@ -93,14 +93,9 @@ pub async fn import_users(
         Claimed::Busy { owner } => return Ok(ImportOutcome::InProgress { owner }),
     };
     let mut summary = ImportSummary {
-        dry_run: request.dry_run,
-        input_key: request.key.clone(),
-        input_etag: etag.clone(),
+        input_etag: etag,
         bucket: reports.container(),
-        report_key: claim.report_key.clone(),
-        summary_key: claim.summary_key.clone(),
-        started_at: claim.claimed_at.clone(),
-        ..ImportSummary::default()
+        ..started(request, &claim)
     };
     checkpoint.hop += 1;
     summary.hops = checkpoint.hop;
@@ -129,6 +124,18 @@ pub async fn import_users(
             };
             finish(reports, &keys, checkpoint, summary, vec![row]).await
         }
+    }
+}
+
+/// The summary of an import claimed by `claim`, before its counts.
+fn started(request: &ImportRequest, claim: &Claim) -> ImportSummary {
+    ImportSummary {
+        dry_run: request.dry_run,
+        input_key: request.key.clone(),
+        report_key: claim.report_key.clone(),
+        summary_key: claim.summary_key.clone(),
+        started_at: claim.claimed_at.clone(),
+        ..ImportSummary::default()
     }
 }
 

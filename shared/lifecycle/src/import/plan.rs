@@ -401,6 +401,62 @@ fn plan_step(
     repeated: &HashMap<String, Vec<usize>>,
     ctx: &Context<'_>,
 ) -> Result<Step, String> {
+    check_address(row, email, site, repeated)?;
+    let key = scope_key(site, email);
+    let names = ctx
+        .names
+        .get(site.unwrap_or_default())
+        .ok_or_else(|| format!("no role and group names were read for site {site:?}"))?;
+    let membership = ctx.capabilities.membership(site);
+    let role = role_of(row, names, site, membership.has_roles())?;
+    let groups = groups_of(row, names, site, membership.has_groups())?;
+    let (mut first, mut last) = (
+        non_empty(row.get(Column::FirstName)),
+        non_empty(row.get(Column::LastName)),
+    );
+    if !file_has_split_names(row) {
+        (first, last) = split_name(row.get(Column::Name));
+    }
+    check_tenant(row, &key, ctx)?;
+    check_user_name(row, &key, site, ctx)?;
+    let wanted = Wanted {
+        first,
+        last,
+        role,
+        groups,
+    };
+    match ctx.existing.get(&key) {
+        Some(user) if !ctx.existing_at_start.contains(&key) => Ok(Step::AlreadyCreated {
+            id: user.id.clone(),
+        }),
+        Some(user) => existing_step(row, user, names, wanted, ctx.on_existing),
+        None => create_step(
+            row,
+            email,
+            site,
+            names,
+            membership,
+            wanted,
+            ctx.default_role,
+        ),
+    }
+}
+
+/// What a row asks of its user.
+struct Wanted {
+    first: Option<String>,
+    last: Option<String>,
+    role: Option<RoleId>,
+    groups: Vec<GroupId>,
+}
+
+/// The row's shape and email: present, valid, and only once in the file.
+fn check_address(
+    row: &InputRow,
+    email: &str,
+    site: Option<&str>,
+    repeated: &HashMap<String, Vec<usize>>,
+) -> Result<(), String> {
     if let Some(shape) = &row.shape_error {
         return Err(format!("malformed row: {shape}"));
     }
@@ -410,8 +466,7 @@ fn plan_step(
     if !valid_email(email) {
         return Err(format!("invalid email {:?}", cut(email)));
     }
-    let key = scope_key(site, email);
-    if let Some(rows) = repeated.get(&key) {
+    if let Some(rows) = repeated.get(&scope_key(site, email)) {
         let list = rows.iter().map(usize::to_string).collect::<Vec<_>>();
         let on = site.map_or_else(String::new, |s| format!(" for site {s}"));
         return Err(format!(
@@ -419,30 +474,40 @@ fn plan_step(
             list.join(", ")
         ));
     }
-    let names = ctx
-        .names
-        .get(site.unwrap_or_default())
-        .ok_or_else(|| format!("no role and group names were read for site {site:?}"))?;
-    let membership = ctx.capabilities.membership(site);
-    let (has_roles, has_groups) = (membership.has_roles(), membership.has_groups());
-    let role_cell = row.get(Column::Role);
-    let role = match role_cell {
-        "" => None,
-        name if !has_roles => {
-            return Err(format!(
-                "role {name:?} given, but site {} uses groups, not roles (no RBAC); leave the role cell empty",
-                site.unwrap_or_default()
-            ));
-        }
-        name => Some(
+    Ok(())
+}
+
+/// The role cell's role, where the site has roles.
+fn role_of(
+    row: &InputRow,
+    names: &Resolvers,
+    site: Option<&str>,
+    has_roles: bool,
+) -> Result<Option<RoleId>, String> {
+    match row.get(Column::Role) {
+        "" => Ok(None),
+        name if !has_roles => Err(format!(
+            "role {name:?} given, but site {} uses groups, not roles (no RBAC); leave the role cell empty",
+            site.unwrap_or_default()
+        )),
+        name => Ok(Some(
             names
                 .roles
                 .resolve(name)
                 .map_err(|e| e.to_string())?
                 .id
                 .clone(),
-        ),
-    };
+        )),
+    }
+}
+
+/// The groups cell's groups (each once), where the site has groups; built-in groups are refused.
+fn groups_of(
+    row: &InputRow,
+    names: &Resolvers,
+    site: Option<&str>,
+    has_groups: bool,
+) -> Result<Vec<GroupId>, String> {
     let groups_cell = row.get(Column::Groups);
     if !has_groups && !groups_cell.is_empty() {
         return Err(format!(
@@ -467,54 +532,57 @@ fn plan_step(
             groups.push(group.id.clone());
         }
     }
-    let (mut first, mut last) = (
-        non_empty(row.get(Column::FirstName)),
-        non_empty(row.get(Column::LastName)),
-    );
-    if !file_has_split_names(row) {
-        (first, last) = split_name(row.get(Column::Name));
-    }
+    Ok(groups)
+}
 
+/// The tenant cell and the existing user's tenant against `TENANTS`.
+fn check_tenant(row: &InputRow, key: &str, ctx: &Context<'_>) -> Result<(), String> {
     let tenant_cell = row.get(Column::Tenant).trim();
-    match ctx.tenancy {
-        None if !tenant_cell.is_empty() => {
-            return Err(format!(
-                "tenant {tenant_cell:?} given, but this installation reports no tenants; leave the tenant column \
-                 empty"
-            ));
+    let Some(t) = ctx.tenancy else {
+        if tenant_cell.is_empty() {
+            return Ok(());
         }
-        Some(t) if !tenant_cell.is_empty() && !t.allows_name(tenant_cell) => {
-            return Err(format!(
-                "tenant {tenant_cell:?} is outside TENANTS ({}): rows of other tenants are not imported",
-                t.allowed_names()
-            ));
-        }
-        Some(t) => match ctx.existing.get(&key) {
-            Some(user) if !t.allows(user) => {
-                return Err(format!(
-                    "the user exists in tenant {}, outside TENANTS ({}): never changed",
-                    t.name_of(user),
-                    t.allowed_names()
-                ));
-            }
-            // A new user is created in the caller's tenant: a row for another one would land in the wrong place.
-            None if !tenant_cell.is_empty()
-                && t.own_name()
-                    .is_some_and(|own| !own.eq_ignore_ascii_case(tenant_cell)) =>
-            {
-                return Err(format!(
-                    "new users are created in the service account's tenant ({}), not {tenant_cell:?}: create \
-                     that tenant's users with its own admin (https://<host>/{tenant_cell}/)",
-                    t.own_name().unwrap_or_default()
-                ));
-            }
-            _ => {}
-        },
-        None => {}
+        return Err(format!(
+            "tenant {tenant_cell:?} given, but this installation reports no tenants; leave the tenant column empty"
+        ));
+    };
+    if !tenant_cell.is_empty() && !t.allows_name(tenant_cell) {
+        return Err(format!(
+            "tenant {tenant_cell:?} is outside TENANTS ({}): rows of other tenants are not imported",
+            t.allowed_names()
+        ));
     }
+    match ctx.existing.get(key) {
+        Some(user) if !t.allows(user) => Err(format!(
+            "the user exists in tenant {}, outside TENANTS ({}): never changed",
+            t.name_of(user),
+            t.allowed_names()
+        )),
+        // A new user is created in the caller's tenant: a row for another one would land in the wrong place.
+        None if !tenant_cell.is_empty()
+            && t.own_name()
+                .is_some_and(|own| !own.eq_ignore_ascii_case(tenant_cell)) =>
+        {
+            Err(format!(
+                "new users are created in the service account's tenant ({}), not {tenant_cell:?}: create that \
+                 tenant's users with its own admin (https://<host>/{tenant_cell}/)",
+                t.own_name().unwrap_or_default()
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A new user's user name must not be another user's: the row would change that user's email.
+fn check_user_name(
+    row: &InputRow,
+    key: &str,
+    site: Option<&str>,
+    ctx: &Context<'_>,
+) -> Result<(), String> {
     let wanted_name = row.get(Column::UserName).trim();
     if !wanted_name.is_empty()
-        && !ctx.existing.contains_key(&key)
+        && !ctx.existing.contains_key(key)
         && let Some(owner) = ctx
             .existing_names
             .get(&scope_key(site, &wanted_name.to_lowercase()))
@@ -525,67 +593,85 @@ fn plan_step(
              Sisense"
         ));
     }
-    if let Some(user) = ctx.existing.get(&key) {
-        if !ctx.existing_at_start.contains(&key) {
-            return Ok(Step::AlreadyCreated {
-                id: user.id.clone(),
-            });
-        }
-        return match ctx.on_existing {
-            OnExisting::Skip => Ok(Step::Skip {
+    Ok(())
+}
+
+/// The step for a user that existed when the import started, as `onExisting` says.
+fn existing_step(
+    row: &InputRow,
+    user: &User,
+    names: &Resolvers,
+    wanted: Wanted,
+    on_existing: OnExisting,
+) -> Result<Step, String> {
+    match on_existing {
+        OnExisting::Skip => {
+            return Ok(Step::Skip {
                 id: user.id.clone(),
                 message: "user already exists (onExisting=skip)".into(),
-            }),
-            OnExisting::Error => Err(format!(
+            });
+        }
+        OnExisting::Error => {
+            return Err(format!(
                 "user already exists with id {} (onExisting=error)",
                 user.id
-            )),
-            OnExisting::Update => {
-                let wanted_name = row.get(Column::UserName).trim();
-                if !wanted_name.is_empty()
-                    && user
-                        .user_name
-                        .as_deref()
-                        .is_some_and(|current| !current.eq_ignore_ascii_case(wanted_name))
-                {
-                    return Err(format!(
-                        "Sisense does not change email or user name through the API (its PATCH drops them): the \
-                         user name stays {:?}; leave the user_name cell empty or equal to it",
-                        user.user_name.as_deref().unwrap_or_default()
-                    ));
-                }
-                let current = user
-                    .group_ids()
-                    .filter(|id| !names.groups.is_built_in(id))
-                    .collect();
-                let patch = changes(
-                    user,
-                    first,
-                    last,
-                    role,
-                    (row.get(Column::Groups), current),
-                    groups,
-                );
-                if patch.is_empty() {
-                    Ok(Step::Skip {
-                        id: user.id.clone(),
-                        message: "already up to date".into(),
-                    })
-                } else {
-                    Ok(Step::Update {
-                        id: user.id.clone(),
-                        patch,
-                    })
-                }
-            }
-        };
+            ));
+        }
+        OnExisting::Update => {}
     }
-    // An empty role cell takes DEFAULT_ROLE where it resolves; a roles-only site (Periscope RBAC) without it
-    // gets no role (the site's Everyone, the API's own default); Sisense requires a role.
-    let role_id = match role {
+    let wanted_name = row.get(Column::UserName).trim();
+    if !wanted_name.is_empty()
+        && user
+            .user_name
+            .as_deref()
+            .is_some_and(|current| !current.eq_ignore_ascii_case(wanted_name))
+    {
+        return Err(format!(
+            "Sisense does not change email or user name through the API (its PATCH drops them): the user name \
+             stays {:?}; leave the user_name cell empty or equal to it",
+            user.user_name.as_deref().unwrap_or_default()
+        ));
+    }
+    let current = user
+        .group_ids()
+        .filter(|id| !names.groups.is_built_in(id))
+        .collect();
+    let patch = changes(
+        user,
+        wanted.first,
+        wanted.last,
+        wanted.role,
+        (row.get(Column::Groups), current),
+        wanted.groups,
+    );
+    Ok(if patch.is_empty() {
+        Step::Skip {
+            id: user.id.clone(),
+            message: "already up to date".into(),
+        }
+    } else {
+        Step::Update {
+            id: user.id.clone(),
+            patch,
+        }
+    })
+}
+
+/// The step for a new user. An empty role cell takes DEFAULT_ROLE where it resolves; a roles-only site
+/// (Periscope RBAC) without it gets no role (the site's Everyone, the API's own default); Sisense requires a role.
+fn create_step(
+    row: &InputRow,
+    email: &str,
+    site: Option<&str>,
+    names: &Resolvers,
+    membership: Membership,
+    wanted: Wanted,
+    default_role: &str,
+) -> Result<Step, String> {
+    let role_id = match wanted.role {
         Some(id) => Some(id),
-        None if !has_roles => None,
-        None => match names.roles.resolve(ctx.default_role) {
+        None if !membership.has_roles() => None,
+        None => match names.roles.resolve(default_role) {
             Ok(found) => Some(found.id.clone()),
             Err(_) if membership == Membership::Roles => None,
             Err(e) => {
@@ -598,10 +684,10 @@ fn plan_step(
     Ok(Step::Create(Box::new(NewUser {
         email: email.to_string(),
         user_name: non_empty(row.get(Column::UserName)),
-        first_name: first,
-        last_name: last,
+        first_name: wanted.first,
+        last_name: wanted.last,
         role_id,
-        groups,
+        groups: wanted.groups,
         scope: site.map(str::to_string),
         password: non_empty(row.get(Column::Password)).map(SecretString::from),
     })))

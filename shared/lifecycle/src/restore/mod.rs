@@ -171,23 +171,7 @@ async fn restore(
 
     let (roles, groups) = (directory.roles(None).await?, directory.groups(None).await?);
     let names = Names::new(&roles, &groups);
-    let mut installation = Installation::default();
-    options.progress.start("scanning users", None);
-    let mut users = directory.users(UserQuery::default());
-    while let Some(user) = users.try_next().await? {
-        options.progress.advance(1);
-        installation.add_user(user);
-    }
-    // Dashboard owners matter only where the run moved dashboards.
-    if let Some(content) = directory
-        .content()
-        .filter(|_| rows.iter().any(plan::Record::moved_dashboards))
-    {
-        let mut dashboards = content.dashboards();
-        while let Some(dashboard) = dashboards.try_next().await? {
-            installation.add_dashboard(dashboard);
-        }
-    }
+    let installation = installation(directory, &rows, &options.progress).await?;
 
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
@@ -202,20 +186,7 @@ async fn restore(
         .min(installation.active() * u64::from(options.max_action_percent) / 100);
     if summary.to_restore > summary.cap && !options.force {
         summary.aborted = true;
-        let message = format!(
-            "{} users to restore exceed the cap of {} (maxActions {}, maxActionPercent {} of {} active); nothing \
-             changed: pass force for this run",
-            summary.to_restore,
-            summary.cap,
-            options.max_actions,
-            options.max_action_percent,
-            installation.active()
-        );
-        tracing::warn!("{message}");
-        for item in items.iter_mut().filter(|i| i.needs_change()) {
-            item.status = RestoreStatus::AbortedOverThreshold;
-            item.message = message.clone();
-        }
+        refuse_over_cap(&mut items, &summary, options, installation.active());
     } else if options.dry_run {
         for item in items.iter_mut().filter(|i| i.needs_change()) {
             item.status = RestoreStatus::WouldRestore;
@@ -229,18 +200,7 @@ async fn restore(
             options.progress.advance(1);
         }
     }
-    for item in &items {
-        summary.dashboards_returned += item.returned.len() as u64;
-        match item.status {
-            RestoreStatus::Restored => summary.restored += 1,
-            RestoreStatus::NotApplied => summary.not_applied += 1,
-            RestoreStatus::Failed => summary.failed += 1,
-            RestoreStatus::Planned
-            | RestoreStatus::WouldRestore
-            | RestoreStatus::AlreadyRestored
-            | RestoreStatus::AbortedOverThreshold => {}
-        }
-    }
+    count(&items, &mut summary);
     put_csv(
         store,
         &summary.report_key,
@@ -254,6 +214,67 @@ async fn restore(
         report = %summary.report_key, "restore finished"
     );
     Ok(summary)
+}
+
+/// Lists the installation: every user, and the dashboards' owners where the run moved dashboards.
+async fn installation(
+    directory: &dyn Directory,
+    rows: &[plan::Record],
+    progress: &Progress,
+) -> Result<Installation, JobError> {
+    let mut installation = Installation::default();
+    progress.start("scanning users", None);
+    let mut users = directory.users(UserQuery::default());
+    while let Some(user) = users.try_next().await? {
+        progress.advance(1);
+        installation.add_user(user);
+    }
+    // Dashboard owners matter only where the run moved dashboards.
+    if let Some(content) = directory
+        .content()
+        .filter(|_| rows.iter().any(plan::Record::moved_dashboards))
+    {
+        let mut dashboards = content.dashboards();
+        while let Some(dashboard) = dashboards.try_next().await? {
+            installation.add_dashboard(dashboard);
+        }
+    }
+    Ok(installation)
+}
+
+/// Marks every row to restore as refused by the cap, with why.
+fn refuse_over_cap(
+    items: &mut [Item],
+    summary: &RestoreSummary,
+    options: &RestoreOptions,
+    active: u64,
+) {
+    let message = format!(
+        "{} users to restore exceed the cap of {} (maxActions {}, maxActionPercent {} of {active} active); \
+         nothing changed: pass force for this run",
+        summary.to_restore, summary.cap, options.max_actions, options.max_action_percent,
+    );
+    tracing::warn!("{message}");
+    for item in items.iter_mut().filter(|i| i.needs_change()) {
+        item.status = RestoreStatus::AbortedOverThreshold;
+        item.message = message.clone();
+    }
+}
+
+/// Adds the rows' outcomes to the summary.
+fn count(items: &[Item], summary: &mut RestoreSummary) {
+    for item in items {
+        summary.dashboards_returned += item.returned.len() as u64;
+        match item.status {
+            RestoreStatus::Restored => summary.restored += 1,
+            RestoreStatus::NotApplied => summary.not_applied += 1,
+            RestoreStatus::Failed => summary.failed += 1,
+            RestoreStatus::Planned
+            | RestoreStatus::WouldRestore
+            | RestoreStatus::AlreadyRestored
+            | RestoreStatus::AbortedOverThreshold => {}
+        }
+    }
 }
 
 #[cfg(test)]

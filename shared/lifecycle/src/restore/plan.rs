@@ -219,116 +219,125 @@ pub(crate) async fn decide(
     record: Record,
 ) -> Item {
     let item = Item::new(&record);
-    if record.snapshot_key.is_empty() {
-        return item.fail("the report records no snapshot for this user".into());
-    }
-    let snapshot = match store.get(&record.snapshot_key).await {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Snapshot>(&bytes) {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                return item.fail(format!(
-                    "snapshot {} is unreadable: {e}",
-                    record.snapshot_key
-                ));
-            }
-        },
-        Ok(None) => return item.fail(format!("snapshot {} is missing", record.snapshot_key)),
-        Err(e) => {
-            return item.fail(format!(
-                "snapshot {} could not be read: {e}",
-                record.snapshot_key
-            ));
-        }
+    let snapshot = match snapshot(store, &record).await {
+        Ok(snapshot) => snapshot,
+        Err(why) => return item.fail(why),
     };
-    let before = snapshot.user;
     let mut item = item;
     item.status = RestoreStatus::Planned;
     match record.done() {
         Some(action @ (Action::Demote | Action::Deactivate)) => {
-            let Some(current) = now.users.get(&before.id) else {
-                return item.fail(format!(
-                    "user {} no longer exists; its state before the run is in {}",
-                    before.id, record.snapshot_key
-                ));
-            };
-            let patch = if action == Action::Demote {
-                item.restore = "role and groups";
-                let back = current.role_id() == before.role_id()
-                    && memberships(names, current) == memberships(names, &before);
-                (!back).then(|| UserPatch {
-                    role_id: before.role_id().cloned(),
-                    groups: Some(names.memberships(&before).cloned().collect()),
-                    ..UserPatch::default()
-                })
-            } else {
-                item.restore = "active";
-                (!current.is_active()).then(|| UserPatch {
-                    active: Some(true),
-                    ..UserPatch::default()
-                })
-            };
-            match patch {
-                Some(patch) => {
-                    item.step = Step::Patch {
-                        id: before.id.clone(),
-                        patch,
-                    }
-                }
-                None => item.status = RestoreStatus::AlreadyRestored,
+            undo_change(item, now, names, &record, snapshot.user, action)
+        }
+        Some(Action::Delete) | None => undo_delete(item, now, names, snapshot),
+    }
+}
+
+/// The snapshot the run took of `record`'s user before acting, or why there is none.
+async fn snapshot(store: &dyn ObjectStore, record: &Record) -> Result<Snapshot, String> {
+    let key = &record.snapshot_key;
+    if key.is_empty() {
+        return Err("the report records no snapshot for this user".into());
+    }
+    match store.get(key).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<Snapshot>(&bytes)
+            .map_err(|e| format!("snapshot {key} is unreadable: {e}")),
+        Ok(None) => Err(format!("snapshot {key} is missing")),
+        Err(e) => Err(format!("snapshot {key} could not be read: {e}")),
+    }
+}
+
+/// Undoes a demote (role and groups back) or a deactivate (`active` back), unless already undone.
+fn undo_change(
+    mut item: Item,
+    now: &Installation,
+    names: &Names,
+    record: &Record,
+    before: User,
+    action: Action,
+) -> Item {
+    let Some(current) = now.users.get(&before.id) else {
+        return item.fail(format!(
+            "user {} no longer exists; its state before the run is in {}",
+            before.id, record.snapshot_key
+        ));
+    };
+    let patch = if action == Action::Demote {
+        item.restore = "role and groups";
+        let back = current.role_id() == before.role_id()
+            && memberships(names, current) == memberships(names, &before);
+        (!back).then(|| UserPatch {
+            role_id: before.role_id().cloned(),
+            groups: Some(names.memberships(&before).cloned().collect()),
+            ..UserPatch::default()
+        })
+    } else {
+        item.restore = "active";
+        (!current.is_active()).then(|| UserPatch {
+            active: Some(true),
+            ..UserPatch::default()
+        })
+    };
+    match patch {
+        Some(patch) => {
+            item.step = Step::Patch {
+                id: before.id.clone(),
+                patch,
             }
         }
-        Some(Action::Delete) | None => {
-            let existing = now
-                .users
-                .get(&before.id)
-                .or_else(|| now.by_email(&before.email));
-            let gone: Vec<&DashboardId> = snapshot
-                .dashboards_moved
-                .iter()
-                .filter(|d| !now.owners.contains_key(*d))
+        None => item.status = RestoreStatus::AlreadyRestored,
+    }
+    item
+}
+
+/// Undoes a delete: hands the moved dashboards back to the user where it exists again, else re-creates it.
+fn undo_delete(mut item: Item, now: &Installation, names: &Names, snapshot: Snapshot) -> Item {
+    let before = snapshot.user;
+    let existing = now
+        .users
+        .get(&before.id)
+        .or_else(|| now.by_email(&before.email));
+    let gone = snapshot
+        .dashboards_moved
+        .iter()
+        .filter(|d| !now.owners.contains_key(*d))
+        .count();
+    if gone > 0 {
+        item.message = format!("{gone} moved dashboards no longer exist");
+    }
+    let owned_by =
+        |id: &UserId, d: &DashboardId| now.owners.get(d).is_some_and(|o| o.as_ref() == Some(id));
+    let still_there = snapshot
+        .dashboards_moved
+        .iter()
+        .filter(|d| now.owners.contains_key(*d));
+    match existing {
+        Some(user) => {
+            item.restore = "dashboards";
+            item.new_user_id = user.id.to_string();
+            item.dashboards = still_there
+                .filter(|d| !owned_by(&user.id, d))
+                .cloned()
                 .collect();
-            if !gone.is_empty() {
-                item.message = format!("{} moved dashboards no longer exist", gone.len());
+            if item.dashboards.is_empty() {
+                item.status = RestoreStatus::AlreadyRestored;
+            } else {
+                item.step = Step::Return(user.id.clone());
             }
-            let owned_by = |id: &UserId, d: &DashboardId| {
-                now.owners.get(d).is_some_and(|o| o.as_ref() == Some(id))
-            };
-            match existing {
-                Some(user) => {
-                    item.restore = "dashboards";
-                    item.new_user_id = user.id.to_string();
-                    item.dashboards = snapshot
-                        .dashboards_moved
-                        .iter()
-                        .filter(|d| now.owners.contains_key(*d) && !owned_by(&user.id, d))
-                        .cloned()
-                        .collect();
-                    if item.dashboards.is_empty() {
-                        item.status = RestoreStatus::AlreadyRestored;
-                    } else {
-                        item.step = Step::Return(user.id.clone());
-                    }
-                }
-                None => {
-                    item.restore = "re-create";
-                    item.dashboards = snapshot
-                        .dashboards_moved
-                        .iter()
-                        .filter(|d| now.owners.contains_key(*d))
-                        .cloned()
-                        .collect();
-                    item.step = Step::Recreate(NewUser {
-                        email: before.email.clone(),
-                        user_name: before.user_name.clone(),
-                        first_name: before.first_name.clone(),
-                        last_name: before.last_name.clone(),
-                        role_id: before.role_id().cloned(),
-                        groups: names.memberships(&before).cloned().collect(),
-                        scope: None,
-                        password: None,
-                    });
-                }
-            }
+        }
+        None => {
+            item.restore = "re-create";
+            item.dashboards = still_there.cloned().collect();
+            item.step = Step::Recreate(NewUser {
+                email: before.email.clone(),
+                user_name: before.user_name.clone(),
+                first_name: before.first_name.clone(),
+                last_name: before.last_name.clone(),
+                role_id: before.role_id().cloned(),
+                groups: names.memberships(&before).cloned().collect(),
+                scope: None,
+                password: None,
+            });
         }
     }
     item

@@ -127,21 +127,7 @@ pub(crate) fn judge(
         }
     }
     summary.stale = act.len() as u64;
-    // Warned users the scan did not see at all (deleted since) leave the ledger too, and get a row each, so that
-    // the report's `cleared` rows and the summary's count agree.
-    let reported: std::collections::HashSet<String> =
-        plan.keep.iter().map(|r| r.user.id.to_string()).collect();
-    for (id, warning) in &previous.users {
-        if ledger.users.contains_key(id) || reported.contains(id) {
-            continue;
-        }
-        let gone = serde_json::json!({"_id": id, "email": warning.email});
-        if let Ok(user) = serde_json::from_value::<sisense::User>(gone) {
-            let mut row = Row::new(user, String::new(), None, 0);
-            clear(&mut row, "no longer listed by Sisense");
-            plan.keep.push(row);
-        }
-    }
+    clear_unlisted(plan, previous, &ledger);
     summary.cleared = previous
         .users
         .keys()
@@ -152,6 +138,24 @@ pub(crate) fn judge(
         ledger,
         warned,
         act_from,
+    }
+}
+
+/// Warned users the scan did not see at all (deleted since) leave the ledger too, and get a row each, so that the
+/// report's `cleared` rows and the summary's count agree.
+fn clear_unlisted(plan: &mut Plan, previous: &Ledger, kept: &Ledger) {
+    let reported: std::collections::HashSet<String> =
+        plan.keep.iter().map(|r| r.user.id.to_string()).collect();
+    for (id, warning) in &previous.users {
+        if kept.users.contains_key(id) || reported.contains(id) {
+            continue;
+        }
+        let gone = serde_json::json!({"_id": id, "email": warning.email});
+        if let Ok(user) = serde_json::from_value::<sisense::User>(gone) {
+            let mut row = Row::new(user, String::new(), None, 0);
+            clear(&mut row, "no longer listed by Sisense");
+            plan.keep.push(row);
+        }
     }
 }
 
