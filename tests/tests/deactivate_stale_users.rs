@@ -82,11 +82,23 @@ fn by_id(sim: &Simulator) -> BTreeMap<String, Value> {
         .collect()
 }
 
+// Each family's wiring through the binary (its secret, its client) is checked by the demote scenario; the
+// families' behaviour (caps, dry run, probes, ignored writes, delete refused on legacy) is checked at the jobs
+// level (`shared/lifecycle/tests/stale.rs`), so the heavier scenarios below run on Fusion only.
 e2e_tests::per_family!(
-    dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set,
-    delete_and_demote_with_snapshots_and_faults_match_a_clean_run,
     demote_acts_on_exactly_the_stale_activated_users_and_leaves_invitations_alone,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set_through_the_function()
+{
+    dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(Family::Fusion).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run_through_the_function() {
+    delete_and_demote_with_snapshots_and_faults_match_a_clean_run(Family::Fusion).await
+}
 
 async fn dry_run_by_default_then_caps_then_force_act_on_exactly_the_stale_set(family: Family) {
     let world = World::new().await;
@@ -259,17 +271,6 @@ async fn delete_and_demote_with_snapshots_and_faults_match_a_clean_run(family: F
         ("STALE_ACTION", "delete"),
     ];
     let (clean, faulty) = (sim(800).await, sim(800).await);
-    if family == Family::Legacy {
-        // v0.9 cannot list dashboard owners, and Sisense deletes a user's dashboards with the user: refused.
-        let mut f = function(&world, &clean, family, "sisense/clean", &live).await;
-        let err = f.invoke(&json!({})).await.unwrap_err();
-        assert_eq!(err["errorType"], "ConfigError", "{err}");
-        assert!(
-            err["errorMessage"].as_str().unwrap().contains("use demote"),
-            "{err}"
-        );
-        assert!(clean.writes().is_empty());
-    }
     let owners = clean.dashboards_by_owner();
     let mut expected = clean.stale_sets(&rule(&clean, &[], &[]));
     assert!(!expected.pending.is_empty());
@@ -550,25 +551,6 @@ const LIVE_DEMOTE: [(&str, &str); 4] = [
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_thousand_actions_finish_across_continuations_with_every_row_reported_once() {
-    let world = World::new().await;
-    let sim = sim(26_000).await;
-    let demoted = to_demote(&sim);
-    assert!(demoted.len() >= 5_000, "{} to demote", demoted.len());
-    let mut env = LIVE_DEMOTE.to_vec();
-    env.push(("STALE_ACTIONS_PER_HOP", "1000"));
-    let mut f = function(&world, &sim, Family::Fusion, "sisense/hops", &env).await;
-    let (summary, hops) = until_done(&mut f, json!({}), 1_000).await;
-    assert_eq!(hops as usize, demoted.len().div_ceil(1_000));
-    demoted_once_each(&world, &sim, &summary, &demoted).await;
-    // A duplicate delivery of the last continuation answers the summary again and writes nothing.
-    sim.clear_requests();
-    let again = invoke(&mut f, json!({"runId": summary["runId"]})).await;
-    assert_eq!(again, summary);
-    assert!(sim.writes().iter().all(|w| w.method != "PATCH"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hop_at_its_lambda_deadline_returns_a_continuation_that_finishes_the_run() {
     let world = World::new().await;
     let sim = sim(1_500).await;
@@ -582,6 +564,11 @@ async fn a_hop_at_its_lambda_deadline_returns_a_continuation_that_finishes_the_r
     let (summary, hops) = until_done(&mut f, json!({}), 100).await;
     assert_eq!(hops as usize, demoted.len().div_ceil(100));
     demoted_once_each(&world, &sim, &summary, &demoted).await;
+    // A duplicate delivery of the last continuation answers the summary again and writes nothing.
+    sim.clear_requests();
+    let again = invoke(&mut f, json!({"runId": summary["runId"]})).await;
+    assert_eq!(again, summary);
+    assert!(sim.writes().iter().all(|w| w.method != "PATCH"));
 }
 
 // ---- Offboarding that destroys nothing: the simulator has dashboards, and deleting a user deletes the

@@ -18,7 +18,6 @@ use lifecycle::stale::{
     Action, HealthLimits, StaleOptions, StaleSummary, Thresholds, deactivate_stale_users,
 };
 use lifecycle::{FixedClock, JobError, MemoryStore, ObjectStore};
-use sisense::{ClientConfig, Credentials, SecretString, SisenseClient};
 use sisense_sim::{SignInKind, SignInMix, SimConfig, Simulator};
 
 fn now() -> DateTime<Utc> {
@@ -378,28 +377,6 @@ async fn the_exports_seats_agree_with_the_dry_run_on_the_same_data() {
     assert_eq!(exported["stale"].as_u64(), Some(reclaimable));
 }
 
-/// A client of `family` for the simulator.
-fn client_of(sim: &Simulator, family: &str) -> SisenseClient {
-    let mut config = common::client(sim).config().clone();
-    config.credentials = match family {
-        "legacy" => Credentials::LegacyJwt {
-            email: sim.username().into(),
-            password: SecretString::from(sim.password().to_string()),
-            api_token: SecretString::from(sim.rest_api_token().to_string()),
-        },
-        "periscope" => Credentials::periscope(vec![sisense::PeriscopeSite {
-            name: sim.periscope_site().to_string(),
-            api_key: SecretString::from(sim.periscope_api_key().to_string()),
-            rbac: sim.periscope_rbac(),
-            invited_by_email: sim.username().to_string(),
-            base_url: Some(sisense::validate_base_url(sim.base_url()).unwrap()),
-        }])
-        .unwrap(),
-        _ => config.credentials,
-    };
-    SisenseClient::new(ClientConfig { ..config }).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_each_familys_signals_and_verdicts_with_zero_writes() {
     let sim = Simulator::start(SimConfig {
@@ -422,7 +399,7 @@ async fn doctor_names_each_familys_signals_and_verdicts_with_zero_writes() {
     };
     for family in ["fusion", "legacy", "periscope"] {
         sim.clear_requests();
-        let d = diagnose(&client_of(&sim, family), now(), &options)
+        let d = diagnose(&common::client_of(&sim, family), now(), &options)
             .await
             .unwrap();
         assert!(sim.writes().is_empty(), "{family}: {:?}", sim.writes());
@@ -464,7 +441,7 @@ async fn doctor_names_each_familys_signals_and_verdicts_with_zero_writes() {
     }
     // A frozen installation is not ready, and says why.
     let later = now() + Duration::days(730);
-    let d = diagnose(&client_of(&sim, "fusion"), later, &options)
+    let d = diagnose(&common::client_of(&sim, "fusion"), later, &options)
         .await
         .unwrap();
     assert_eq!(d.jobs["deactivate"].verdict, "not ready");

@@ -78,8 +78,19 @@ fn pending(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
     .pending
 }
 
+/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
+/// tests, which run it through the binary on Fusion only).
 #[tokio::test]
 async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody() {
+    for family in ["fusion", "legacy"] {
+        deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody_on(family)
+            .await;
+    }
+}
+
+async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody_on(
+    family: &str,
+) {
     let sim = newer(2_000).await;
     let options = live(&sim, Action::Deactivate);
     let (stale, protected) = expected(&sim, &options);
@@ -92,10 +103,14 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     );
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.scanned, 2_000);
     assert_eq!(summary.stale as usize, stale.len());
     assert_eq!(summary.protected as usize, protected.len());
@@ -138,9 +153,14 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     assert_eq!(summary_json["dryRun"], false);
 
     sim.clear_requests();
-    let again = deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap();
+    let again = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (again.stale, again.acted),
         (0, 0),
@@ -256,8 +276,16 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
     );
 }
 
+/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
+/// tests, which run it through the binary on Fusion only).
 #[tokio::test]
 async fn dry_run_is_the_default_and_sends_no_write() {
+    for family in ["fusion", "legacy"] {
+        dry_run_is_the_default_and_sends_no_write_on(family).await;
+    }
+}
+
+async fn dry_run_is_the_default_and_sends_no_write_on(family: &str) {
     let sim = sim(1_000).await;
     let options = StaleOptions {
         max_actions: 100_000,
@@ -266,10 +294,14 @@ async fn dry_run_is_the_default_and_sends_no_write() {
     };
     assert!(options.dry_run);
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert!(summary.dry_run && summary.stale > 50);
     assert_eq!(summary.acted, 0);
     assert!(sim.writes().is_empty(), "{:?}", sim.writes());
@@ -282,17 +314,29 @@ async fn dry_run_is_the_default_and_sends_no_write() {
     assert_eq!(ids_with(&rows, "would_demote").len() as u64, summary.stale);
 }
 
+/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
+/// tests, which run it through the binary on Fusion only).
 #[tokio::test]
 async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
+    for family in ["fusion", "legacy"] {
+        caps_abort_with_nothing_changed_and_force_passes_them_once_on(family).await;
+    }
+}
+
+async fn caps_abort_with_nothing_changed_and_force_passes_them_once_on(family: &str) {
     let sim = newer(1_000).await;
     let mut options = live(&sim, Action::Deactivate);
     options.max_actions = 50;
     options.max_action_percent = 10;
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert!(summary.aborted, "{summary:?}");
     assert_eq!(summary.cap, 50.min(summary.active / 10));
     assert!(summary.stale > summary.cap);
@@ -307,16 +351,28 @@ async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
     );
 
     options.force = true;
-    let forced =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let forced = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert!(!forced.aborted && forced.forced);
     assert_eq!(forced.acted, summary.stale);
 }
 
+/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
+/// tests, which run it through the binary on Fusion only).
 #[tokio::test]
 async fn a_server_ignoring_the_change_is_not_applied_never_success() {
+    for family in ["fusion", "legacy"] {
+        a_server_ignoring_the_change_is_not_applied_never_success_on(family).await;
+    }
+}
+
+async fn a_server_ignoring_the_change_is_not_applied_never_success_on(family: &str) {
     let sim = sim(400).await;
     sim.set_faults(Faults {
         ignore_writes: true,
@@ -325,10 +381,14 @@ async fn a_server_ignoring_the_change_is_not_applied_never_success() {
     let options = live(&sim, Action::Demote);
     let (stale, _) = expected(&sim, &options);
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert!(summary.not_applied > 0);
     assert_eq!(summary.acted, 0);
     let rows = report(&store, &summary.report_key);
@@ -336,16 +396,29 @@ async fn a_server_ignoring_the_change_is_not_applied_never_success() {
     assert!(rows.iter().all(|r| r["status"] != "demoted"));
 }
 
+/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
+/// tests, which run it through the binary on Fusion only).
 #[tokio::test]
 async fn deactivate_on_the_contract_release_probes_once_and_stops() {
+    for family in ["fusion", "legacy"] {
+        deactivate_on_the_contract_release_probes_once_and_stops_on(family).await;
+    }
+}
+
+async fn deactivate_on_the_contract_release_probes_once_and_stops_on(family: &str) {
     let sim = sim(600).await;
     let options = live(&sim, Action::Deactivate);
     let (stale, _) = expected(&sim, &options);
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let err = deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-        .await
-        .unwrap_err();
+    let err = deactivate_stale_users(
+        &common::client_of(&sim, family),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap_err();
     let JobError::DeactivationUnsupported {
         not_attempted,
         ref report,
@@ -655,4 +728,28 @@ async fn warned_users_now_protected_done_seen_or_gone_are_cleared_rows_matching_
         message(&gone)
     );
     assert!(!ids_with(&rows, "protected").contains(&named));
+}
+
+/// Legacy v0.9 cannot list dashboard owners, and Sisense deletes a user's dashboards with the user: `delete` is
+/// refused before any write (moved here from the end-to-end tests' legacy run).
+#[tokio::test]
+async fn delete_is_refused_where_dashboard_owners_cannot_be_listed() {
+    let sim = sim(300).await;
+    let store = MemoryStore::default();
+    let options = live(&sim, Action::Delete);
+    let err = deactivate_stale_users(
+        &common::client_of(&sim, "legacy"),
+        &store,
+        &FixedClock(now()),
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, JobError::Config(_)), "{err}");
+    assert!(err.to_string().contains("use demote"), "{err}");
+    assert!(sim.writes().is_empty());
+    assert!(
+        store.objects().is_empty(),
+        "nothing written, no lock either"
+    );
 }

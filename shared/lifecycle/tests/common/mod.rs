@@ -50,6 +50,28 @@ pub fn client(sim: &Simulator) -> SisenseClient {
     SisenseClient::new(config).expect("client builds")
 }
 
+/// A client of `family` (`fusion`, `legacy` or `periscope`) for the simulator, as the functions build them.
+pub fn client_of(sim: &Simulator, family: &str) -> SisenseClient {
+    let mut config = client(sim).config().clone();
+    config.credentials = match family {
+        "legacy" => Credentials::LegacyJwt {
+            email: sim.username().into(),
+            password: SecretString::from(sim.password().to_string()),
+            api_token: SecretString::from(sim.rest_api_token().to_string()),
+        },
+        "periscope" => Credentials::periscope(vec![sisense::PeriscopeSite {
+            name: sim.periscope_site().to_string(),
+            api_key: SecretString::from(sim.periscope_api_key().to_string()),
+            rbac: sim.periscope_rbac(),
+            invited_by_email: sim.username().to_string(),
+            base_url: Some(sisense::validate_base_url(sim.base_url()).expect("loopback")),
+        }])
+        .expect("one site"),
+        _ => config.credentials,
+    };
+    SisenseClient::new(config).expect("client builds")
+}
+
 /// A CSV report the job wrote to `store` at `key`, one map per row.
 pub fn report(store: &MemoryStore, key: &str) -> Vec<BTreeMap<String, String>> {
     let bytes = store.objects().remove(key).expect("report written");
