@@ -114,8 +114,8 @@ pub struct ExportArgs {
     /// CSV, latest.csv and summary, as the Lambda writes them).
     #[arg(long, default_value = "users.csv")]
     pub out: Location,
-    /// Users per page.
-    #[arg(long, default_value_t = 1000)]
+    /// Users per page (the job's default, as the function's EXPORT_PAGE_SIZE).
+    #[arg(long, default_value_t = lifecycle::export::DEFAULT_PAGE_SIZE)]
     pub page_size: u32,
 }
 

@@ -1,7 +1,9 @@
 //! export-users: parses the event, runs [`lifecycle::export::export_users`] against Sisense and S3.
 
 use lambda_runtime::LambdaEvent;
-use lifecycle::export::{DEFAULT_PREFIX, ExportOptions, ExportOutcome, export_users};
+use lifecycle::export::{
+    DEFAULT_PAGE_SIZE, DEFAULT_PREFETCH, ExportOptions, ExportOutcome, export_users,
+};
 use lifecycle::seats::Tier;
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,6 +28,33 @@ pub type FunctionError = sl_aws::FunctionError;
 /// Reads the options out of a scheduled event (classic or Scheduler) or a direct invocation.
 pub fn parse_event(event: Value) -> Result<ExportRequest, FunctionError> {
     sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
+}
+
+/// The job's options: the request's, else the environment's, else the job's defaults (the CLI's too).
+pub fn options(request: ExportRequest) -> Result<ExportOptions, sl_aws::ConfigError> {
+    let defaults = ExportOptions::default();
+    Ok(ExportOptions {
+        prefix: request
+            .prefix
+            .or_else(|| optional("EXPORT_PREFIX"))
+            .unwrap_or_else(|| defaults.prefix.clone()),
+        page_size: Some(request.page_size.map_or_else(
+            || {
+                parsed(
+                    "EXPORT_PAGE_SIZE",
+                    defaults.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+                )
+            },
+            Ok,
+        )?),
+        prefetch: Some(parsed(
+            "EXPORT_PREFETCH",
+            defaults.prefetch.unwrap_or(DEFAULT_PREFETCH),
+        )?),
+        thresholds: thresholds(request.inactive_days, None)?,
+        trust_last_login: flag("TRUST_LAST_LOGIN", defaults.trust_last_login)?,
+        ..defaults
+    })
 }
 
 /// The function: clients built once per sandbox and reused across invocations.
@@ -56,22 +85,7 @@ impl App {
     ) -> Result<ExportOutcome, FunctionError> {
         let request = parse_event(event.payload)?;
         let bucket = required("EXPORT_BUCKET")?;
-        let prefix = request
-            .prefix
-            .or_else(|| optional("EXPORT_PREFIX"))
-            .unwrap_or_else(|| DEFAULT_PREFIX.into());
-        let options = ExportOptions {
-            prefix,
-            page_size: Some(
-                request
-                    .page_size
-                    .map_or_else(|| parsed("EXPORT_PAGE_SIZE", 1000), Ok)?,
-            ),
-            prefetch: Some(parsed("EXPORT_PREFETCH", 8)?),
-            thresholds: thresholds(request.inactive_days, None)?,
-            trust_last_login: flag("TRUST_LAST_LOGIN", false)?,
-            ..ExportOptions::default()
-        };
+        let options = options(request)?;
         let part_mib: usize = parsed("EXPORT_PART_SIZE_MIB", 5)?;
         let store = S3Store::new(self.clients.s3.clone(), bucket)
             .with_part_size(part_mib.saturating_mul(1024 * 1024));
@@ -109,6 +123,28 @@ fn record(metrics: &mut RunMetrics, outcome: &ExportOutcome) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn without_settings_the_function_lists_as_the_job_and_the_cli_do() {
+        // No EXPORT_* variables are set in the unit-test environment.
+        let plain = options(ExportRequest::default()).unwrap();
+        let job = ExportOptions::default();
+        assert_eq!(
+            (plain.prefix, plain.page_size, plain.prefetch),
+            (job.prefix, job.page_size, job.prefetch)
+        );
+        assert_eq!(
+            plain.prefetch,
+            Some(8),
+            "pages in flight: the function's and the CLI's"
+        );
+        let asked = options(ExportRequest {
+            page_size: Some(200),
+            ..ExportRequest::default()
+        })
+        .unwrap();
+        assert_eq!(asked.page_size, Some(200));
+    }
 
     #[test]
     fn parses_direct_scheduled_and_scheduler_events() {

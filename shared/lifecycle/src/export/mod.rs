@@ -28,6 +28,10 @@ use csv_row::column;
 
 /// Default key prefix of exports.
 pub const DEFAULT_PREFIX: &str = "exports/users/";
+/// Users per page, unless configured (`EXPORT_PAGE_SIZE`, the CLI's `--page-size`).
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+/// Pages in flight, unless configured (`EXPORT_PREFETCH`): the Lambda and the CLI list alike.
+pub const DEFAULT_PREFETCH: usize = 8;
 
 /// What to export and where.
 #[derive(Debug, Clone)]
@@ -52,8 +56,8 @@ impl Default for ExportOptions {
     fn default() -> Self {
         ExportOptions {
             prefix: DEFAULT_PREFIX.into(),
-            page_size: None,
-            prefetch: None,
+            page_size: Some(DEFAULT_PAGE_SIZE),
+            prefetch: Some(DEFAULT_PREFETCH),
             flush_bytes: 256 << 10,
             thresholds: Thresholds::new(DEFAULT_INACTIVE_DAYS, None),
             trust_last_login: false,
