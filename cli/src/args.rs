@@ -154,10 +154,10 @@ pub struct DeactivateArgs {
     /// A user never seen is stale once created more than this many days ago (default: --inactive-days).
     #[arg(long)]
     pub grace_days: Option<u32>,
-    /// What to do to a stale user: demote (to Viewer, out of every group; undone by restore), deactivate (where
-    /// the installation honours it: probed) or delete.
-    #[arg(long, default_value = "demote")]
-    pub action: Action,
+    /// What to do to a stale user: demote (to Viewer, out of every group; undone by restore; the job's
+    /// default), deactivate (where the installation honours it: probed) or delete.
+    #[arg(long)]
+    pub action: Option<Action>,
     /// Act for real: without it the run only plans and reports (as the function's DRY_RUN=true), so a bare
     /// `deactivate` never changes anyone.
     #[arg(long, conflicts_with = "dry_run")]
@@ -191,10 +191,10 @@ pub struct DeactivateArgs {
     #[arg(long)]
     pub no_revoke_sessions: bool,
     /// Notice before action: warn stale users first (recorded in the notice ledger beside the reports) and act
-    /// only on those warned at least this many days ago who are still stale; 0 turns notice off. Dry runs
-    /// write no ledger.
-    #[arg(long, default_value_t = 0)]
-    pub notice_days: u32,
+    /// only on those warned at least this many days ago who are still stale; 0 (the job's default) turns notice
+    /// off. Dry runs write no ledger.
+    #[arg(long)]
+    pub notice_days: Option<u32>,
     /// Where the report goes: a folder, or s3://bucket/prefix/.
     #[arg(long, default_value = "reports")]
     pub reports: Location,
@@ -239,7 +239,7 @@ pub struct EvidenceArgs {
     #[arg(long, env = "ACTIVITY_FEED")]
     pub activity_feed: Option<Location>,
     /// A feed whose newest entry is older than this many days is refused (stale evidence is no evidence).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = lifecycle::stale::DEFAULT_FEED_MAX_AGE_DAYS)]
     pub activity_feed_max_age_days: u32,
     /// Judge SSO users by lastLogin too: only if this installation writes it for SSO logins.
     #[arg(long)]

@@ -41,6 +41,24 @@ fn names_in(code: &str, found: &mut BTreeMap<String, bool>) {
 /// settings (reqwest reads them when a client is built).
 pub const LIBRARY_VARIABLES: [&str; 2] = ["HTTPS_PROXY", "NO_PROXY"];
 
+/// The variables of the options a function settles through `lifecycle::settings` (one mechanism: each option's
+/// variable comes from the job's declaration, not from a literal in the function's source).
+pub fn settings_variables(binary: &str) -> Vec<String> {
+    use lifecycle::settings::{Settings, env_name, fields};
+    fn of<T: Settings>() -> Vec<String> {
+        fields::<T>()
+            .iter()
+            .filter_map(|f| env_name::<T>(f))
+            .collect()
+    }
+    match binary {
+        "deactivate-stale-users" => of::<lifecycle::stale::StaleOptions>(),
+        "export-users" => of::<lifecycle::export::ExportOptions>(),
+        "bulk-create-users" => of::<lifecycle::import::ImportOptions>(),
+        _ => Vec::new(),
+    }
+}
+
 /// The non-test code of every `.rs` file under `dir` (a file's text up to its `#[cfg(test)]`).
 fn code_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -74,6 +92,11 @@ pub fn env_read_by(binary: &str) -> BTreeMap<String, bool> {
     }
     found.retain(|name, _| !name.starts_with("AWS_"));
     found.extend(LIBRARY_VARIABLES.map(|name| (name.to_string(), false)));
+    found.extend(
+        settings_variables(binary)
+            .into_iter()
+            .map(|name| (name, false)),
+    );
     found
 }
 
@@ -100,5 +123,10 @@ pub fn env_surely_read_by(binary: &str) -> BTreeMap<String, bool> {
     }
     found.retain(|name, _| !name.starts_with("AWS_"));
     found.extend(LIBRARY_VARIABLES.map(|name| (name.to_string(), false)));
+    found.extend(
+        settings_variables(binary)
+            .into_iter()
+            .map(|name| (name, false)),
+    );
     found
 }

@@ -71,7 +71,8 @@ fn the_loop_feeds_the_continuation_back_while_not_done() {
     // What a hop answers is what the next hop accepts.
     let continuation = json!({"runId": "exec-1"});
     let request = deactivate_stale_users::parse_event(continuation).expect("a continuation parses");
-    assert_eq!(request.run_id.as_deref(), Some("exec-1"));
+    let options = deactivate_stale_users::options(&request).expect("its options settle");
+    assert_eq!(options.run_id.as_deref(), Some("exec-1"));
 }
 
 #[test]

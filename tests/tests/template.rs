@@ -335,12 +335,16 @@ fn schedules_send_inputs_the_functions_accept_and_retry_into_the_queue() {
                 let request = deactivate_stale_users::parse_event(input).expect(
                     "deactivate accepts its schedule's input and the runId its state machine adds",
                 );
-                assert_eq!(request.run_id.as_deref(), Some("execution-name"));
+                assert_eq!(request.options["runId"], "execution-name");
                 assert_eq!(
-                    request.dry_run, None,
+                    request.dry_run(),
+                    None,
                     "the schedule leaves DRY_RUN to the DryRun parameter"
                 );
-                assert!(!request.force, "a schedule never forces past the caps");
+                assert!(
+                    !request.options.contains_key("force"),
+                    "a schedule never forces past the caps"
+                );
             }
             other => panic!("{id} targets {other}"),
         }

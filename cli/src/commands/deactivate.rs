@@ -1,7 +1,9 @@
 //! `deactivate`: the stale-user job ([`lifecycle::stale::deactivate_stale_users`]) with caps and a report.
 
-use lifecycle::stale::{StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
+use lifecycle::settings;
+use lifecycle::stale::{StaleOptions, StaleSummary, deactivate_stale_users};
 use lifecycle::{Clock, FixedClock, SystemClock};
+use serde_json::{Value, json};
 use sisense::Directory;
 
 use super::Context;
@@ -13,7 +15,7 @@ use crate::output::Outcome;
 /// Runs the stale-user job.
 pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, CliError> {
     let client = crate::connect::client(ctx.connection, &ctx.aws).await?;
-    let mut options = options(args);
+    let mut options = options(args)?;
     // The account the job logs in with: the job never acts on it, whatever the lists say.
     options.service_account = client.config().credentials.username().map(str::to_string);
     let clock: Box<dyn Clock> = match args.now {
@@ -49,26 +51,40 @@ pub async fn run(ctx: &Context<'_>, args: &DeactivateArgs) -> Result<Outcome, Cl
     deactivate(&client, ctx, &args.reports, clock.as_ref(), options).await
 }
 
-/// The job's options from the flags.
-pub fn options(args: &DeactivateArgs) -> StaleOptions {
-    StaleOptions {
-        thresholds: Thresholds::new(args.inactive_days, args.grace_days),
-        action: args.action,
-        dry_run: !args.apply,
-        protected_roles: args.protected_roles.clone(),
-        protected_users: args.protected_users.clone(),
-        protected_groups: args.protected_groups.clone(),
-        max_actions: args.max_actions,
-        max_action_percent: args.max_action_percent,
-        force: args.force,
-        transfer_dashboards_to: args.transfer_dashboards_to.clone(),
-        revoke_sessions: !args.no_revoke_sessions,
-        notice_days: args.notice_days,
-        trust_last_login: args.evidence.trust_last_login,
-        tenants: args.tenants.given(),
-        health: super::doctor::limits(&args.evidence),
-        ..StaleOptions::default()
+/// The job's options from the flags, through the one mechanism the function uses ([`settings::resolve`]): the
+/// job's defaults, then the flags given. The CLI reads no job option from the environment (its flags say it
+/// all); the activity feed is loaded from `--activity-feed` by the caller.
+pub fn options(args: &DeactivateArgs) -> Result<StaleOptions, CliError> {
+    let evidence = &args.evidence;
+    let mut flags = json!({
+        "inactiveDays": args.inactive_days,
+        "neverLoggedInGraceDays": args.grace_days,
+        "dryRun": !args.apply,
+        "protectedRoles": args.protected_roles,
+        "protectedUsers": args.protected_users,
+        "protectedGroups": args.protected_groups,
+        "maxActions": args.max_actions,
+        "maxActionPercent": args.max_action_percent,
+        "force": args.force,
+        "transferDashboardsTo": args.transfer_dashboards_to,
+        "revokeSessions": !args.no_revoke_sessions,
+        "trustLastLogin": evidence.trust_last_login,
+        "activityFeedMaxAgeDays": evidence.activity_feed_max_age_days,
+        "minRecentPercent": evidence.min_recent_percent,
+        "maxUnknownPercent": evidence.max_unknown_percent,
+        "tenants": args.tenants.given(),
+    });
+    // Flags without a default of their own leave the job's.
+    if let Some(action) = args.action {
+        flags["staleAction"] = json!(action);
     }
+    if let Some(days) = args.notice_days {
+        flags["noticeDays"] = json!(days);
+    }
+    let Value::Object(flags) = flags else {
+        return Err(CliError::Usage("the flags are not an object".into()));
+    };
+    settings::resolve(|_| None, flags).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Runs the job against `directory`, with the report under `reports`.
@@ -179,5 +195,89 @@ fn headline(s: &StaleSummary) -> String {
             s.sessions_revoked,
             s.revocations_failed
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    fn parsed(flags: &[&str]) -> StaleOptions {
+        let argv = ["sisense-lifecycle", "deactivate"].iter().chain(flags);
+        let cli = Cli::try_parse_from(argv).expect("flags parse");
+        let Command::Deactivate(args) = cli.command else {
+            panic!("not deactivate");
+        };
+        options(&args).expect("options settle")
+    }
+
+    fn value(o: &StaleOptions) -> Value {
+        serde_json::to_value(o).expect("options serialize")
+    }
+
+    /// Options the CLI sets otherwise, with why.
+    const NOT_FLAGS: [(&str, &str); 4] = [
+        ("runId", "a CLI run is one invocation"),
+        ("actionsPerHop", "a CLI run has no invocation budget"),
+        ("reportPrefix", "--reports names the folder or s3:// prefix"),
+        (
+            "activityFeed",
+            "--activity-feed names a file, folder or s3:// location, loaded by the CLI",
+        ),
+    ];
+
+    #[test]
+    fn without_flags_the_cli_has_the_jobs_defaults() {
+        assert_eq!(value(&parsed(&[])), value(&StaleOptions::default()));
+    }
+
+    #[test]
+    fn every_option_of_the_job_has_a_flag_that_sets_it() {
+        let flags: [(&str, &[&str]); 18] = [
+            ("inactiveDays", &["--inactive-days", "30"]),
+            ("neverLoggedInGraceDays", &["--grace-days", "10"]),
+            ("staleAction", &["--action", "delete"]),
+            ("dryRun", &["--apply"]),
+            ("protectedRoles", &["--protect-role", "dataAdmin"]),
+            ("protectedUsers", &["--protect-user", "boss@example.com"]),
+            ("protectedGroups", &["--protect-group", "Executives"]),
+            ("maxActions", &["--max-actions", "5"]),
+            ("maxActionPercent", &["--max-action-percent", "5"]),
+            ("force", &["--force"]),
+            (
+                "transferDashboardsTo",
+                &["--transfer-dashboards-to", "keeper@example.com"],
+            ),
+            ("revokeSessions", &["--no-revoke-sessions"]),
+            ("noticeDays", &["--notice-days", "14"]),
+            ("trustLastLogin", &["--trust-last-login"]),
+            (
+                "activityFeedMaxAgeDays",
+                &["--activity-feed-max-age-days", "3"],
+            ),
+            ("minRecentPercent", &["--min-recent-percent", "20"]),
+            ("maxUnknownPercent", &["--max-unknown-percent", "20"]),
+            ("tenants", &["--tenant", "sales"]),
+        ];
+        let defaults = value(&StaleOptions::default());
+        for field in settings::fields::<StaleOptions>() {
+            if NOT_FLAGS.iter().any(|(f, _)| *f == field) {
+                continue;
+            }
+            let (_, args) = flags.iter().find(|(f, _)| *f == field).unwrap_or_else(|| {
+                panic!("option {field} has no CLI flag (or a reason in NOT_FLAGS)")
+            });
+            let set = value(&parsed(args));
+            let key = |v: &Value| -> Value {
+                v.get(&field)
+                    .or_else(|| v["thresholds"].get(&field))
+                    .or_else(|| v["health"].get(&field))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
+            assert_ne!(key(&set), key(&defaults), "{args:?} does not set {field}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use lifecycle::export::{ExportOptions, ExportOutcome, export_users};
+use lifecycle::settings;
 use lifecycle::{LocalStore, SystemClock};
 use serde_json::json;
 use sisense::Directory;
@@ -26,11 +27,15 @@ pub async fn export_to(
     out: &Location,
     page_size: u32,
 ) -> Result<Outcome, CliError> {
+    // The job's options through the mechanism the function uses: its defaults, then the flags.
+    let mut flags = serde_json::Map::new();
+    flags.insert("pageSize".into(), page_size.into());
+    let settled: ExportOptions =
+        settings::resolve(|_| None, flags).map_err(|e| CliError::Usage(e.to_string()))?;
     let options = |prefix: String| ExportOptions {
         prefix,
-        page_size: Some(page_size),
         progress: ctx.bars.progress(),
-        ..ExportOptions::default()
+        ..settled.clone()
     };
     match out {
         Location::Local(path) if is_csv(path) => {

@@ -6,6 +6,7 @@ use lifecycle::import::{
     ImportOptions, ImportOutcome, ImportRequest, ImportSummary, OnExisting, import_users,
     report_prefix_problem,
 };
+use lifecycle::settings;
 use sisense::Directory;
 
 use super::Context;
@@ -93,13 +94,17 @@ pub async fn import(
         on_existing: plan.on_existing,
         run_id: run_id.clone(),
     };
+    // The job's options through the mechanism the function uses: its defaults, then the flags.
+    let mut flags = serde_json::Map::new();
+    flags.insert("defaultRole".into(), plan.default_role.into());
+    flags.insert("tenants".into(), serde_json::json!(plan.tenants));
+    let settled: ImportOptions =
+        settings::resolve(|_| None, flags).map_err(|e| CliError::Usage(e.to_string()))?;
     let options = ImportOptions {
         report_prefix,
-        default_role: plan.default_role.to_string(),
         progress: ctx.bars.progress(),
-        tenants: plan.tenants.clone(),
         service_account: plan.service_account.clone(),
-        ..ImportOptions::default()
+        ..settled
     };
     // Without a deadline one hop does the whole file; a `Continue` can only come from a resumed run.
     let (json, end) = loop {

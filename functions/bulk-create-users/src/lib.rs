@@ -10,9 +10,11 @@ pub use lifecycle::import::is_own_output;
 use lifecycle::import::{
     ImportOptions, ImportRequest, OnExisting, import_users, report_prefix_problem,
 };
+use lifecycle::settings;
 use serde::{Deserialize, Serialize};
+use serde_json::Map;
 use serde_json::{Value, json};
-use sl_aws::env::{flag, list, optional, parsed};
+use sl_aws::env::{flag, optional, parsed};
 use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, hop_deadline};
 
 /// A direct invocation (and what a continuation carries).
@@ -128,20 +130,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the environment; every default is the job's, and the job's rules check the result.
+    /// Reads the environment: the job's options through the one mechanism ([`settings::resolve`], every
+    /// default the job's), refused when reports would trigger the import again; then the function's own.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let defaults = ImportOptions::default();
-        let rows_per_hop: usize = parsed("IMPORT_ROWS_PER_HOP", 0)?;
-        let options = ImportOptions {
-            report_prefix: report_prefix(defaults.report_prefix.clone())?,
-            default_role: optional("DEFAULT_ROLE").unwrap_or(defaults.default_role.clone()),
-            max_rows: parsed("MAX_ROWS", defaults.max_rows)?,
-            max_hops: parsed("MAX_HOPS", defaults.max_hops)?,
-            rows_per_hop: (rows_per_hop > 0).then_some(rows_per_hop),
-            tenants: optional("TENANTS").map(|_| list("TENANTS")),
-            ..defaults
-        };
-        options.validate()?;
+        let options: ImportOptions = settings::resolve(settings::process_env, Map::new())?;
+        check_report_prefix(&options.report_prefix)?;
         Ok(Settings {
             report_bucket: optional("REPORT_BUCKET"),
             dry_run: flag("DRY_RUN", false)?,
@@ -150,13 +143,6 @@ impl Settings {
             margin: Duration::from_secs(parsed("HOP_MARGIN_SECS", 120)?),
         })
     }
-}
-
-/// `REPORT_PREFIX` (or `default`), refused when reports would land under `imports/` and trigger the import
-/// again.
-pub fn report_prefix(default: String) -> Result<String, ConfigError> {
-    let prefix = optional("REPORT_PREFIX").unwrap_or(default);
-    check_report_prefix(&prefix).map(|()| prefix)
 }
 
 /// Reports go to `{prefix}imports/...`: an empty prefix (or one inside `imports/`) would re-trigger imports.

@@ -6,10 +6,10 @@ use lambda_runtime::LambdaEvent;
 use lifecycle::activity::Feed;
 use lifecycle::doctor::{DoctorOptions, diagnose};
 use lifecycle::restore::{RestoreOptions, restore_users};
-use lifecycle::stale::{Action, HealthLimits, StaleOptions, deactivate_stale_users};
-use serde::Deserialize;
-use serde_json::Value;
-use sl_aws::env::{clock, flag, list, optional, parsed, required, thresholds};
+use lifecycle::settings::{self, SettingsError};
+use lifecycle::stale::{StaleOptions, deactivate_stale_users};
+use serde_json::{Map, Value};
+use sl_aws::env::{clock, optional, parsed, required};
 use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, SnsNotifier, hop_deadline};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,161 +17,73 @@ use std::time::Duration;
 /// `HOP_MARGIN_SECS` unless set: no segment of a live run starts later than this before the Lambda deadline.
 pub const DEFAULT_HOP_MARGIN_SECS: u64 = 120;
 
-/// A direct invocation or a schedule's `Input`: every key optional, each overriding its environment variable.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// A direct invocation or a schedule's `Input`: the job's options (every key optional, each overriding its
+/// environment variable; the keys are [`lifecycle::settings::fields`] of [`StaleOptions`]), plus `restoreFrom`
+/// and `doctor`.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct StaleRequest {
-    /// `INACTIVE_DAYS`.
-    pub inactive_days: Option<u32>,
-    /// `NEVER_LOGGED_IN_GRACE_DAYS`.
-    pub never_logged_in_grace_days: Option<u32>,
-    /// `STALE_ACTION`.
-    pub stale_action: Option<Action>,
-    /// `DRY_RUN`.
-    pub dry_run: Option<bool>,
-    /// `PROTECTED_ROLES` (replaces the list).
-    pub protected_roles: Option<Vec<String>>,
-    /// `PROTECTED_USERS` (replaces the list; the service account stays protected).
-    pub protected_users: Option<Vec<String>>,
-    /// `PROTECTED_GROUPS` (replaces the list).
-    pub protected_groups: Option<Vec<String>>,
-    /// `MAX_ACTIONS`.
-    pub max_actions: Option<u32>,
-    /// `MAX_ACTION_PERCENT`.
-    pub max_action_percent: Option<u32>,
-    /// Pass the caps for this run only.
-    #[serde(default)]
-    pub force: bool,
-    /// `TRANSFER_DASHBOARDS_TO`: email of the user who receives the dashboards of deleted users.
-    pub transfer_dashboards_to: Option<String>,
-    /// `REVOKE_SESSIONS`.
-    pub revoke_sessions: Option<bool>,
     /// Undo the run whose report is at this key (in the report bucket) instead of looking for stale users; a
     /// dry run unless `dryRun` is `false` in the same payload.
     pub restore_from: Option<String>,
-    /// `NOTICE_DAYS`: warn stale users first and act only on those warned at least this many days ago (0: off).
-    pub notice_days: Option<u32>,
-    /// The run this invocation belongs to: a live run that exists is continued with the settings it was planned
-    /// with (what a `continuation` carries; the state machine's first hop sends its execution name), otherwise a
-    /// run of this id is planned. Defaults to the Lambda request id, which an asynchronous retry keeps.
-    pub run_id: Option<String>,
-    /// `ACTIVITY_FEED`: a key or prefix in the report bucket holding activity CSVs (one more signal).
-    pub activity_feed: Option<String>,
-    /// `ACTIVITY_FEED_MAX_AGE_DAYS`: a feed whose newest entry is older stops the run.
-    pub activity_feed_max_age_days: Option<u32>,
-    /// `TRUST_LAST_LOGIN`: judge SSO users by `lastLogin` too.
-    pub trust_last_login: Option<bool>,
-    /// `MIN_RECENT_PERCENT`: the health check's least share of activated users seen recently.
-    pub min_recent_percent: Option<u32>,
-    /// `MAX_UNKNOWN_PERCENT`: the health check's largest share of activated users with unknown activity.
-    pub max_unknown_percent: Option<u32>,
     /// Run `doctor` instead: read-only checks of what the installation can tell, with a verdict per job.
-    #[serde(default)]
     pub doctor: bool,
-    /// `TENANTS`: the tenants the run may act in (names, or `["*"]`; default the service account's own).
-    pub tenants: Option<Vec<String>>,
+    /// The options the payload sets, by key. `runId` is the run this invocation belongs to: a live run that
+    /// exists is continued with the settings it was planned with (what a `continuation` carries; the state
+    /// machine's first hop sends its execution name), otherwise a run of this id is planned. Unset, it is the
+    /// Lambda request id, which an asynchronous retry keeps.
+    pub options: Map<String, Value>,
 }
 
-/// `ACTIVITY_FEED_MAX_AGE_DAYS` unless set: stale evidence is no evidence.
-pub const DEFAULT_FEED_MAX_AGE_DAYS: u32 = 7;
-
-/// Where the activity feed is, and how old it may be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedSettings {
-    /// Key or prefix in the report bucket; `None`: no feed.
-    pub location: Option<String>,
-    /// Most days since its newest entry.
-    pub max_age_days: u32,
-}
-
-/// The feed settings from the request, else the environment.
-pub fn feed_settings(request: &StaleRequest) -> Result<FeedSettings, ConfigError> {
-    Ok(FeedSettings {
-        location: request
-            .activity_feed
-            .clone()
-            .or_else(|| optional("ACTIVITY_FEED")),
-        max_age_days: request.activity_feed_max_age_days.map_or_else(
-            || parsed("ACTIVITY_FEED_MAX_AGE_DAYS", DEFAULT_FEED_MAX_AGE_DAYS),
-            Ok,
-        )?,
-    })
+impl StaleRequest {
+    /// Whether the payload sets `dryRun`, and to what.
+    pub fn dry_run(&self) -> Option<bool> {
+        self.options.get("dryRun").and_then(Value::as_bool)
+    }
 }
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
 pub type FunctionError = sl_aws::FunctionError;
 
-/// Reads the request out of a scheduled event or a direct invocation.
+/// Reads the request out of a scheduled event or a direct invocation. An unknown key or a value of the wrong
+/// type is a `BadRequest` that names it; a value out of range is the job's `ConfigError` (see [`options`]).
 pub fn parse_event(event: Value) -> Result<StaleRequest, FunctionError> {
-    sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
+    let mut options: Map<String, Value> =
+        sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)?;
+    let restore_from = match options.remove("restoreFrom") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) => Some(key),
+        Some(other) => {
+            return Err(FunctionError::BadRequest(format!(
+                "restoreFrom must be the key of a deactivation report, got {other}"
+            )));
+        }
+    };
+    let doctor = match options.remove("doctor") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(doctor)) => doctor,
+        Some(other) => {
+            return Err(FunctionError::BadRequest(format!(
+                "doctor must be true or false, got {other}"
+            )));
+        }
+    };
+    match settings::with_overrides(&StaleOptions::default(), options.clone()) {
+        Err(SettingsError::Override(problem)) => Err(FunctionError::BadRequest(problem)),
+        Ok(_) | Err(SettingsError::Invalid(_) | SettingsError::Env { .. }) => Ok(StaleRequest {
+            restore_from,
+            doctor,
+            options,
+        }),
+    }
 }
 
-/// The environment's options with the request's overrides, validated by the job's rules before the secret is
-/// read; every default is the job's.
-pub fn options(request: StaleRequest) -> Result<StaleOptions, ConfigError> {
-    let defaults = StaleOptions::default();
-    let options = StaleOptions {
-        thresholds: thresholds(request.inactive_days, request.never_logged_in_grace_days)?,
-        action: request
-            .stale_action
-            .map_or_else(|| parsed("STALE_ACTION", defaults.action), Ok)?,
-        dry_run: request
-            .dry_run
-            .map_or_else(|| flag("DRY_RUN", defaults.dry_run), Ok)?,
-        protected_roles: match request.protected_roles {
-            Some(roles) => roles,
-            None if optional("PROTECTED_ROLES").is_some() => list("PROTECTED_ROLES"),
-            None => defaults.protected_roles.clone(),
-        },
-        protected_users: request
-            .protected_users
-            .unwrap_or_else(|| list("PROTECTED_USERS")),
-        protected_groups: request
-            .protected_groups
-            .unwrap_or_else(|| list("PROTECTED_GROUPS")),
-        max_actions: request
-            .max_actions
-            .map_or_else(|| parsed("MAX_ACTIONS", defaults.max_actions), Ok)?,
-        max_action_percent: request.max_action_percent.map_or_else(
-            || parsed("MAX_ACTION_PERCENT", defaults.max_action_percent),
-            Ok,
-        )?,
-        force: request.force,
-        report_prefix: optional("REPORT_PREFIX").unwrap_or(defaults.report_prefix.clone()),
-        transfer_dashboards_to: request
-            .transfer_dashboards_to
-            .or_else(|| optional("TRANSFER_DASHBOARDS_TO")),
-        revoke_sessions: request
-            .revoke_sessions
-            .map_or_else(|| flag("REVOKE_SESSIONS", defaults.revoke_sessions), Ok)?,
-        run_id: request.run_id,
-        notice_days: request
-            .notice_days
-            .map_or_else(|| parsed("NOTICE_DAYS", defaults.notice_days), Ok)?,
-        actions_per_hop: match parsed("STALE_ACTIONS_PER_HOP", 0usize)? {
-            0 => None,
-            n => Some(n),
-        },
-        tenants: request
-            .tenants
-            .or_else(|| optional("TENANTS").map(|_| list("TENANTS"))),
-        trust_last_login: request
-            .trust_last_login
-            .map_or_else(|| flag("TRUST_LAST_LOGIN", defaults.trust_last_login), Ok)?,
-        health: HealthLimits {
-            min_recent_percent: request.min_recent_percent.map_or_else(
-                || parsed("MIN_RECENT_PERCENT", defaults.health.min_recent_percent),
-                Ok,
-            )?,
-            max_unknown_percent: request.max_unknown_percent.map_or_else(
-                || parsed("MAX_UNKNOWN_PERCENT", defaults.health.max_unknown_percent),
-                Ok,
-            )?,
-        },
-        ..defaults
-    };
-    options.validate()?;
-    Ok(options)
+/// The job's options: its defaults, then the environment, then the request, checked by the job's rules before
+/// the secret is read (one mechanism, [`settings::resolve`], which the CLI uses too).
+pub fn options(request: &StaleRequest) -> Result<StaleOptions, ConfigError> {
+    Ok(settings::resolve(
+        settings::process_env,
+        request.options.clone(),
+    )?)
 }
 
 /// The function: clients built once per sandbox and reused across invocations.
@@ -207,9 +119,9 @@ impl App {
         let request = parse_event(event.payload)?;
         let bucket = required("REPORT_BUCKET")?;
         let clock = clock()?;
-        let (restore_from, restore_dry_run) = (request.restore_from.clone(), request.dry_run);
-        let (doctor, feed) = (request.doctor, feed_settings(&request)?);
-        let mut options = options(request)?;
+        let (restore_from, restore_dry_run) = (request.restore_from.clone(), request.dry_run());
+        let doctor = request.doctor;
+        let mut options = options(&request)?;
         options
             .run_id
             .get_or_insert_with(|| event.context.request_id.clone());
@@ -221,10 +133,15 @@ impl App {
         let client = self.clients.sisense.client().await?;
         metrics.family(client.family().as_str());
         let store = S3Store::new(self.clients.s3.clone(), bucket);
-        if let Some(location) = &feed.location {
-            let loaded = Feed::load(&store, location, clock.now(), feed.max_age_days)
-                .await
-                .map_err(|e| FunctionError::Job(lifecycle::JobError::Config(e.to_string())))?;
+        if let Some(location) = &options.activity_feed {
+            let loaded = Feed::load(
+                &store,
+                location,
+                clock.now(),
+                options.activity_feed_max_age_days,
+            )
+            .await
+            .map_err(|e| FunctionError::Job(lifecycle::JobError::Config(e.to_string())))?;
             options.feed = Some(Arc::new(loaded));
         }
         if doctor {
@@ -306,7 +223,12 @@ fn json(summary: &impl serde::Serialize) -> Result<Value, FunctionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lifecycle::stale::Action;
     use serde_json::json;
+
+    fn payload(value: Value) -> StaleRequest {
+        parse_event(value).unwrap()
+    }
 
     #[test]
     fn parses_direct_and_scheduled_events() {
@@ -314,26 +236,29 @@ mod tests {
         let scheduled: Value =
             serde_json::from_str(include_str!("../fixtures/scheduled-event.json")).unwrap();
         assert_eq!(parse_event(scheduled).unwrap(), StaleRequest::default());
-        let request = parse_event(json!({
+        let request = payload(json!({
             "inactiveDays": 30, "staleAction": "demote", "dryRun": false, "force": true,
             "protectedGroups": ["Executives"], "maxActionPercent": 5
-        }))
-        .unwrap();
-        assert_eq!(request.stale_action, Some(Action::Demote));
-        let restore = parse_event(json!({"restoreFrom": "reports/deactivations/dt=2026-11-22/run-x.csv", "dryRun": false, "transferDashboardsTo": "keeper@example.com", "revokeSessions": false})).unwrap();
+        }));
+        let o = options(&request).unwrap();
+        assert_eq!(o.action, Action::Demote);
+        assert_eq!((o.dry_run, o.force), (false, true));
+        assert_eq!(o.protected_groups, ["Executives"]);
+        assert_eq!(request.dry_run(), Some(false));
+        let restore = payload(
+            json!({"restoreFrom": "reports/deactivations/dt=2026-11-22/run-x.csv", "dryRun": false, "transferDashboardsTo": "keeper@example.com", "revokeSessions": false}),
+        );
         assert_eq!(
             restore.restore_from.as_deref(),
             Some("reports/deactivations/dt=2026-11-22/run-x.csv")
         );
-        assert_eq!(restore.revoke_sessions, Some(false));
-        let o = options(restore).unwrap();
+        let o = options(&restore).unwrap();
         assert_eq!(
             o.transfer_dashboards_to.as_deref(),
             Some("keeper@example.com")
         );
         assert!(!o.revoke_sessions);
-        assert_eq!(request.dry_run, Some(false));
-        assert!(request.force);
+        assert!(payload(json!({"doctor": true})).doctor);
     }
 
     #[test]
@@ -342,13 +267,19 @@ mod tests {
         assert_eq!(err.error_type(), "BadRequest");
         assert!(err.to_string().contains("unknown field `dryrun`"), "{err}");
         let err = parse_event(json!({"staleAction": "purge"})).unwrap_err();
+        assert_eq!(err.error_type(), "BadRequest");
         assert!(err.to_string().contains("unknown variant `purge`"), "{err}");
+        let err = parse_event(json!({"doctor": "yes"})).unwrap_err();
+        assert!(
+            err.to_string().contains("doctor must be true or false"),
+            "{err}"
+        );
     }
 
     #[test]
     fn request_overrides_and_the_service_account_is_always_protected() {
         // No STALE_* variables are set in the unit-test environment, so the defaults apply.
-        let defaults = options(StaleRequest::default()).unwrap();
+        let defaults = options(&StaleRequest::default()).unwrap();
         assert!(defaults.dry_run, "a fresh deployment only reports");
         assert!(
             defaults.revoke_sessions,
@@ -362,11 +293,10 @@ mod tests {
             (defaults.max_actions, defaults.max_action_percent),
             (50, 10)
         );
-        let mut custom = options(StaleRequest {
-            inactive_days: Some(30),
-            protected_users: Some(vec!["boss@example.com".into()]),
-            ..StaleRequest::default()
-        })
+        let mut custom = options(&payload(json!({
+            "inactiveDays": 30,
+            "protectedUsers": ["boss@example.com"],
+        })))
         .unwrap();
         custom.service_account = Some("svc@example.com".into());
         assert_eq!(
@@ -377,17 +307,9 @@ mod tests {
             custom.all_protected_users(),
             ["boss@example.com", "svc@example.com"]
         );
-        let zero = options(StaleRequest {
-            inactive_days: Some(0),
-            ..StaleRequest::default()
-        })
-        .unwrap_err();
+        let zero = options(&payload(json!({"inactiveDays": 0}))).unwrap_err();
         assert!(zero.to_string().contains("at least 1"), "{zero}");
-        let percent = options(StaleRequest {
-            max_action_percent: Some(150),
-            ..StaleRequest::default()
-        })
-        .unwrap_err();
+        let percent = options(&payload(json!({"maxActionPercent": 150}))).unwrap_err();
         assert!(
             percent.to_string().contains("between 0 and 100"),
             "{percent}"

@@ -1,60 +1,35 @@
 //! export-users: parses the event, runs [`lifecycle::export::export_users`] against Sisense and S3.
 
 use lambda_runtime::LambdaEvent;
-use lifecycle::export::{
-    DEFAULT_PAGE_SIZE, DEFAULT_PREFETCH, ExportOptions, ExportOutcome, export_users,
-};
+use lifecycle::export::{ExportOptions, ExportOutcome, export_users};
 use lifecycle::seats::Tier;
-use serde::Deserialize;
-use serde_json::Value;
-use sl_aws::env::{clock, flag, optional, parsed, required, thresholds};
+use lifecycle::settings::{self, SettingsError};
+use serde_json::{Map, Value};
+use sl_aws::env::{clock, parsed, required};
 use sl_aws::{Clients, RunMetrics, S3Store};
 
-/// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): every key optional.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExportRequest {
-    /// Overrides `EXPORT_PREFIX`.
-    pub prefix: Option<String>,
-    /// Users per page.
-    pub page_size: Option<u32>,
-    /// Overrides `INACTIVE_DAYS`: days without a login after which a seat counts as stale (reclaimable).
-    pub inactive_days: Option<u32>,
-}
+/// A direct invocation (`aws lambda invoke`, EventBridge Scheduler `Input`): the job's options, every key
+/// optional, each overriding its environment variable (the keys are [`lifecycle::settings::fields`] of
+/// [`ExportOptions`]).
+pub type ExportRequest = Map<String, Value>;
 
 /// Why an invocation failed (see [`sl_aws::FunctionError`] for the stable error types).
 pub type FunctionError = sl_aws::FunctionError;
 
-/// Reads the options out of a scheduled event (classic or Scheduler) or a direct invocation.
+/// Reads the options out of a scheduled event (classic or Scheduler) or a direct invocation; an unknown key or a
+/// value of the wrong type is a `BadRequest` that names it.
 pub fn parse_event(event: Value) -> Result<ExportRequest, FunctionError> {
-    sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)
+    let request: ExportRequest =
+        sl_aws::parse_invocation(event).map_err(FunctionError::BadRequest)?;
+    match settings::with_overrides(&ExportOptions::default(), request.clone()) {
+        Err(SettingsError::Override(problem)) => Err(FunctionError::BadRequest(problem)),
+        Ok(_) | Err(SettingsError::Invalid(_) | SettingsError::Env { .. }) => Ok(request),
+    }
 }
 
-/// The job's options: the request's, else the environment's, else the job's defaults (the CLI's too).
+/// The job's options: its defaults (the CLI's too), then the environment, then the request, checked.
 pub fn options(request: ExportRequest) -> Result<ExportOptions, sl_aws::ConfigError> {
-    let defaults = ExportOptions::default();
-    Ok(ExportOptions {
-        prefix: request
-            .prefix
-            .or_else(|| optional("EXPORT_PREFIX"))
-            .unwrap_or_else(|| defaults.prefix.clone()),
-        page_size: Some(request.page_size.map_or_else(
-            || {
-                parsed(
-                    "EXPORT_PAGE_SIZE",
-                    defaults.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
-                )
-            },
-            Ok,
-        )?),
-        prefetch: Some(parsed(
-            "EXPORT_PREFETCH",
-            defaults.prefetch.unwrap_or(DEFAULT_PREFETCH),
-        )?),
-        thresholds: thresholds(request.inactive_days, None)?,
-        trust_last_login: flag("TRUST_LAST_LOGIN", defaults.trust_last_login)?,
-        ..defaults
-    })
+    Ok(settings::resolve(settings::process_env, request)?)
 }
 
 /// The function: clients built once per sandbox and reused across invocations.
@@ -138,32 +113,33 @@ mod tests {
             Some(8),
             "pages in flight: the function's and the CLI's"
         );
-        let asked = options(ExportRequest {
-            page_size: Some(200),
-            ..ExportRequest::default()
-        })
-        .unwrap();
+        let asked =
+            options(parse_event(json!({"pageSize": 200, "inactiveDays": 30})).unwrap()).unwrap();
         assert_eq!(asked.page_size, Some(200));
+        assert_eq!(
+            asked.thresholds,
+            lifecycle::stale::Thresholds::new(30, None),
+            "the export judges seats as the deactivation job judges users"
+        );
     }
 
     #[test]
     fn parses_direct_scheduled_and_scheduler_events() {
         assert_eq!(parse_event(json!({})).unwrap(), ExportRequest::default());
         assert_eq!(parse_event(Value::Null).unwrap(), ExportRequest::default());
+        let direct =
+            options(parse_event(json!({"prefix": "x/", "pageSize": 500})).unwrap()).unwrap();
         assert_eq!(
-            parse_event(json!({"prefix": "x/", "pageSize": 500})).unwrap(),
-            ExportRequest {
-                prefix: Some("x/".into()),
-                page_size: Some(500),
-                inactive_days: None,
-            }
+            (direct.prefix.as_str(), direct.page_size),
+            ("x/", Some(500))
         );
         let scheduled: Value =
             serde_json::from_str(include_str!("../fixtures/scheduled-event.json")).unwrap();
         assert_eq!(parse_event(scheduled).unwrap(), ExportRequest::default());
         let scheduler_input: Value =
             serde_json::from_str(include_str!("../fixtures/scheduler-input.json")).unwrap();
-        assert_eq!(parse_event(scheduler_input).unwrap().page_size, Some(2000));
+        let scheduled = options(parse_event(scheduler_input).unwrap()).unwrap();
+        assert_eq!(scheduled.page_size, Some(2000));
     }
 
     #[test]
@@ -180,6 +156,7 @@ mod tests {
                 .to_string()
                 .contains("expected a JSON object")
         );
-        assert!(parse_event(json!({"pageSize": "many"})).is_err());
+        let err = parse_event(json!({"pageSize": "many"})).unwrap_err();
+        assert_eq!(err.error_type(), "BadRequest", "{err}");
     }
 }

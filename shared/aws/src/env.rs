@@ -19,6 +19,9 @@ pub enum ConfigError {
     /// An option (from the environment or the payload) is outside what the job accepts.
     #[error(transparent)]
     Option(#[from] lifecycle::InvalidOption),
+    /// A job's options could not be settled from the environment and the payload.
+    #[error(transparent)]
+    Settings(#[from] lifecycle::settings::SettingsError),
 }
 
 impl ConfigError {
@@ -103,24 +106,6 @@ pub fn list(name: &'static str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The staleness thresholds: `inactive_days` or `INACTIVE_DAYS` (default the job's), and
-/// `never_logged_in_grace_days` or `NEVER_LOGGED_IN_GRACE_DAYS` (default the inactive days). export-users judges
-/// seats by the same thresholds deactivate-stale-users judges users by.
-pub fn thresholds(
-    inactive_days: Option<u32>,
-    never_logged_in_grace_days: Option<u32>,
-) -> Result<lifecycle::stale::Thresholds, ConfigError> {
-    let inactive_days = inactive_days.map_or_else(
-        || parsed("INACTIVE_DAYS", lifecycle::stale::DEFAULT_INACTIVE_DAYS),
-        Ok,
-    )?;
-    let grace = never_logged_in_grace_days.map_or_else(
-        || parsed_if_set("NEVER_LOGGED_IN_GRACE_DAYS"),
-        |d| Ok(Some(d)),
-    )?;
-    Ok(lifecycle::stale::Thresholds::new(inactive_days, grace))
 }
 
 /// The clock: the system's, or `CLOCK_FIXED_AT` (RFC 3339) for tests and replays.

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod progress;
 pub mod restore;
 pub mod seats;
+pub mod settings;
 pub mod stale;
 pub mod store;
 pub mod tenancy;

@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::error::JobError;
 use crate::names::Names;
 use crate::progress::Progress;
+use crate::settings::Settings;
 use crate::stale::{DEFAULT_INACTIVE_DAYS, Thresholds};
 use crate::store::{ObjectStore, Upload};
 use changes::{ChangeLog, Compared, Previous};
@@ -33,8 +34,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 /// Pages in flight, unless configured (`EXPORT_PREFETCH`): the Lambda and the CLI list alike.
 pub const DEFAULT_PREFETCH: usize = 8;
 
-/// What to export and where.
-#[derive(Debug, Clone)]
+/// What to export and where: the export's options, declared once ([`Settings`]; variables `EXPORT_PREFIX`,
+/// `EXPORT_PAGE_SIZE`, `EXPORT_PREFETCH`, `INACTIVE_DAYS`, `NEVER_LOGGED_IN_GRACE_DAYS`, `TRUST_LAST_LOGIN`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExportOptions {
     /// Key prefix; `dt=YYYY-MM-DD/users-<timestamp>.csv` and `latest.csv` go under it.
     pub prefix: String,
@@ -43,13 +46,46 @@ pub struct ExportOptions {
     /// Pages in flight (the client's default when `None`).
     pub prefetch: Option<usize>,
     /// CSV bytes buffered before they are handed to the upload.
+    #[serde(skip, default = "flush_bytes")]
     pub flush_bytes: usize,
     /// Staleness thresholds for the summary's seat counts (the deactivation job's defaults unless set).
     pub thresholds: Thresholds,
     /// Judge SSO users by `lastLogin` too (`TRUST_LAST_LOGIN`), as the deactivation job does with it.
     pub trust_last_login: bool,
     /// Told of every user written.
+    #[serde(skip)]
     pub progress: Progress,
+}
+
+/// CSV bytes buffered before they are handed to the upload.
+fn flush_bytes() -> usize {
+    256 << 10
+}
+
+impl Settings for ExportOptions {
+    const ENV_NAMES: &'static [(&'static str, &'static str)] = &[
+        ("prefix", "EXPORT_PREFIX"),
+        ("pageSize", "EXPORT_PAGE_SIZE"),
+        ("prefetch", "EXPORT_PREFETCH"),
+    ];
+
+    fn check(&self) -> Result<(), crate::InvalidOption> {
+        if self.page_size == Some(0) {
+            return Err(crate::InvalidOption::new(
+                "pageSize",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if self.thresholds.inactive_days == 0 {
+            return Err(crate::InvalidOption::new(
+                "inactiveDays",
+                0,
+                "must be at least 1 (0 would count every seat stale)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ExportOptions {
@@ -58,7 +94,7 @@ impl Default for ExportOptions {
             prefix: DEFAULT_PREFIX.into(),
             page_size: Some(DEFAULT_PAGE_SIZE),
             prefetch: Some(DEFAULT_PREFETCH),
-            flush_bytes: 256 << 10,
+            flush_bytes: flush_bytes(),
             thresholds: Thresholds::new(DEFAULT_INACTIVE_DAYS, None),
             trust_last_login: false,
             progress: Progress::default(),

@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use super::plan::OnExisting;
 use crate::artefact::REPORT_PREFIX;
 use crate::error::InvalidOption;
 use crate::progress::Progress;
+use crate::settings::Settings;
 
 /// Role of new users whose role cell is empty, unless configured.
 pub const DEFAULT_ROLE: &str = "consumer";
@@ -29,8 +32,11 @@ pub struct ImportRequest {
     pub run_id: String,
 }
 
-/// Limits and defaults.
-#[derive(Debug, Clone)]
+/// Limits and defaults: the import's options, declared once ([`Settings`]; variables `REPORT_PREFIX`,
+/// `DEFAULT_ROLE`, `MAX_ROWS`, `MAX_HOPS`, `IMPORT_ROWS_PER_HOP`, `TENANTS`). Fields marked `serde(skip)` are
+/// set by the caller at run time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportOptions {
     /// Report prefix: reports go to `{prefix}imports/<name>.<timestamp>.result.csv`.
     pub report_prefix: String,
@@ -41,19 +47,43 @@ pub struct ImportOptions {
     /// Most invocations one import may take; rows left after it are reported `failed`.
     pub max_hops: u32,
     /// Rows per segment (one bulk request, one checkpoint).
+    #[serde(skip, default = "segment_rows")]
     pub segment_rows: usize,
     /// Updates in flight at once.
+    #[serde(skip, default = "concurrency")]
     pub concurrency: usize,
     /// Stop starting segments after this many rows in one hop.
     pub rows_per_hop: Option<usize>,
     /// Stop starting segments after this instant (the Lambda deadline minus a margin).
+    #[serde(skip)]
     pub deadline: Option<Instant>,
     /// Told of every segment of rows processed.
+    #[serde(skip)]
     pub progress: Progress,
     /// The tenants the import may act in (`TENANTS`): `None` the service account's own, names, or `["*"]`.
     pub tenants: Option<Vec<String>>,
     /// The account the import runs as (its tenant is the default `TENANTS`).
+    #[serde(skip)]
     pub service_account: Option<String>,
+}
+
+/// Rows per segment.
+fn segment_rows() -> usize {
+    100
+}
+
+/// Updates in flight at once.
+fn concurrency() -> usize {
+    4
+}
+
+impl Settings for ImportOptions {
+    const ENV_NAMES: &'static [(&'static str, &'static str)] =
+        &[("rowsPerHop", "IMPORT_ROWS_PER_HOP")];
+
+    fn check(&self) -> Result<(), InvalidOption> {
+        self.validate()
+    }
 }
 
 impl Default for ImportOptions {
@@ -63,8 +93,8 @@ impl Default for ImportOptions {
             default_role: DEFAULT_ROLE.into(),
             max_rows: DEFAULT_MAX_ROWS,
             max_hops: DEFAULT_MAX_HOPS,
-            segment_rows: 100,
-            concurrency: 4,
+            segment_rows: segment_rows(),
+            concurrency: concurrency(),
             rows_per_hop: None,
             deadline: None,
             progress: Progress::default(),

@@ -15,8 +15,9 @@ pub const DEFAULT_MIN_RECENT_PERCENT: u32 = 5;
 /// Largest share of activated users whose activity is unknown, unless configured.
 pub const DEFAULT_MAX_UNKNOWN_PERCENT: u32 = 50;
 
-/// The thresholds of the check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The thresholds of the check (options `minRecentPercent`, `maxUnknownPercent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HealthLimits {
     /// Least percentage of activated users seen within the inactive days.
     pub min_recent_percent: u32,

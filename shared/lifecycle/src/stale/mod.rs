@@ -1,9 +1,9 @@
 //! The deactivate-stale-users job: find active users not seen for N days and deactivate, demote or delete
 //! them, under caps, dry run by default, verifying every write by reading the user back, with an audit report.
 //!
-//! In steps: [`options`] (what a run may do), [`planning`] (one listing, each user judged by every activity
-//! signal), the health check ([`health`]) and notice ([`notice`]), the [`caps`], applying a frozen plan across
-//! invocations on the [engine](crate::engine) ([`run`], [`apply`]), and [`reporting`].
+//! In steps, one module each: `options` (what a run may do, declared once), `planning` (one listing, each user
+//! judged by every activity signal), the health check (`health`) and notice (`notice`), the `caps`, applying a
+//! frozen plan across invocations on the [engine](crate::engine) (`run`, `apply`), and `reporting`.
 
 mod apply;
 mod caps;
@@ -30,8 +30,8 @@ pub use health::{
 };
 pub use model::HEADER;
 pub use options::{
-    DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_ACTION_PERCENT, DEFAULT_MAX_ACTIONS,
-    DEFAULT_PROTECTED_ROLES, StaleOptions,
+    DEFAULT_FEED_MAX_AGE_DAYS, DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_ACTION_PERCENT,
+    DEFAULT_MAX_ACTIONS, DEFAULT_PROTECTED_ROLES, StaleOptions,
 };
 pub use policy::{Protection, Standing, Thresholds, standing};
 pub use summary::StaleSummary;

@@ -7,8 +7,10 @@ use sisense::{GroupId, GroupResolver, ResolveError, RoleId, RoleResolver, User};
 
 use crate::activity::{Evidence, Source, last_seen};
 
-/// The thresholds, in days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The thresholds, in days. As options they are `inactiveDays` and `neverLoggedInGraceDays` (unset: the inactive
+/// days, so setting only `inactiveDays` moves both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "ThresholdsOption", into = "ThresholdsOption")]
 pub struct Thresholds {
     /// A user last seen more than this many days ago is stale.
     pub inactive_days: u32,
@@ -22,6 +24,30 @@ impl Thresholds {
         Thresholds {
             inactive_days,
             never_logged_in_grace_days: never_logged_in_grace_days.unwrap_or(inactive_days),
+        }
+    }
+}
+
+/// How the thresholds read as options: the grace unset while it follows the inactive days.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThresholdsOption {
+    inactive_days: u32,
+    never_logged_in_grace_days: Option<u32>,
+}
+
+impl From<ThresholdsOption> for Thresholds {
+    fn from(o: ThresholdsOption) -> Self {
+        Thresholds::new(o.inactive_days, o.never_logged_in_grace_days)
+    }
+}
+
+impl From<Thresholds> for ThresholdsOption {
+    fn from(t: Thresholds) -> Self {
+        ThresholdsOption {
+            inactive_days: t.inactive_days,
+            never_logged_in_grace_days: (t.never_logged_in_grace_days != t.inactive_days)
+                .then_some(t.never_logged_in_grace_days),
         }
     }
 }

@@ -1,0 +1,186 @@
+//! Each job's options are declared once (`lifecycle::settings`): this walks every option of every job and checks
+//! the places that name it outside the declaration. Its payload key is accepted by the function (the export and
+//! the deactivation take options in their payload; the import's payload is its event), its variable is set by
+//! the SAM template on the function (or is a tuning knob left to the job's default, with the reason), and the
+//! function's docs page names both. The CLI's flags are walked by the CLI's own tests
+//! (`cli/src/commands/deactivate.rs`), which also hold its defaults to the job's.
+
+use e2e_tests::template::Template;
+use e2e_tests::workspace_root;
+use lifecycle::settings::{Settings, env_name, fields};
+use serde_json::{Map, Value};
+
+/// Variables the template leaves to the job's default, with why.
+const TUNING: [(&str, &str); 6] = [
+    (
+        "STALE_ACTIONS_PER_HOP",
+        "the deadline bounds each invocation; a row budget is for tests",
+    ),
+    (
+        "EXPORT_PAGE_SIZE",
+        "the job's page size suits every family; a payload may ask another",
+    ),
+    (
+        "EXPORT_PREFETCH",
+        "pages in flight are bounded by the function's memory, not a deployment choice",
+    ),
+    (
+        "MAX_ROWS",
+        "the job's file limit is sized to MAX_HOPS; set it only with MAX_HOPS",
+    ),
+    (
+        "MAX_HOPS",
+        "sized to MAX_ROWS at Sisense's write rate; see docs/bulk-create-users.md",
+    ),
+    (
+        "IMPORT_ROWS_PER_HOP",
+        "the deadline bounds each invocation; a row budget is for tests",
+    ),
+];
+
+/// Per-invocation options: set by a payload (or a continuation), never by the environment.
+const PER_INVOCATION: [&str; 2] = ["force", "runId"];
+
+struct Job {
+    function: &'static str,
+    logical_id: &'static str,
+    docs: &'static str,
+    /// Whether the function takes the job's options in its payload.
+    payload: Option<fn(Value) -> Result<(), String>>,
+    options: Vec<(String, Option<String>)>,
+}
+
+fn options_of<T: Settings>() -> Vec<(String, Option<String>)> {
+    fields::<T>()
+        .into_iter()
+        .map(|f| {
+            let variable = env_name::<T>(&f);
+            (f, variable)
+        })
+        .collect()
+}
+
+fn jobs() -> Vec<Job> {
+    vec![
+        Job {
+            function: "deactivate-stale-users",
+            logical_id: "DeactivateStaleUsersFunction",
+            docs: "docs/deactivate-stale-users.md",
+            payload: Some(|v| {
+                deactivate_stale_users::parse_event(v)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }),
+            options: options_of::<lifecycle::stale::StaleOptions>(),
+        },
+        Job {
+            function: "export-users",
+            logical_id: "ExportUsersFunction",
+            docs: "docs/export-users.md",
+            payload: Some(|v| {
+                export_users::parse_event(v)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }),
+            options: options_of::<lifecycle::export::ExportOptions>(),
+        },
+        Job {
+            function: "bulk-create-users",
+            logical_id: "BulkCreateUsersFunction",
+            docs: "docs/bulk-create-users.md",
+            payload: None,
+            options: options_of::<lifecycle::import::ImportOptions>(),
+        },
+    ]
+}
+
+/// The default's value of `field` in `T`'s JSON form (nested options included).
+fn default_value(job: &Job, field: &str) -> Value {
+    let defaults = match job.function {
+        "deactivate-stale-users" => serde_json::to_value(lifecycle::stale::StaleOptions::default()),
+        "export-users" => serde_json::to_value(lifecycle::export::ExportOptions::default()),
+        _ => serde_json::to_value(lifecycle::import::ImportOptions::default()),
+    }
+    .expect("defaults serialize");
+    fn find(v: &Value, field: &str) -> Option<Value> {
+        let map = v.as_object()?;
+        map.get(field)
+            .cloned()
+            .or_else(|| map.values().find_map(|inner| find(inner, field)))
+    }
+    find(&defaults, field).unwrap_or(Value::Null)
+}
+
+#[test]
+fn every_option_is_taken_by_the_payload_set_by_the_template_and_named_in_the_docs() {
+    let template = Template::load(&[("BucketName", "b")]);
+    let mut problems = Vec::new();
+    for job in jobs() {
+        assert!(
+            job.options.len() >= 6,
+            "{}: {} options",
+            job.function,
+            job.options.len()
+        );
+        let env = template.env(job.logical_id);
+        let docs = std::fs::read_to_string(workspace_root().join(job.docs)).expect("docs page");
+        for (field, variable) in &job.options {
+            if let Some(accepts) = job.payload {
+                let mut payload = Map::new();
+                payload.insert(field.clone(), default_value(&job, field));
+                if let Err(e) = accepts(Value::Object(payload)) {
+                    problems.push(format!(
+                        "{}: payload key {field} refused: {e}",
+                        job.function
+                    ));
+                }
+                if !docs.contains(&format!("`{field}`")) && !docs.contains(&format!("\"{field}\""))
+                {
+                    problems.push(format!(
+                        "{}: payload key `{field}` not named in {}",
+                        job.function, job.docs
+                    ));
+                }
+            }
+            match variable {
+                None => {
+                    if !PER_INVOCATION.contains(&field.as_str()) {
+                        problems.push(format!(
+                            "{}: {field} has no variable and no reason",
+                            job.function
+                        ));
+                    }
+                }
+                Some(variable) => {
+                    if !env.contains_key(variable) && !TUNING.iter().any(|(v, _)| v == variable) {
+                        problems.push(format!(
+                            "{}: {variable} ({field}) is not set by the template (nor a tuning knob)",
+                            job.function
+                        ));
+                    }
+                    if !docs.contains(&format!("`{variable}`")) {
+                        problems.push(format!(
+                            "{}: {variable} not named in {}",
+                            job.function, job.docs
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_exceptions_name_real_options() {
+    let all: Vec<(String, Option<String>)> = jobs().into_iter().flat_map(|j| j.options).collect();
+    for (variable, _) in TUNING {
+        assert!(
+            all.iter().any(|(_, v)| v.as_deref() == Some(variable)),
+            "{variable} is no option's variable"
+        );
+    }
+    for field in PER_INVOCATION {
+        assert!(all.iter().any(|(f, _)| f == field), "{field} is no option");
+    }
+}
