@@ -52,6 +52,46 @@ impl S3Store {
     }
 
     /// `PutObject` of any body: bytes in memory, or a spooled part's file.
+    /// Whether a failed request says the key does not exist (not the bucket).
+    fn is_no_such_key<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata,
+    {
+        e.as_service_error()
+            .and_then(|s| s.code())
+            .is_none_or(|code| code != "NoSuchBucket")
+    }
+
+    /// A conditional write: only if no object is at `key` (`If-None-Match: *`, when `tag` is `None`), or only
+    /// if the object's tag is still `tag` (`If-Match`). `false` when the condition did not hold: 412, or 409 (a
+    /// concurrent conditional write to the key is in flight), or 404 (the object to match is gone).
+    async fn put_conditional(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        tag: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let request = (self.client.put_object())
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        let request = match tag {
+            None => request.if_none_match("*"),
+            Some(tag) => request.if_match(format!("\"{tag}\"")),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(412 | 409) => Ok(false),
+                // A missing bucket is a 404 too: only the object to match can be "gone".
+                Some(404) if tag.is_some() && Self::is_no_such_key(&e) => Ok(false),
+                Some(_) | None => Err(self.error("conditional put", key, e)),
+            },
+        }
+    }
+
     async fn put_body(
         &self,
         key: &str,
@@ -345,27 +385,7 @@ impl ObjectStore for S3Store {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<bool, StoreError> {
-        let result = (self.client.put_object())
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .if_none_match("*")
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // 412: the object exists. 409: a concurrent conditional write to the same key is in flight.
-            Err(e)
-                if matches!(
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    Some(412 | 409)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.error("put if absent", key, e)),
-        }
+        self.put_conditional(key, body, content_type, None).await
     }
 
     async fn put_if_match(
@@ -375,27 +395,8 @@ impl ObjectStore for S3Store {
         content_type: &str,
         tag: &str,
     ) -> Result<bool, StoreError> {
-        let result = (self.client.put_object())
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .if_match(format!("\"{tag}\""))
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // 412: the object changed. 409: a concurrent conditional write is in flight. 404: it is gone.
-            Err(e)
-                if matches!(
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    Some(412 | 409 | 404)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.error("put if match", key, e)),
-        }
+        self.put_conditional(key, body, content_type, Some(tag))
+            .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

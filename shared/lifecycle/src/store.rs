@@ -442,8 +442,8 @@ impl ObjectStore for LocalStore {
         }
     }
 
-    /// Compares and replaces in two steps: atomic against this process's other writers only, which is what a
-    /// folder on one operator's disk needs (S3 checks the tag atomically).
+    /// Compares, then replaces: not atomic (two writers between the read and the write could both succeed), which
+    /// a folder on one operator's disk can live with; S3 checks the tag atomically.
     async fn put_if_match(
         &self,
         key: &str,

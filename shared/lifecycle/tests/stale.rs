@@ -78,17 +78,30 @@ fn pending(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
     .pending
 }
 
-/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
-/// tests, which run it through the binary on Fusion only).
-#[tokio::test]
-async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody() {
-    for family in ["fusion", "legacy"] {
-        deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody_on(family)
-            .await;
-    }
+/// Runs each scenario on Fusion and on legacy, whose users the job can judge by last login too (the behaviour
+/// moved here from the end-to-end tests, which run these scenarios through the binary on Fusion only).
+macro_rules! on_fusion_and_legacy {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn fusion_and_legacy() {
+                for family in ["fusion", "legacy"] {
+                    super::$name(family).await;
+                }
+            }
+        }
+    )+};
 }
 
-async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody_on(
+on_fusion_and_legacy!(
+    deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody,
+    dry_run_is_the_default_and_sends_no_write,
+    caps_abort_with_nothing_changed_and_force_passes_them_once,
+    a_server_ignoring_the_change_is_not_applied_never_success,
+    deactivate_on_the_contract_release_probes_once_and_stops,
+);
+
+async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_nobody(
     family: &str,
 ) {
     let sim = newer(2_000).await;
@@ -276,16 +289,7 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
     );
 }
 
-/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
-/// tests, which run it through the binary on Fusion only).
-#[tokio::test]
-async fn dry_run_is_the_default_and_sends_no_write() {
-    for family in ["fusion", "legacy"] {
-        dry_run_is_the_default_and_sends_no_write_on(family).await;
-    }
-}
-
-async fn dry_run_is_the_default_and_sends_no_write_on(family: &str) {
+async fn dry_run_is_the_default_and_sends_no_write(family: &str) {
     let sim = sim(1_000).await;
     let options = StaleOptions {
         max_actions: 100_000,
@@ -314,16 +318,7 @@ async fn dry_run_is_the_default_and_sends_no_write_on(family: &str) {
     assert_eq!(ids_with(&rows, "would_demote").len() as u64, summary.stale);
 }
 
-/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
-/// tests, which run it through the binary on Fusion only).
-#[tokio::test]
-async fn caps_abort_with_nothing_changed_and_force_passes_them_once() {
-    for family in ["fusion", "legacy"] {
-        caps_abort_with_nothing_changed_and_force_passes_them_once_on(family).await;
-    }
-}
-
-async fn caps_abort_with_nothing_changed_and_force_passes_them_once_on(family: &str) {
+async fn caps_abort_with_nothing_changed_and_force_passes_them_once(family: &str) {
     let sim = newer(1_000).await;
     let mut options = live(&sim, Action::Deactivate);
     options.max_actions = 50;
@@ -363,16 +358,7 @@ async fn caps_abort_with_nothing_changed_and_force_passes_them_once_on(family: &
     assert_eq!(forced.acted, summary.stale);
 }
 
-/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
-/// tests, which run it through the binary on Fusion only).
-#[tokio::test]
-async fn a_server_ignoring_the_change_is_not_applied_never_success() {
-    for family in ["fusion", "legacy"] {
-        a_server_ignoring_the_change_is_not_applied_never_success_on(family).await;
-    }
-}
-
-async fn a_server_ignoring_the_change_is_not_applied_never_success_on(family: &str) {
+async fn a_server_ignoring_the_change_is_not_applied_never_success(family: &str) {
     let sim = sim(400).await;
     sim.set_faults(Faults {
         ignore_writes: true,
@@ -396,16 +382,7 @@ async fn a_server_ignoring_the_change_is_not_applied_never_success_on(family: &s
     assert!(rows.iter().all(|r| r["status"] != "demoted"));
 }
 
-/// On each family whose users the job can judge by last login (the behaviour moved here from the end-to-end
-/// tests, which run it through the binary on Fusion only).
-#[tokio::test]
-async fn deactivate_on_the_contract_release_probes_once_and_stops() {
-    for family in ["fusion", "legacy"] {
-        deactivate_on_the_contract_release_probes_once_and_stops_on(family).await;
-    }
-}
-
-async fn deactivate_on_the_contract_release_probes_once_and_stops_on(family: &str) {
+async fn deactivate_on_the_contract_release_probes_once_and_stops(family: &str) {
     let sim = sim(600).await;
     let options = live(&sim, Action::Deactivate);
     let (stale, _) = expected(&sim, &options);
