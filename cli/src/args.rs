@@ -127,9 +127,9 @@ pub struct ImportArgs {
     /// Plan and report only; write nothing to Sisense.
     #[arg(long)]
     pub dry_run: bool,
-    /// What to do with users that exist already: skip, update or error.
-    #[arg(long, default_value = "skip")]
-    pub on_existing: OnExisting,
+    /// What to do with users that exist already: skip (the job's default), update or error.
+    #[arg(long)]
+    pub on_existing: Option<OnExisting>,
     /// Role of new users whose role cell is empty.
     #[arg(long, default_value = DEFAULT_ROLE)]
     pub default_role: String,

@@ -147,7 +147,10 @@ async fn export_survives_token_expiry_and_a_429_5xx_storm() {
     sim.set_faults(Faults {
         rate_429: 0.2,
         rate_5xx: 0.2,
-        token_expiry_after: Some(3),
+        // A token dies after 12 requests: more than the 8 pages the export keeps in flight (the job's default,
+        // the function's too), so a fresh login outlives the burst it serves, as a real token (hours) does. With
+        // 3, a token logged in again expired before its own retry reached Sisense, which no server does.
+        token_expiry_after: Some(12),
         retry_after: Some(0),
         ..Faults::default()
     });

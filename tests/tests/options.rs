@@ -12,7 +12,11 @@ use lifecycle::settings::{Settings, env_name, fields, resolve};
 use serde_json::{Map, Value};
 
 /// Variables the template leaves to the job's default, with why.
-const TUNING: [(&str, &str); 6] = [
+const TUNING: [(&str, &str); 7] = [
+    (
+        "DRY_RUN",
+        "on the import, files are imported unless they ask a dry run (a dry-run/ folder, dryRun)",
+    ),
     (
         "STALE_ACTIONS_PER_HOP",
         "the deadline bounds each invocation; a row budget is for tests",

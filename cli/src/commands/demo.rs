@@ -118,7 +118,7 @@ pub async fn run(ctx: &Context<'_>, args: &DemoArgs) -> Result<Outcome, CliError
             file: &Location::Local(sample.clone()),
             reports: &reports,
             dry_run: false,
-            on_existing: OnExisting::Skip,
+            on_existing: Some(OnExisting::Skip),
             default_role: lifecycle::import::DEFAULT_ROLE,
             resume: None,
             tenants: None,

@@ -46,8 +46,8 @@ pub struct Import<'a> {
     pub reports: &'a Location,
     /// Plan only.
     pub dry_run: bool,
-    /// Policy for existing users.
-    pub on_existing: OnExisting,
+    /// Policy for existing users (`None`: the job's default).
+    pub on_existing: Option<OnExisting>,
     /// Role for new users without one.
     pub default_role: &'a str,
     /// The run to continue.
@@ -87,19 +87,23 @@ pub async fn import(
     if !plan.dry_run && !ctx.quiet {
         eprintln!("import run {run_id}: if it is interrupted, continue it with --resume {run_id}");
     }
+    // The job's options through the mechanism the function uses: its defaults, then the flags.
+    let mut flags = serde_json::Map::new();
+    flags.insert("dryRun".into(), plan.dry_run.into());
+    flags.insert("defaultRole".into(), plan.default_role.into());
+    flags.insert("tenants".into(), serde_json::json!(plan.tenants));
+    if let Some(on_existing) = plan.on_existing {
+        flags.insert("onExisting".into(), serde_json::json!(on_existing));
+    }
+    let settled: ImportOptions =
+        settings::resolve(|_| None, flags).map_err(|e| CliError::Usage(e.to_string()))?;
     let request = ImportRequest {
         bucket: input.container(),
         key,
-        dry_run: plan.dry_run,
-        on_existing: plan.on_existing,
+        dry_run: settled.dry_run,
+        on_existing: settled.on_existing,
         run_id: run_id.clone(),
     };
-    // The job's options through the mechanism the function uses: its defaults, then the flags.
-    let mut flags = serde_json::Map::new();
-    flags.insert("defaultRole".into(), plan.default_role.into());
-    flags.insert("tenants".into(), serde_json::json!(plan.tenants));
-    let settled: ImportOptions =
-        settings::resolve(|_| None, flags).map_err(|e| CliError::Usage(e.to_string()))?;
     let options = ImportOptions {
         report_prefix,
         progress: ctx.bars.progress(),

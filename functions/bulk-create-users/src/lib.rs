@@ -14,7 +14,7 @@ use lifecycle::settings;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use serde_json::{Value, json};
-use sl_aws::env::{flag, optional, parsed};
+use sl_aws::env::{optional, parsed};
 use sl_aws::{Clients, ConfigError, RunMetrics, S3Store, hop_deadline};
 
 /// A direct invocation (and what a continuation carries).
@@ -119,11 +119,8 @@ pub fn key_says_dry_run(key: &str) -> bool {
 pub struct Settings {
     /// `REPORT_BUCKET`, when reports do not go to the input's bucket.
     pub report_bucket: Option<String>,
-    /// `DRY_RUN`.
-    pub dry_run: bool,
-    /// `ON_EXISTING`.
-    pub on_existing: OnExisting,
-    /// The job's options (`REPORT_PREFIX`, `DEFAULT_ROLE`, `MAX_ROWS`, `MAX_HOPS`, `IMPORT_ROWS_PER_HOP`).
+    /// The job's options (`DRY_RUN`, `ON_EXISTING`, `REPORT_PREFIX`, `DEFAULT_ROLE`, `MAX_ROWS`, `MAX_HOPS`,
+    /// `IMPORT_ROWS_PER_HOP`, `TENANTS`).
     pub options: ImportOptions,
     /// `HOP_MARGIN_SECS`: no segment starts later than this before the Lambda deadline.
     pub margin: Duration,
@@ -137,8 +134,6 @@ impl Settings {
         check_report_prefix(&options.report_prefix)?;
         Ok(Settings {
             report_bucket: optional("REPORT_BUCKET"),
-            dry_run: flag("DRY_RUN", false)?,
-            on_existing: parsed("ON_EXISTING", OnExisting::Skip)?,
             options,
             margin: Duration::from_secs(parsed("HOP_MARGIN_SECS", 120)?),
         })
@@ -223,10 +218,10 @@ impl App {
                 "message": "this object is an import report or state, not an input"}));
         }
         let request = ImportRequest {
-            dry_run: settings.dry_run
+            dry_run: settings.options.dry_run
                 || direct.dry_run.unwrap_or(false)
                 || key_says_dry_run(&direct.key),
-            on_existing: direct.on_existing.unwrap_or(settings.on_existing),
+            on_existing: direct.on_existing.unwrap_or(settings.options.on_existing),
             run_id: direct
                 .run_id
                 .clone()

@@ -32,12 +32,17 @@ pub struct ImportRequest {
     pub run_id: String,
 }
 
-/// Limits and defaults: the import's options, declared once ([`Settings`]; variables `REPORT_PREFIX`,
-/// `DEFAULT_ROLE`, `MAX_ROWS`, `MAX_HOPS`, `IMPORT_ROWS_PER_HOP`, `TENANTS`). Fields marked `serde(skip)` are
+/// Limits and defaults: the import's options, declared once ([`Settings`]; variables `DRY_RUN`, `ON_EXISTING`,
+/// `REPORT_PREFIX`, `DEFAULT_ROLE`, `MAX_ROWS`, `MAX_HOPS`, `IMPORT_ROWS_PER_HOP`, `TENANTS`). Fields marked `serde(skip)` are
 /// set by the caller at run time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportOptions {
+    /// Plan and report only, for requests that do not ask it themselves (a `dry-run/` folder or a payload's
+    /// `dryRun` also ask it); the request's [`ImportRequest::dry_run`] is what the import does.
+    pub dry_run: bool,
+    /// What to do with users that exist, for requests that do not say (the request's wins).
+    pub on_existing: OnExisting,
     /// Report prefix: reports go to `{prefix}imports/<name>.<timestamp>.result.csv`.
     pub report_prefix: String,
     /// Role for new users whose role cell is empty.
@@ -89,6 +94,8 @@ impl Settings for ImportOptions {
 impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
+            dry_run: false,
+            on_existing: OnExisting::Skip,
             report_prefix: REPORT_PREFIX.into(),
             default_role: DEFAULT_ROLE.into(),
             max_rows: DEFAULT_MAX_ROWS,
