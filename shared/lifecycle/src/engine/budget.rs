@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 pub struct Budget {
     /// No segment starts that would end after this instant.
     pub deadline: Option<Instant>,
-    /// At most this many rows settled per invocation.
+    /// At most this many rows settled per invocation (`0`, like unset, is no limit).
     pub rows_per_hop: Option<usize>,
 }
 
@@ -16,7 +16,7 @@ impl Budget {
     /// longest segment took `longest`. The first segment always runs, so every invocation makes progress.
     pub fn spent(&self, done: usize, longest: Duration) -> bool {
         done > 0
-            && (self.rows_per_hop.is_some_and(|limit| done >= limit)
+            && (self.limit().is_some_and(|limit| done >= limit)
                 || self
                     .deadline
                     .is_some_and(|deadline| Instant::now() + longest >= deadline))
@@ -24,9 +24,16 @@ impl Budget {
 
     /// The rows the next segment may take: `segment`, cut to what is left of the row budget, at least one.
     pub fn allowance(&self, done: usize, segment: usize) -> usize {
-        self.rows_per_hop
+        self.limit()
             .map_or(segment, |limit| limit.saturating_sub(done).min(segment))
             .max(1)
+    }
+}
+
+impl Budget {
+    /// The row budget, if there is one.
+    fn limit(&self) -> Option<usize> {
+        self.rows_per_hop.filter(|n| *n > 0)
     }
 }
 
@@ -47,6 +54,15 @@ mod tests {
         assert!(past.spent(1, Duration::ZERO));
         assert_eq!(past.allowance(100, 100), 50);
         assert_eq!(past.allowance(150, 100), 1);
+        let zero = Budget {
+            deadline: None,
+            rows_per_hop: Some(0),
+        };
+        assert!(
+            !zero.spent(10_000, Duration::ZERO),
+            "0, like unset, is no limit"
+        );
+        assert_eq!(zero.allowance(0, 100), 100);
         let open = Budget::default();
         assert!(!open.spent(10_000, Duration::from_secs(600)));
         assert_eq!(open.allowance(10_000, 100), 100);

@@ -118,7 +118,8 @@ pub fn from_env<T: Settings>(lookup: impl Fn(&str) -> Option<String>) -> Result<
     env::deserialize(&as_map(&T::default()), &found)
 }
 
-/// `base` with `overrides` (camelCase keys) put over it, then checked. An unknown key is refused by name.
+/// `base` with `overrides` (camelCase keys) put over it, then checked. An unknown key is refused by name; a `null`
+/// value is no override (the key is left to the layers below, as if absent).
 pub fn with_overrides<T: Settings>(
     base: &T,
     overrides: Map<String, Value>,
@@ -136,6 +137,9 @@ pub fn with_overrides<T: Settings>(
                     .join(", ")
             )));
         };
+        if value.is_null() {
+            continue;
+        }
         let mut at = &mut merged;
         for step in path {
             at = &mut at[step.as_str()];
@@ -266,6 +270,16 @@ mod tests {
             "the payload wins; blank is unset"
         );
         assert_eq!(both.run_id.as_deref(), Some("exec-1"));
+        let null: Demo = resolve(
+            env(&[("INACTIVE_DAYS", "30"), ("TRANSFER_TO", "a@x.io")]),
+            json(serde_json::json!({"inactiveDays": null, "transferTo": null})),
+        )
+        .unwrap();
+        assert_eq!(
+            (null.inactive_days, null.transfer_to.as_deref()),
+            (30, Some("a@x.io")),
+            "null is no override"
+        );
     }
 
     #[test]
