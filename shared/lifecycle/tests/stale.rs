@@ -6,7 +6,7 @@ use common::{by_id, ids_with, report};
 
 use chrono::{DateTime, TimeZone, Utc};
 use lifecycle::JobError;
-use lifecycle::stale::{Action, StaleOptions, Thresholds, deactivate_stale_users};
+use lifecycle::stale::{Action, StaleOptions, StaleSummary, Thresholds, deactivate_stale_users};
 use lifecycle::{FixedClock, MemoryStore, ObjectStore};
 use serde_json::Value;
 use sisense::Directory;
@@ -65,6 +65,22 @@ fn expected(sim: &Simulator, options: &StaleOptions) -> (BTreeSet<String>, BTree
     (act, sets.protected)
 }
 
+/// One run of the job on `family` against `sim`, at the fixed clock, writing to `store`.
+async fn run(
+    sim: &Simulator,
+    family: &str,
+    store: &MemoryStore,
+    options: &StaleOptions,
+) -> Result<StaleSummary, JobError> {
+    deactivate_stale_users(
+        &common::client_of(sim, family),
+        store,
+        &FixedClock(now()),
+        options,
+    )
+    .await
+}
+
 /// Stale pending invitations, unprotected.
 fn pending(sim: &Simulator, options: &StaleOptions) -> BTreeSet<String> {
     sim.stale_sets(&StaleRule {
@@ -116,14 +132,7 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     );
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let summary = run(&sim, family, &store, &options).await.unwrap();
     assert_eq!(summary.scanned, 2_000);
     assert_eq!(summary.stale as usize, stale.len());
     assert_eq!(summary.protected as usize, protected.len());
@@ -166,14 +175,7 @@ async fn deactivate_acts_on_exactly_the_stale_unprotected_users_and_a_rerun_on_n
     assert_eq!(summary_json["dryRun"], false);
 
     sim.clear_requests();
-    let again = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let again = run(&sim, family, &store, &options).await.unwrap();
     assert_eq!(
         (again.stale, again.acted),
         (0, 0),
@@ -201,10 +203,7 @@ async fn demote_sets_viewer_and_clears_groups_and_skips_those_already_demoted() 
         "the population has stale viewers without groups"
     );
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = run(&sim, "fusion", &store, &options).await.unwrap();
     assert_eq!(summary.already_done as usize, already.len());
     assert_eq!(summary.acted as usize, candidates.len() - already.len());
     for (id, user) in by_id(&sim) {
@@ -243,10 +242,7 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
         .unwrap()["_id"]
         .clone();
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = run(&sim, "fusion", &store, &options).await.unwrap();
     assert_eq!(summary.acted as usize, stale.len());
     let after = by_id(&sim);
     assert_eq!(after.len(), 800 - stale.len());
@@ -273,10 +269,7 @@ async fn delete_snapshots_each_user_first_and_refuses_to_delete_without_a_snapsh
     let options = live(&sim, Action::Delete);
     let (stale, _) = expected(&sim, &options);
     let store = MemoryStore::refusing_puts_under("reports/deactivations/snapshots/");
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &options)
-            .await
-            .unwrap();
+    let summary = run(&sim, "fusion", &store, &options).await.unwrap();
     assert_eq!((summary.acted, summary.failed as usize), (0, stale.len()));
     assert!(sim.writes().is_empty(), "no DELETE without a snapshot");
     let rows = report(&store, &summary.report_key);
@@ -298,14 +291,7 @@ async fn dry_run_is_the_default_and_sends_no_write(family: &str) {
     };
     assert!(options.dry_run);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let summary = run(&sim, family, &store, &options).await.unwrap();
     assert!(summary.dry_run && summary.stale > 50);
     assert_eq!(summary.acted, 0);
     assert!(sim.writes().is_empty(), "{:?}", sim.writes());
@@ -324,14 +310,7 @@ async fn caps_abort_with_nothing_changed_and_force_passes_them_once(family: &str
     options.max_actions = 50;
     options.max_action_percent = 10;
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let summary = run(&sim, family, &store, &options).await.unwrap();
     assert!(summary.aborted, "{summary:?}");
     assert_eq!(summary.cap, 50.min(summary.active / 10));
     assert!(summary.stale > summary.cap);
@@ -346,14 +325,7 @@ async fn caps_abort_with_nothing_changed_and_force_passes_them_once(family: &str
     );
 
     options.force = true;
-    let forced = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let forced = run(&sim, family, &store, &options).await.unwrap();
     assert!(!forced.aborted && forced.forced);
     assert_eq!(forced.acted, summary.stale);
 }
@@ -367,14 +339,7 @@ async fn a_server_ignoring_the_change_is_not_applied_never_success(family: &str)
     let options = live(&sim, Action::Demote);
     let (stale, _) = expected(&sim, &options);
     let store = MemoryStore::default();
-    let summary = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let summary = run(&sim, family, &store, &options).await.unwrap();
     assert!(summary.not_applied > 0);
     assert_eq!(summary.acted, 0);
     let rows = report(&store, &summary.report_key);
@@ -388,14 +353,7 @@ async fn deactivate_on_the_contract_release_probes_once_and_stops(family: &str) 
     let (stale, _) = expected(&sim, &options);
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let err = deactivate_stale_users(
-        &common::client_of(&sim, family),
-        &store,
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap_err();
+    let err = run(&sim, family, &store, &options).await.unwrap_err();
     let JobError::DeactivationUnsupported {
         not_attempted,
         ref report,
@@ -444,10 +402,7 @@ async fn demote_leaves_pending_invitations_alone_and_delete_removes_the_stale_on
     assert!(invitations.len() > 10, "{}", invitations.len());
     let before = by_id(&sim);
     let store = MemoryStore::default();
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &demote)
-            .await
-            .unwrap();
+    let summary = run(&sim, "fusion", &store, &demote).await.unwrap();
     let rows = report(&store, &summary.report_key);
     assert_eq!(ids_with(&rows, "pending_invitation"), invitations);
     let after = by_id(&sim);
@@ -458,10 +413,7 @@ async fn demote_leaves_pending_invitations_alone_and_delete_removes_the_stale_on
     assert_eq!(summary.pending_invitations as usize, all_pending);
 
     let delete = live(&sim, Action::Delete);
-    let summary =
-        deactivate_stale_users(&common::client(&sim), &store, &FixedClock(now()), &delete)
-            .await
-            .unwrap();
+    let summary = run(&sim, "fusion", &store, &delete).await.unwrap();
     let rows = report(&store, &summary.report_key);
     assert!(invitations.is_subset(&ids_with(&rows, "deleted")));
     let after = by_id(&sim);
@@ -472,28 +424,18 @@ async fn demote_leaves_pending_invitations_alone_and_delete_removes_the_stale_on
 async fn under_faults_the_end_state_equals_a_clean_run() {
     let (clean, faulty) = (newer(1_200).await, newer(1_200).await);
     let options = live(&clean, Action::Deactivate);
-    deactivate_stale_users(
-        &common::client(&clean),
-        &MemoryStore::default(),
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    run(&clean, "fusion", &MemoryStore::default(), &options)
+        .await
+        .unwrap();
     faulty.set_faults(Faults {
         rate_429: 0.15,
         rate_5xx: 0.10,
         token_expiry_after: Some(40),
         ..Faults::default()
     });
-    let summary = deactivate_stale_users(
-        &common::client(&faulty),
-        &MemoryStore::default(),
-        &FixedClock(now()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let summary = run(&faulty, "fusion", &MemoryStore::default(), &options)
+        .await
+        .unwrap();
     assert_eq!((summary.failed, summary.not_applied), (0, 0));
     assert!(
         faulty
