@@ -103,9 +103,19 @@ pub struct RestoreSummary {
     pub started_at: String,
 }
 
-/// Where the run's report goes: beside the `deactivations/` folder of the report it undoes.
-fn report_stem(source: &str, at: chrono::DateTime<chrono::Utc>) -> Result<String, JobError> {
-    let prefix = source
+/// Where the restore's report goes: under `prefix`, the report prefix of the run it undoes, beside that run's
+/// `deactivations/` folder.
+fn report_stem(prefix: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "{prefix}restores/dt={}/restore-{}",
+        at.format("%Y-%m-%d"),
+        stamp(at)
+    )
+}
+
+/// The report prefix of the run a report belongs to: what comes before its `deactivations/` folder.
+fn report_prefix(source: &str) -> Result<&str, JobError> {
+    source
         .rfind("deactivations/dt=")
         .map(|i| &source[..i])
         .ok_or_else(|| {
@@ -113,12 +123,7 @@ fn report_stem(source: &str, at: chrono::DateTime<chrono::Utc>) -> Result<String
                 "restoreFrom {source:?} is not a deactivate-stale-users report key (expected \
                  …deactivations/dt=YYYY-MM-DD/run-….csv)"
             ))
-        })?;
-    Ok(format!(
-        "{prefix}restores/dt={}/restore-{}",
-        at.format("%Y-%m-%d"),
-        stamp(at)
-    ))
+        })
 }
 
 /// Restores the users a live run acted on. Returns the summary; the report and summary are in `store`. A live
@@ -132,11 +137,11 @@ pub async fn restore_users(
     options: &RestoreOptions,
 ) -> Result<RestoreSummary, JobError> {
     let now = clock.now();
-    let stem = report_stem(&options.report_key, now)?;
+    let prefix = report_prefix(&options.report_key)?;
+    let stem = report_stem(prefix, now);
     if options.dry_run {
         return restore(directory, store, options, &stem, now).await;
     }
-    let prefix = &stem[..stem.rfind("restores/dt=").unwrap_or(0)];
     let run_id = format!("restore-{}", stamp(now));
     let lock = LiveRun::acquire(store, &crate::stale::lock_key(prefix), &run_id, now).await?;
     let result = restore(directory, store, options, &stem, now).await;
@@ -285,14 +290,20 @@ mod tests {
     #[test]
     fn the_restore_report_goes_beside_the_deactivations_folder() {
         let at = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 4, 5, 6).unwrap();
-        let stem = report_stem("reports/deactivations/dt=2026-11-30/run-x.csv", at).unwrap();
+        let stem = report_stem(
+            report_prefix("reports/deactivations/dt=2026-11-30/run-x.csv").unwrap(),
+            at,
+        );
         assert!(
             stem.starts_with("reports/restores/dt=2026-12-01/restore-"),
             "{stem}"
         );
-        let local = report_stem("deactivations/dt=2026-11-30/run-x.csv", at).unwrap();
+        let local = report_stem(
+            report_prefix("deactivations/dt=2026-11-30/run-x.csv").unwrap(),
+            at,
+        );
         assert!(local.starts_with("restores/dt=2026-12-01/"), "{local}");
-        let err = report_stem("exports/users/latest.csv", at).unwrap_err();
+        let err = report_prefix("exports/users/latest.csv").unwrap_err();
         assert!(
             err.to_string()
                 .contains("not a deactivate-stale-users report"),
